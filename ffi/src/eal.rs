@@ -1,0 +1,63 @@
+//! Starting and stopping the Environment Abstraction Layer, and running closures on lcores.
+
+use std::ffi::{c_void, CString};
+use std::os::raw::{c_char, c_int};
+
+use crate::error::{rte_error, Error, Result, ToResult};
+use crate::lcore::LcoreId;
+use crate::raw;
+
+/// A started EAL. Dropping it runs `rte_eal_cleanup`; drop every port and pool first.
+pub struct Eal {
+    _private: (),
+}
+
+impl Eal {
+    /// Starts EAL with `args` (the first is taken as the program name). EAL can start once per process.
+    pub fn init<S: AsRef<str>>(args: &[S]) -> Result<Eal> {
+        let owned: Vec<CString> = args
+            .iter()
+            .map(|a| CString::new(a.as_ref()).map_err(|_| Error::Invalid(format!("EAL argument {:?} contains NUL", a.as_ref()))))
+            .collect::<Result<_>>()?;
+        // EAL may permute argv; keep the strings alive and hand it a private pointer array.
+        let mut argv: Vec<*mut c_char> = owned.iter().map(|c| c.as_ptr() as *mut c_char).collect();
+        // SAFETY: argv holds argc valid NUL-terminated strings that outlive the call (EAL copies what it keeps).
+        let n = unsafe { raw::rte_eal_init(argv.len() as c_int, argv.as_mut_ptr()) };
+        n.rte_errno("rte_eal_init")?;
+        Ok(Eal { _private: () })
+    }
+
+    /// Runs `f` on worker lcore `lcore`. Fails if that lcore is not idle or not a worker.
+    pub fn launch<F>(&self, lcore: LcoreId, f: F) -> Result<()>
+    where
+        F: FnOnce() -> i32 + Send + 'static,
+    {
+        extern "C" fn trampoline<F: FnOnce() -> i32>(arg: *mut c_void) -> c_int {
+            // SAFETY: arg is the Box<F> leaked by launch below, handed to exactly one lcore.
+            let f = unsafe { Box::from_raw(arg as *mut F) };
+            f()
+        }
+        let arg = Box::into_raw(Box::new(f)) as *mut c_void;
+        // SAFETY: trampoline::<F> matches lcore_function_t; arg is a valid Box<F> that the lcore takes over.
+        let rc = unsafe { raw::rte_eal_remote_launch(Some(trampoline::<F>), arg, lcore.0) };
+        if rc != 0 {
+            // SAFETY: the launch failed, so no lcore took the box; reclaim it.
+            drop(unsafe { Box::from_raw(arg as *mut F) });
+            return Err(rte_error("rte_eal_remote_launch", -rc));
+        }
+        Ok(())
+    }
+
+    /// Waits for `lcore` to finish and returns its closure's result.
+    pub fn wait(&self, lcore: LcoreId) -> i32 {
+        // SAFETY: waits on EAL's lcore state; valid for any lcore id after init.
+        unsafe { raw::rte_eal_wait_lcore(lcore.0) }
+    }
+}
+
+impl Drop for Eal {
+    fn drop(&mut self) {
+        // SAFETY: EAL was initialised by init; cleanup is called once.
+        unsafe { raw::rte_eal_cleanup() };
+    }
+}

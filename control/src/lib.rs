@@ -1,0 +1,8 @@
+//! sluice's control side: configuration, topology and Maglev table builds. Pure Rust, no DPDK.
+
+pub mod config;
+pub mod maglev;
+pub mod topology;
+
+pub use config::{Config, ConfigError};
+pub use topology::Topology;

@@ -1,0 +1,307 @@
+//! The appliance's configuration: one TOML file, parsed and validated before EAL starts.
+//!
+//! `Config::from_toml` either returns a configuration every later stage can trust, or a [`ConfigError`]
+//! naming the field (`nodes[2].mac`) and the problem.
+
+mod types;
+mod validate;
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use types::{HashKey, LcoreList, MacAddr, MICROSOFT_KEY};
+
+/// A configuration problem: which field, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("config field `{field}`: {problem}")]
+pub struct ConfigError {
+    pub field: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+        ConfigError {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub eal: EalConfig,
+    #[serde(default)]
+    pub dataplane: DataplaneConfig,
+    #[serde(default)]
+    pub ports: Vec<PortConfig>,
+    #[serde(default)]
+    pub vips: Vec<VipConfig>,
+    #[serde(default)]
+    pub chassis: Vec<ChassisConfig>,
+    #[serde(default)]
+    pub nodes: Vec<NodeConfig>,
+}
+
+/// EAL settings. sluice builds the EAL argument list from these and the ports.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EalConfig {
+    /// Lcores; the first is the main (control) lcore, each further one runs a worker.
+    pub lcores: LcoreList,
+    /// Run without hugepages (`--no-huge`): fine for virtual devices and tests, slower.
+    #[serde(default)]
+    pub no_huge: bool,
+    /// Memory to reserve in MiB (`-m`); 0 lets EAL decide (needs hugepages).
+    #[serde(default)]
+    pub memory_mb: u32,
+    /// `--file-prefix`: distinct per process on one host.
+    #[serde(default = "default_prefix")]
+    pub file_prefix: String,
+    /// Further EAL arguments, passed verbatim after the derived ones.
+    #[serde(default)]
+    pub extra_args: Vec<String>,
+}
+
+fn default_prefix() -> String {
+    "sluice".into()
+}
+
+/// Worker and table settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataplaneConfig {
+    /// Mbufs in the packet pool (with `net_pcap` `infinite_rx`, at least the packets in the file per queue).
+    pub mbufs: u32,
+    /// Data room per mbuf, headroom included.
+    pub mbuf_size: u16,
+    pub mbuf_cache: u32,
+    /// Packets per rx burst (1..=64).
+    pub burst: u16,
+    pub rx_desc: u16,
+    pub tx_desc: u16,
+    /// Toeplitz key for flow hashing (and programmed into NICs that do RSS).
+    pub hash_key: HashKey,
+    /// Tier-1 Maglev table size (over every node): a prime, ideally ≥ 100 × nodes.
+    pub table_size: u32,
+    /// Tier-2 Maglev table size (per chassis, over its nodes): a prime.
+    pub chassis_table_size: u32,
+}
+
+impl Default for DataplaneConfig {
+    fn default() -> Self {
+        DataplaneConfig {
+            mbufs: 16383,
+            mbuf_size: 2048 + 128,
+            mbuf_cache: 256,
+            burst: 32,
+            rx_desc: 1024,
+            tx_desc: 1024,
+            hash_key: HashKey::default(),
+            table_size: 65537,
+            chassis_table_size: 16381,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PortRole {
+    /// Faces the clients: VIP traffic arrives here, return traffic leaves here.
+    Client,
+    /// Faces the storage nodes.
+    Node,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PortConfig {
+    /// A name for logs and stats.
+    pub name: String,
+    /// A DPDK virtual device (`net_pcap0,rx_pcap=in.pcap`) or a PCI address (`0000:01:00.0`).
+    pub device: String,
+    pub role: PortRole,
+    /// The port's MAC as sluice writes it into frames; defaults to the device's own.
+    #[serde(default)]
+    pub mac: Option<MacAddr>,
+    /// The appliance's own addresses on this port (ARP/ND and ping are answered for them; the source of
+    /// IP-in-IP toward nodes).
+    #[serde(default)]
+    pub addresses: Vec<IpAddr>,
+    /// Next hop on this port's segment for traffic toward clients (client ports).
+    #[serde(default)]
+    pub gateway_mac: Option<MacAddr>,
+    /// Largest IP packet the segment carries; encapsulated packets above it are dropped and counted.
+    #[serde(default = "default_mtu")]
+    pub mtu: u16,
+}
+
+fn default_mtu() -> u16 {
+    1500
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VipConfig {
+    pub address: IpAddr,
+    /// Protocols served; default both.
+    #[serde(default = "default_protocols")]
+    pub protocols: Vec<Protocol>,
+    /// Destination ports served; empty means every port.
+    #[serde(default)]
+    pub ports: Vec<u16>,
+}
+
+fn default_protocols() -> Vec<Protocol> {
+    vec![Protocol::Tcp, Protocol::Udp]
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChassisConfig {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeState {
+    /// Takes new and existing traffic in proportion to its weight.
+    #[default]
+    Active,
+    /// Out of every selection; still reachable for resets and its return traffic is still carried.
+    Draining,
+    /// Out of every selection and treated as unreachable.
+    Down,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ForwardMode {
+    /// Rewrite the destination MAC: the node is on the node port's L2 and owns the VIP on a loopback.
+    #[default]
+    Mac,
+    /// Encapsulate in IP-in-IP (outer: node port address → node ip), sent to `mac` as the next hop.
+    Ipip,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Unique identity; Maglev tables are built from it, so two appliances agree whatever the file order.
+    pub name: String,
+    pub chassis: String,
+    /// The node's MAC (Mac mode) or the next hop toward it (Ipip mode).
+    pub mac: MacAddr,
+    pub ip: IpAddr,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    #[serde(default)]
+    pub state: NodeState,
+    #[serde(default)]
+    pub forward: ForwardMode,
+    /// The node-role port it is reached through; may be left out when there is one.
+    #[serde(default)]
+    pub port: Option<String>,
+}
+
+fn default_weight() -> u32 {
+    100
+}
+
+impl Config {
+    /// Parses and validates TOML text.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let msg = e.message().to_string();
+            let field = e
+                .span()
+                .map(|s| {
+                    let start = s.start.min(text.len());
+                    let line_no = text[..start].matches('\n').count() + 1;
+                    let line = text.lines().nth(line_no - 1).unwrap_or("");
+                    match line.split_once('=') {
+                        Some((key, _)) => format!("{} (line {line_no})", key.trim()),
+                        None => format!("line {line_no}"),
+                    }
+                })
+                .unwrap_or_else(|| "toml".into());
+            ConfigError::new(field, msg)
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Reads, parses and validates a file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(path.display().to_string(), format!("cannot read: {e}")))?;
+        Config::from_toml(&text)
+    }
+
+    /// Worker lcores (every configured lcore but the first).
+    pub fn worker_lcores(&self) -> &[u32] {
+        &self.eal.lcores.0[1..]
+    }
+
+    /// The EAL argument list derived from this configuration (program name first).
+    pub fn eal_args(&self) -> Vec<String> {
+        let mut a: Vec<String> = vec!["sluice".into(), "-l".into(), self.eal.lcores.to_string()];
+        a.push(format!("--main-lcore={}", self.eal.lcores.0[0]));
+        a.extend(["--file-prefix".into(), self.eal.file_prefix.clone()]);
+        if self.eal.no_huge {
+            a.push("--no-huge".into());
+        }
+        if self.eal.memory_mb > 0 {
+            a.extend(["-m".into(), self.eal.memory_mb.to_string()]);
+        }
+        let mut any_pci = false;
+        for p in &self.ports {
+            match pci_address(&p.device) {
+                Some(pci) => {
+                    any_pci = true;
+                    a.extend(["-a".into(), pci]);
+                }
+                None => a.extend(["--vdev".into(), p.device.clone()]),
+            }
+        }
+        if !any_pci {
+            a.push("--no-pci".into());
+        }
+        a.extend(self.eal.extra_args.iter().cloned());
+        a
+    }
+}
+
+impl PortConfig {
+    /// The ethdev name DPDK gives this port: the vdev name before its arguments, or the full PCI address.
+    pub fn dev_name(&self) -> String {
+        pci_address(&self.device).unwrap_or_else(|| self.device.split(',').next().unwrap_or("").trim().to_string())
+    }
+}
+
+/// The canonical `dddd:bb:dd.f` form of a PCI address (`01:00.0` gets domain 0000), or None.
+pub fn pci_address(s: &str) -> Option<String> {
+    let s = s.trim();
+    let full = if s.matches(':').count() == 1 { format!("0000:{s}") } else { s.to_string() };
+    let b = full.as_bytes();
+    let hex = |r: std::ops::Range<usize>| b.get(r.clone()).is_some_and(|x| x.iter().all(u8::is_ascii_hexdigit));
+    let ok = b.len() == 12
+        && hex(0..4)
+        && b[4] == b':'
+        && hex(5..7)
+        && b[7] == b':'
+        && hex(8..10)
+        && b[10] == b'.'
+        && (b'0'..=b'7').contains(&b[11]);
+    ok.then(|| full.to_ascii_lowercase())
+}

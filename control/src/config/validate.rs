@@ -1,0 +1,216 @@
+//! Semantic checks that serde cannot express. The first problem found is reported, naming its field.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use super::{Config, ConfigError, ForwardMode, NodeState, PortRole};
+
+type R = Result<(), ConfigError>;
+
+fn is_prime(n: u32) -> bool {
+    n >= 2 && (2..).take_while(|d: &u32| (*d as u64) * (*d as u64) <= n as u64).all(|d| n % d != 0)
+}
+
+fn err(field: impl Into<String>, problem: impl Into<String>) -> R {
+    Err(ConfigError::new(field, problem))
+}
+
+impl Config {
+    pub(super) fn validate(&self) -> R {
+        self.validate_eal()?;
+        self.validate_dataplane()?;
+        self.validate_ports()?;
+        self.validate_vips()?;
+        self.validate_topology()
+    }
+
+    fn validate_eal(&self) -> R {
+        let l = &self.eal.lcores.0;
+        if l.len() < 2 {
+            return err("eal.lcores", "needs at least two lcores: the first runs control, the rest run workers");
+        }
+        if self.eal.file_prefix.is_empty() || self.eal.file_prefix.contains('/') {
+            return err("eal.file_prefix", "must be a non-empty name without '/'");
+        }
+        if self.eal.no_huge && self.eal.memory_mb == 0 {
+            return err("eal.memory_mb", "must be set (e.g. 1024) when no_huge = true");
+        }
+        Ok(())
+    }
+
+    fn validate_dataplane(&self) -> R {
+        let d = &self.dataplane;
+        if d.burst == 0 || d.burst > 64 {
+            return err("dataplane.burst", format!("{} is outside 1..=64", d.burst));
+        }
+        if d.mbufs < 1024 {
+            return err("dataplane.mbufs", format!("{} is too few (at least 1024)", d.mbufs));
+        }
+        if d.mbuf_size < 128 + 1518 {
+            return err("dataplane.mbuf_size", format!("{} cannot hold 128 B headroom and a 1518 B frame", d.mbuf_size));
+        }
+        for (f, v) in [("dataplane.rx_desc", d.rx_desc), ("dataplane.tx_desc", d.tx_desc)] {
+            if v < 32 || !v.is_power_of_two() {
+                return err(f, format!("{v} must be a power of two ≥ 32"));
+            }
+        }
+        for (f, v) in [("dataplane.table_size", d.table_size), ("dataplane.chassis_table_size", d.chassis_table_size)] {
+            if !is_prime(v) || !(251..=16_777_213).contains(&v) {
+                return err(f, format!("{v} must be a prime between 251 and 16777213 (e.g. 65537)"));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_ports(&self) -> R {
+        let mut names = BTreeSet::new();
+        let mut devices = BTreeSet::new();
+        for (i, p) in self.ports.iter().enumerate() {
+            let f = |k: &str| format!("ports[{i}].{k}");
+            if p.name.is_empty() || !names.insert(p.name.as_str()) {
+                return err(f("name"), format!("{:?} is empty or used by another port", p.name));
+            }
+            if p.dev_name().is_empty() || !devices.insert(p.dev_name()) {
+                return err(f("device"), format!("{:?} is empty or used by another port", p.device));
+            }
+            if let Some(m) = p.mac {
+                if m.is_multicast() || m.is_zero() {
+                    return err(f("mac"), format!("{m} is not a unicast address"));
+                }
+            }
+            if p.role == PortRole::Client && p.gateway_mac.is_none() {
+                return err(f("gateway_mac"), "a client port needs the next hop toward clients (gateway_mac)");
+            }
+            if p.mtu < 576 || p.mtu > 9000 {
+                return err(f("mtu"), format!("{} is outside 576..=9000", p.mtu));
+            }
+        }
+        for role in [PortRole::Client, PortRole::Node] {
+            if !self.ports.iter().any(|p| p.role == role) {
+                return err("ports", format!("needs at least one port with role = \"{}\"", format!("{role:?}").to_lowercase()));
+            }
+        }
+        Ok(())
+    }
+
+    fn own_addresses(&self) -> BTreeMap<IpAddr, String> {
+        let mut m = BTreeMap::new();
+        for (i, p) in self.ports.iter().enumerate() {
+            for (j, a) in p.addresses.iter().enumerate() {
+                m.insert(*a, format!("ports[{i}].addresses[{j}]"));
+            }
+        }
+        m
+    }
+
+    fn validate_vips(&self) -> R {
+        if self.vips.is_empty() {
+            return err("vips", "at least one VIP is needed");
+        }
+        let own = self.own_addresses();
+        let mut seen = BTreeSet::new();
+        for (i, v) in self.vips.iter().enumerate() {
+            let f = |k: &str| format!("vips[{i}].{k}");
+            if !seen.insert(v.address) {
+                return err(f("address"), format!("{} is listed twice", v.address));
+            }
+            if let Some(o) = own.get(&v.address) {
+                return err(f("address"), format!("{} is also the appliance's own address {o}", v.address));
+            }
+            if v.address.is_unspecified() || v.address.is_multicast() || v.address.is_loopback() {
+                return err(f("address"), format!("{} is not a unicast address", v.address));
+            }
+            if v.protocols.is_empty() {
+                return err(f("protocols"), "empty: list tcp and/or udp");
+            }
+            if v.ports.contains(&0) {
+                return err(f("ports"), "port 0 cannot be served");
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_topology(&self) -> R {
+        let mut chassis = BTreeSet::new();
+        for (i, c) in self.chassis.iter().enumerate() {
+            if c.name.is_empty() || !chassis.insert(c.name.as_str()) {
+                return err(format!("chassis[{i}].name"), format!("{:?} is empty or a duplicate chassis", c.name));
+            }
+        }
+        if self.nodes.is_empty() {
+            return err("nodes", "at least one node is needed");
+        }
+        let vips: BTreeSet<IpAddr> = self.vips.iter().map(|v| v.address).collect();
+        let own = self.own_addresses();
+        let node_ports: Vec<&str> = self.ports.iter().filter(|p| p.role == PortRole::Node).map(|p| p.name.as_str()).collect();
+        let mut names = BTreeSet::new();
+        let mut ips = BTreeSet::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            let f = |k: &str| format!("nodes[{i}].{k}");
+            if n.name.is_empty() || n.name.len() > 64 {
+                return err(f("name"), "must be 1..=64 characters");
+            }
+            if !names.insert(n.name.as_str()) {
+                return err(f("name"), format!("duplicate node {:?}", n.name));
+            }
+            if !chassis.contains(n.chassis.as_str()) {
+                return err(f("chassis"), format!("unknown chassis {:?} (declare it under [[chassis]])", n.chassis));
+            }
+            if n.mac.is_multicast() || n.mac.is_zero() {
+                return err(f("mac"), format!("{} is not a unicast address", n.mac));
+            }
+            if vips.contains(&n.ip) {
+                return err(f("ip"), format!("{} is also a VIP", n.ip));
+            }
+            if let Some(o) = own.get(&n.ip) {
+                return err(f("ip"), format!("{} is also the appliance's own address {o}", n.ip));
+            }
+            if !ips.insert(n.ip) {
+                return err(f("ip"), format!("{} is used by another node", n.ip));
+            }
+            if n.weight > 1_000_000 {
+                return err(f("weight"), format!("{} exceeds 1000000", n.weight));
+            }
+            let port = match &n.port {
+                Some(p) if !node_ports.contains(&p.as_str()) => {
+                    return err(f("port"), format!("{p:?} is not a port with role = \"node\""));
+                }
+                Some(p) => p.as_str(),
+                None if node_ports.len() == 1 => node_ports[0],
+                None => return err(f("port"), "several node ports exist: name the one this node is reached through"),
+            };
+            if n.forward == ForwardMode::Ipip {
+                let p = self.ports.iter().find(|p| p.name == port).expect("checked above");
+                if !p.addresses.iter().any(|a| a.is_ipv4() == n.ip.is_ipv4()) {
+                    return err(
+                        f("forward"),
+                        format!("ipip needs an address of the node's family on port {port:?} (the tunnel source)"),
+                    );
+                }
+            }
+        }
+        if !self.nodes.iter().any(|n| n.weight > 0 && n.state == NodeState::Active) {
+            return err("nodes", "no node is active with a weight above 0: nothing could take traffic");
+        }
+        if self.nodes.len() as u64 * 20 > self.dataplane.table_size as u64 {
+            return err(
+                "dataplane.table_size",
+                format!("{} slots are too few for {} nodes (at least 20 per node; 100 per node balances well)", self.dataplane.table_size, self.nodes.len()),
+            );
+        }
+        if self.nodes.len() > 4096 {
+            return err("nodes", format!("{} nodes; at most 4096", self.nodes.len()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_prime;
+
+    #[test]
+    fn primes() {
+        assert!(is_prime(65537) && is_prime(251) && is_prime(2) && !is_prime(65535) && !is_prime(1) && !is_prime(0));
+    }
+}

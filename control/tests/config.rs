@@ -1,0 +1,104 @@
+//! Configuration parsing and validation: the example parses, and each kind of bad input is rejected
+//! with an error naming the field.
+
+use sluice_control::config::{Config, ForwardMode, NodeState};
+
+const EXAMPLE: &str = include_str!("../../examples/demo.toml");
+
+fn example() -> String {
+    EXAMPLE.replace("@CLIENT_IN@", "in.pcap").replace("@NODE_IN@", "ret.pcap")
+}
+
+fn reject(text: &str) -> (String, String) {
+    let e = Config::from_toml(text).expect_err("config should be rejected");
+    (e.field, e.problem)
+}
+
+#[test]
+fn example_parses() {
+    let c = Config::from_toml(&example()).unwrap();
+    assert_eq!(c.worker_lcores(), &[1]);
+    assert_eq!(c.nodes.len(), 4);
+    assert_eq!(c.nodes[3].forward, ForwardMode::Ipip);
+    assert_eq!(c.nodes[0].state, NodeState::Active);
+    let args = c.eal_args();
+    assert!(args.windows(2).any(|w| w[0] == "--vdev" && w[1].starts_with("net_pcap0,")));
+    assert!(args.contains(&"--no-pci".to_string()) && args.contains(&"--no-huge".to_string()));
+    assert_eq!(c.ports[0].dev_name(), "net_pcap0");
+}
+
+#[test]
+fn duplicate_node() {
+    let t = example().replace("name = \"a2\"", "name = \"a1\"");
+    let (field, problem) = reject(&t);
+    assert_eq!(field, "nodes[1].name");
+    assert!(problem.contains("duplicate node \"a1\""), "{problem}");
+}
+
+#[test]
+fn unknown_chassis() {
+    let t = example().replacen("chassis = \"chassis-b\"", "chassis = \"chassis-z\"", 1);
+    let (field, problem) = reject(&t);
+    assert_eq!(field, "nodes[2].chassis");
+    assert!(problem.contains("chassis-z"), "{problem}");
+}
+
+#[test]
+fn every_weight_zero() {
+    let t = example().replace("weight = 100", "weight = 0");
+    let (field, problem) = reject(&t);
+    assert_eq!(field, "nodes");
+    assert!(problem.contains("weight above 0"), "{problem}");
+}
+
+#[test]
+fn vip_that_is_a_node_address() {
+    let t = example().replace("ip = \"198.51.100.11\"", "ip = \"10.10.0.1\"");
+    let (field, problem) = reject(&t);
+    assert_eq!(field, "nodes[0].ip");
+    assert!(problem.contains("also a VIP"), "{problem}");
+}
+
+#[test]
+fn vip_that_is_an_own_address() {
+    let t = example().replace("address = \"10.10.0.1\"", "address = \"192.0.2.1\"");
+    let (field, _) = reject(&t);
+    assert_eq!(field, "vips[0].address");
+}
+
+#[test]
+fn malformed_mac() {
+    let t = example().replace("mac = \"02:00:00:00:0a:02\"", "mac = \"02:00:00:00:0a\"");
+    let (field, problem) = reject(&t);
+    assert!(field.starts_with("mac (line "), "{field}");
+    assert!(problem.contains("malformed MAC address \"02:00:00:00:0a\""), "{problem}");
+}
+
+#[test]
+fn multicast_node_mac() {
+    let t = example().replace("mac = \"02:00:00:00:0a:02\"", "mac = \"01:00:5e:00:00:01\"");
+    assert_eq!(reject(&t).0, "nodes[1].mac");
+}
+
+#[test]
+fn unknown_field_and_bad_values() {
+    let (field, problem) = reject(&example().replace("weight = 100\n", "wieght = 100\n"));
+    assert!(field.contains("wieght"), "{field}: {problem}");
+    assert_eq!(reject(&example().replace("table_size = 65537", "table_size = 65536")).0, "dataplane.table_size");
+    assert_eq!(reject(&example().replace("lcores = \"0,1\"", "lcores = \"0\"")).0, "eal.lcores");
+    assert_eq!(reject(&example().replace("burst = 32", "burst = 0")).0, "dataplane.burst");
+    assert_eq!(reject(&example().replace("hash_key = \"microsoft\"", "hash_key = \"abcd\"")).0, "hash_key (line 12)");
+    assert_eq!(reject(&example().replace("gateway_mac = \"02:00:00:00:00:fe\"\n", "")).0, "ports[0].gateway_mac");
+}
+
+#[test]
+fn ipip_needs_a_tunnel_source() {
+    let t = example().replace("addresses = [\"198.51.100.1\", \"2001:db8:100::1\"]", "addresses = [\"2001:db8:100::1\"]");
+    assert_eq!(reject(&t).0, "nodes[3].forward");
+}
+
+#[test]
+fn node_ip_duplicate() {
+    let t = example().replace("ip = \"198.51.100.12\"", "ip = \"198.51.100.11\"");
+    assert_eq!(reject(&t).0, "nodes[1].ip");
+}

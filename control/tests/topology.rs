@@ -1,0 +1,120 @@
+//! Two-tier selection properties over 1M keys: shares follow weights, removals move little, order is
+//! irrelevant.
+
+use sluice_control::config::{ForwardMode, MacAddr, NodeState};
+use sluice_control::topology::{remix, Node, Topology};
+
+const KEYS: u32 = 1_000_000;
+
+/// Chassis c has nodes named c-n with the given weights.
+fn topo(layout: &[&[u32]]) -> Topology {
+    let mut nodes = Vec::new();
+    for (c, weights) in layout.iter().enumerate() {
+        for (n, w) in weights.iter().enumerate() {
+            nodes.push(Node {
+                name: format!("c{c}-n{n:02}"),
+                chassis: c as u16,
+                mac: MacAddr([2, 0, 0, 0, c as u8, n as u8]),
+                ip: format!("10.0.{c}.{}", n + 1).parse().unwrap(),
+                weight: *w,
+                state: NodeState::Active,
+                forward: ForwardMode::Mac,
+                port: 1,
+            });
+        }
+    }
+    nodes.sort_by(|a, b| a.name.cmp(&b.name));
+    Topology::from_parts((0..layout.len()).map(|c| format!("chassis-{c}")).collect(), nodes, 65537, 65537)
+}
+
+/// Deterministic, well-spread keys (a bijective mix of a counter).
+fn keys() -> impl Iterator<Item = u32> {
+    (0..KEYS).map(|i| remix(i.wrapping_mul(0x9e37_79b9) ^ 0x5bd1_e995))
+}
+
+fn assign(t: &Topology) -> Vec<u16> {
+    keys().map(|k| t.lookup(k).expect("some node")).collect()
+}
+
+#[test]
+fn shares_within_one_percent_of_weight_share() {
+    let t = topo(&[&[100, 100, 200, 100], &[50, 150, 100], &[100, 100, 100, 300]]);
+    let total: u64 = t.nodes.iter().map(|n| n.weight as u64).sum();
+    let mut counts = vec![0u64; t.nodes.len()];
+    for n in assign(&t) {
+        counts[n as usize] += 1;
+    }
+    for (i, n) in t.nodes.iter().enumerate() {
+        let want = KEYS as f64 * n.weight as f64 / total as f64;
+        let dev = (counts[i] as f64 - want).abs() / want;
+        assert!(dev < 0.01, "{}: {} keys, want {want:.0} ({:.2}% off)", n.name, counts[i], dev * 100.0);
+    }
+}
+
+fn moved_share(before: &Topology, after: &Topology, gone: &str) -> (f64, usize) {
+    let a = assign(before);
+    let b = assign(after);
+    let gone_idx = before.node_index(gone).unwrap() as u16;
+    let mut others = 0usize;
+    let mut moved_others = 0usize;
+    for (x, y) in a.iter().zip(&b) {
+        let xn = &before.nodes[*x as usize].name;
+        let yn = &after.nodes[*y as usize].name;
+        if *x == gone_idx {
+            assert_ne!(yn, gone, "a key stayed on the removed node");
+        } else {
+            others += 1;
+            if xn != yn {
+                moved_others += 1;
+            }
+        }
+    }
+    (moved_others as f64 / others as f64, others)
+}
+
+#[test]
+fn removing_a_node_moves_its_keys_and_at_most_two_percent_of_the_rest() {
+    let t = topo(&[&[100; 4], &[100; 4], &[100; 4]]);
+    for gone in ["c0-n00", "c1-n02", "c2-n03"] {
+        let (moved, _) = moved_share(&t, &t.without(gone).unwrap(), gone);
+        assert!(moved <= 0.02, "removing {gone} moved {:.2}% of other keys", moved * 100.0);
+        let (moved, _) = moved_share(&t, &t.with_state(gone, NodeState::Down).unwrap(), gone);
+        assert!(moved <= 0.02, "downing {gone} moved {:.2}% of other keys", moved * 100.0);
+        let (moved, _) = moved_share(&t, &t.with_state(gone, NodeState::Draining).unwrap(), gone);
+        assert!(moved <= 0.02, "draining {gone} moved {:.2}% of other keys", moved * 100.0);
+    }
+}
+
+#[test]
+fn a_chassis_without_active_nodes_takes_nothing() {
+    let t = topo(&[&[100, 100], &[100, 100]]);
+    let t = t.with_state("c1-n00", NodeState::Down).unwrap().with_state("c1-n01", NodeState::Draining).unwrap();
+    assert!(assign(&t).iter().all(|&n| t.nodes[n as usize].chassis == 0));
+    let t = t.with_state("c0-n00", NodeState::Down).unwrap().with_state("c0-n01", NodeState::Down).unwrap();
+    assert_eq!(t.lookup(12345), None);
+}
+
+#[test]
+fn tier_two_agrees_with_tier_one_and_falls_back_inside_its_chassis() {
+    let t = topo(&[&[100, 100], &[100, 100, 100]]);
+    for k in keys().take(100_000) {
+        let n = t.lookup(k).unwrap();
+        let c = t.lookup_chassis(k).unwrap();
+        assert_eq!(t.lookup_in_chassis(c, k), Some(n));
+        // Asked about the other chassis (a stale spine), tier 2 still answers with one of its own nodes.
+        let other = 1 - c;
+        let m = t.lookup_in_chassis(other, k).unwrap();
+        assert_eq!(t.nodes[m as usize].chassis, other);
+    }
+}
+
+#[test]
+fn config_order_does_not_change_decisions() {
+    let a = topo(&[&[100, 200], &[300, 100, 100]]);
+    let mut nodes = a.nodes.clone();
+    nodes.reverse();
+    nodes.sort_by(|x, y| x.name.cmp(&y.name));
+    let b = Topology::from_parts(a.chassis.iter().map(|c| c.name.clone()).collect(), nodes, 65537, 65537);
+    assert_eq!(a.node_table, b.node_table);
+    assert_eq!(a.chassis_tables, b.chassis_tables);
+}

@@ -2,4 +2,5 @@
 //! and the poll-mode workers that run it on DPDK ports ([`worker`]).
 
 pub mod hash;
+pub mod pipeline;
 pub mod wire;

@@ -2,8 +2,6 @@
 //! of an appliance agrees. (ahash's output may differ between CPU feature sets and crate versions: two
 //! appliances that must agree on content keys run the same build on the same CPU family.)
 
-use std::hash::BuildHasher;
-
 const SEEDS: (u64, u64, u64, u64) = (0x736c_7569_6365, 0x636f_6e74_656e_74, 0x6b65_7973, 0x7631);
 
 /// A content-key hasher.

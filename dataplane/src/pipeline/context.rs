@@ -1,0 +1,130 @@
+//! The immutable snapshot the pipeline decides from: ports, VIPs, nodes, tables and the hash key.
+
+use sluice_control::config::{Config, ForwardMode, PortRole, Protocol};
+use sluice_control::topology::Topology;
+
+use crate::hash::Toeplitz;
+use crate::wire::parse::{Addr, PROTO_TCP, PROTO_UDP};
+
+/// A port as the pipeline sees it. Ports are numbered in configuration order.
+#[derive(Debug, Clone)]
+pub struct PortCtx {
+    pub role: PortRole,
+    pub mac: [u8; 6],
+    pub addresses: Vec<Addr>,
+    pub gateway_mac: [u8; 6],
+    pub mtu: u16,
+}
+
+/// A served VIP.
+pub struct Vip {
+    pub addr: Addr,
+    pub tcp: bool,
+    pub udp: bool,
+    /// Served destination ports as a bitmap; None serves every port.
+    ports: Option<Box<[u64; 1024]>>,
+}
+
+impl Vip {
+    /// Serves `protocol` (TCP/UDP) on `port` (None: unknown, as for a later fragment).
+    #[inline]
+    pub fn serves(&self, protocol: u8, port: Option<u16>) -> bool {
+        let proto = match protocol {
+            PROTO_TCP => self.tcp,
+            PROTO_UDP => self.udp,
+            _ => false,
+        };
+        proto
+            && match (&self.ports, port) {
+                (Some(bits), Some(p)) => bits[p as usize / 64] >> (p % 64) & 1 == 1,
+                _ => true,
+            }
+    }
+}
+
+/// A node as the pipeline needs it.
+#[derive(Debug, Clone)]
+pub struct NodeCtx {
+    pub mac: [u8; 6],
+    pub ip: Addr,
+    pub port: u16,
+    pub forward: ForwardMode,
+    /// Outer source for IP-in-IP: the node port's first address of the node's family.
+    pub tunnel_src: Addr,
+}
+
+/// Everything a worker needs to decide about a packet. Built by the control side, shared read-only.
+pub struct Context {
+    pub ports: Vec<PortCtx>,
+    /// The port return traffic leaves by (the first client port).
+    pub client_port: u16,
+    pub vips: Vec<Vip>,
+    pub nodes: Vec<NodeCtx>,
+    pub topology: Topology,
+    pub toeplitz: Toeplitz,
+}
+
+impl Context {
+    /// Builds the context of a validated configuration. `port_macs[i]` is port i's MAC (configured or the
+    /// device's own).
+    pub fn new(cfg: &Config, topology: Topology, port_macs: &[[u8; 6]]) -> Context {
+        let ports: Vec<PortCtx> = cfg
+            .ports
+            .iter()
+            .zip(port_macs)
+            .map(|(p, mac)| PortCtx {
+                role: p.role,
+                mac: *mac,
+                addresses: p.addresses.iter().map(|a| Addr::from(*a)).collect(),
+                gateway_mac: p.gateway_mac.map_or([0; 6], |m| m.0),
+                mtu: p.mtu,
+            })
+            .collect();
+        let client_port = ports.iter().position(|p| p.role == PortRole::Client).expect("validated: a client port") as u16;
+        let vips = cfg
+            .vips
+            .iter()
+            .map(|v| Vip {
+                addr: v.address.into(),
+                tcp: v.protocols.contains(&Protocol::Tcp),
+                udp: v.protocols.contains(&Protocol::Udp),
+                ports: (!v.ports.is_empty()).then(|| {
+                    let mut bits = Box::new([0u64; 1024]);
+                    for p in &v.ports {
+                        bits[*p as usize / 64] |= 1 << (p % 64);
+                    }
+                    bits
+                }),
+            })
+            .collect();
+        let nodes = topology
+            .nodes
+            .iter()
+            .map(|n| {
+                let ip = Addr::from(n.ip);
+                let tunnel_src = ports[n.port].addresses.iter().find(|a| a.v6 == ip.v6).copied().unwrap_or_default();
+                NodeCtx { mac: n.mac.0, ip, port: n.port as u16, forward: n.forward, tunnel_src }
+            })
+            .collect();
+        Context {
+            ports,
+            client_port,
+            vips,
+            nodes,
+            topology,
+            toeplitz: Toeplitz::new(&cfg.dataplane.hash_key.bytes),
+        }
+    }
+
+    /// The VIP at `addr`, if any.
+    #[inline]
+    pub fn vip(&self, addr: &Addr) -> Option<&Vip> {
+        self.vips.iter().find(|v| v.addr == *addr)
+    }
+
+    /// `addr` is one of port `port`'s own addresses.
+    #[inline]
+    pub fn is_own(&self, port: u16, addr: &Addr) -> bool {
+        self.ports[port as usize].addresses.iter().any(|a| a == addr)
+    }
+}

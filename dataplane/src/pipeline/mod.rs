@@ -1,0 +1,152 @@
+//! The per-packet decision, as a pure function over a byte buffer: testable, fuzzable and benchmarkable
+//! without EAL. A worker hands it each mbuf's buffer; it classifies the frame, picks where it goes,
+//! rewrites it in place (moving its start into the headroom for encapsulation) and returns a [`Verdict`].
+
+mod context;
+mod reasons;
+mod reply;
+mod rewrite;
+
+pub use context::{Context, NodeCtx, PortCtx, Vip};
+pub use reasons::DropReason;
+
+use sluice_control::config::PortRole;
+
+use crate::wire::icmp;
+use crate::wire::parse::{self, Classified, Network, Parsed, PROTO_ICMP, PROTO_ICMPV6, PROTO_IPIP, PROTO_IPV6, PROTO_TCP, PROTO_UDP};
+
+/// A packet in a buffer with room around it: `buf[start..start + len]` is the frame.
+pub struct Frame<'a> {
+    buf: &'a mut [u8],
+    start: usize,
+    len: usize,
+}
+
+impl<'a> Frame<'a> {
+    /// A frame at `buf[start..start + len]`. Panics if that range is outside `buf` (a caller bug).
+    pub fn new(buf: &'a mut [u8], start: usize, len: usize) -> Frame<'a> {
+        assert!(start + len <= buf.len(), "frame outside its buffer");
+        Frame { buf, start, len }
+    }
+    pub fn data(&self) -> &[u8] {
+        &self.buf[self.start..self.start + self.len]
+    }
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[self.start..self.start + self.len]
+    }
+    pub fn start(&self) -> usize {
+        self.start
+    }
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// Moves the frame to `buf[start..start + len]`; false (and no change) if that does not fit.
+    fn reframe(&mut self, start: usize, len: usize) -> bool {
+        if start.checked_add(len).is_some_and(|e| e <= self.buf.len()) {
+            self.start = start;
+            self.len = len;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Where a packet goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    /// Client traffic to a VIP, rewritten toward `node`, out of `port`.
+    Node { node: u16, port: u16 },
+    /// Return traffic from a node, out of client port `port`.
+    Client { port: u16 },
+    /// An answer from the appliance (ARP, ND, echo), out of `port`.
+    Reply { port: u16 },
+    Drop(DropReason),
+}
+
+/// Decides about the frame that arrived on port `in_port` and rewrites it accordingly.
+#[inline]
+pub fn process(ctx: &Context, in_port: u16, frame: &mut Frame<'_>) -> Verdict {
+    let p = match parse::classify(frame.data()) {
+        Ok(Classified::Parsed(p)) => p,
+        Ok(Classified::Other(_)) => return Verdict::Drop(DropReason::UnknownEthertype),
+        Err(e) => return Verdict::Drop(e.into()),
+    };
+    if p.network == Network::Arp {
+        return reply::arp(ctx, in_port, frame, &p);
+    }
+    if p.protocol == PROTO_ICMPV6 && p.icmp_type == icmp::v6::NEIGHBOR_SOLICIT {
+        return reply::neighbor_solicit(ctx, in_port, frame, &p);
+    }
+    match ctx.ports[in_port as usize].role {
+        PortRole::Client => from_client(ctx, in_port, frame, &p),
+        PortRole::Node => from_node(ctx, in_port, frame, &p),
+    }
+}
+
+fn from_client(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed) -> Verdict {
+    let Some(vip) = ctx.vip(&p.dst) else {
+        if ctx.is_own(in_port, &p.dst) {
+            return reply::echo_or(ctx, in_port, frame, p, DropReason::ToAppliance);
+        }
+        return Verdict::Drop(DropReason::NotForVip);
+    };
+    match p.protocol {
+        PROTO_TCP | PROTO_UDP => {
+            let port = (!p.later_fragment).then_some(p.dst_port);
+            if !vip.serves(p.protocol, port) {
+                return Verdict::Drop(DropReason::VipUnserved);
+            }
+            let hash = flow_hash(ctx, &p.src, &p.dst, p.fragment, p.src_port, p.dst_port);
+            rewrite::to_node(ctx, frame, p, hash)
+        }
+        PROTO_ICMP | PROTO_ICMPV6 if !p.fragment => {
+            let v6 = p.protocol == PROTO_ICMPV6;
+            let is_error = if v6 { icmp::v6::is_error(p.icmp_type) } else { icmp::v4::is_error(p.icmp_type) };
+            if !is_error {
+                return reply::echo_or(ctx, in_port, frame, p, DropReason::IcmpUnhandled);
+            }
+            // An error about a packet a node sent from the VIP: route it to the node owning that flow,
+            // hashed in the client → VIP direction.
+            let body = &frame.data()[p.l4_offset + icmp::HEADER_LEN..p.l3_offset + p.l3_len];
+            match parse::embedded_flow(body, v6) {
+                Ok(f) if f.src == p.dst && vip.serves(f.protocol, (!f.fragment).then_some(f.src_port)) => {
+                    let hash = flow_hash(ctx, &f.dst, &f.src, f.fragment, f.dst_port, f.src_port);
+                    rewrite::to_node(ctx, frame, p, hash)
+                }
+                _ => Verdict::Drop(DropReason::IcmpUnhandled),
+            }
+        }
+        PROTO_ICMP | PROTO_ICMPV6 => Verdict::Drop(DropReason::IcmpUnhandled),
+        _ => Verdict::Drop(DropReason::VipUnserved),
+    }
+}
+
+fn from_node(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed) -> Verdict {
+    if ctx.vip(&p.src).is_some() {
+        return rewrite::to_client(ctx, frame, p.l3_offset, frame.len() - p.l3_offset);
+    }
+    if ctx.is_own(in_port, &p.dst) {
+        if matches!(p.protocol, PROTO_IPIP | PROTO_IPV6) && !p.fragment {
+            return rewrite::decapsulate_to_client(ctx, frame, p);
+        }
+        return reply::echo_or(ctx, in_port, frame, p, DropReason::ToAppliance);
+    }
+    Verdict::Drop(DropReason::UnknownSource)
+}
+
+/// The flow hash in the client → VIP direction: Toeplitz over addresses and ports, or over addresses alone
+/// for fragments (later fragments carry no ports, and every fragment of a datagram must agree).
+#[inline]
+fn flow_hash(ctx: &Context, src: &parse::Addr, dst: &parse::Addr, fragment: bool, sport: u16, dport: u16) -> u32 {
+    let ports = (!fragment).then_some((sport, dport));
+    if src.v6 {
+        ctx.toeplitz.hash_v6(&src.bytes, &dst.bytes, ports)
+    } else {
+        ctx.toeplitz.hash_v4(src.v4_bytes(), dst.v4_bytes(), ports)
+    }
+}
+

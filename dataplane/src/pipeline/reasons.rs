@@ -1,0 +1,60 @@
+//! Why a packet was dropped. Every drop is counted under exactly one reason.
+
+use crate::wire::{self, ErrorKind, Layer};
+
+macro_rules! reasons {
+    ($($v:ident => $s:literal: $doc:literal,)*) => {
+        /// A drop reason.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum DropReason { $(#[doc = $doc] $v,)* }
+
+        impl DropReason {
+            /// Every reason, in counter order.
+            pub const ALL: &'static [DropReason] = &[$(DropReason::$v,)*];
+            pub const COUNT: usize = DropReason::ALL.len();
+            /// The counter name.
+            pub fn as_str(self) -> &'static str {
+                match self { $(DropReason::$v => $s,)* }
+            }
+            pub fn describe(self) -> &'static str {
+                match self { $(DropReason::$v => $doc,)* }
+            }
+        }
+    };
+}
+
+reasons! {
+    MalformedL2 => "malformed_l2": "Ethernet header or VLAN tags truncated, or more than two tags",
+    UnknownEthertype => "unknown_ethertype": "neither ARP, IPv4 nor IPv6",
+    MalformedArp => "malformed_arp": "ARP truncated or not Ethernet/IPv4",
+    MalformedIpv4 => "malformed_ipv4": "IPv4 truncated, bad version, IHL or total length",
+    MalformedIpv6 => "malformed_ipv6": "IPv6 truncated, bad payload length or extension header",
+    Ipv6ExtLimit => "ipv6_ext_limit": "more IPv6 extension headers than sluice walks (8)",
+    MalformedL4 => "malformed_l4": "TCP, UDP or ICMP header truncated or with bad lengths",
+    MultiSegment => "multi_segment": "frame in several mbufs (larger than the mbuf data room)",
+    NotForVip => "not_for_vip": "client-side packet to an address that is neither a VIP nor the appliance's",
+    VipUnserved => "vip_unserved": "to a VIP, but a protocol or port it does not serve",
+    IcmpUnhandled => "icmp_unhandled": "ICMP to a VIP that is neither echo nor an error about a VIP flow",
+    ArpIgnored => "arp_ignored": "ARP that is not a request for a VIP or the appliance's own address",
+    NdIgnored => "nd_ignored": "neighbour discovery that is not a valid solicitation for our addresses",
+    ToAppliance => "to_appliance": "addressed to the appliance itself, not something it answers",
+    UnknownSource => "unknown_source": "node-side packet that is not from a VIP (nor tunnelled from one)",
+    NoNode => "no_node": "no node can take traffic (all down, draining or weight 0)",
+    EncapTooBig => "encap_too_big": "the encapsulated packet would exceed the node port's MTU",
+    NoHeadroom => "no_headroom": "not enough mbuf headroom for the encapsulation header",
+    TxFull => "tx_full": "the driver's transmit queue did not take the packet",
+}
+
+impl From<wire::Error> for DropReason {
+    fn from(e: wire::Error) -> DropReason {
+        match e.layer {
+            Layer::Ethernet | Layer::Vlan => DropReason::MalformedL2,
+            Layer::Arp => DropReason::MalformedArp,
+            Layer::Ipv4 => DropReason::MalformedIpv4,
+            Layer::Ipv6Extension if e.kind == ErrorKind::TooManyHeaders => DropReason::Ipv6ExtLimit,
+            Layer::Ipv6 | Layer::Ipv6Extension => DropReason::MalformedIpv6,
+            Layer::Tcp | Layer::Udp | Layer::Icmp => DropReason::MalformedL4,
+        }
+    }
+}

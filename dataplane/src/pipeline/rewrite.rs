@@ -1,0 +1,89 @@
+//! Rewrites toward a node (MAC rewrite or IP-in-IP) and back toward the client.
+
+use sluice_control::config::ForwardMode;
+
+use super::{Context, DropReason, Frame, Verdict};
+use crate::wire::ethernet::{self, ethertype};
+use crate::wire::parse::{Network, Parsed, PROTO_IPIP, PROTO_IPV6};
+use crate::wire::{ipv4, ipv6};
+
+/// Sends a client packet to the node `hash` selects: the Ethernet header is rebuilt untagged in front of
+/// L3 (MAC mode), or an outer IP header goes between them (IP-in-IP).
+#[inline]
+pub(super) fn to_node(ctx: &Context, frame: &mut Frame<'_>, p: &Parsed, hash: u32) -> Verdict {
+    let Some(n) = ctx.topology.lookup(hash) else {
+        return Verdict::Drop(DropReason::NoNode);
+    };
+    let node = &ctx.nodes[n as usize];
+    let port = &ctx.ports[node.port as usize];
+    let inner_type = if p.network == Network::Ipv6 { ethertype::IPV6 } else { ethertype::IPV4 };
+    match node.forward {
+        ForwardMode::Mac => {
+            let start = frame.start + p.l3_offset - ethernet::HEADER_LEN;
+            let len = frame.len - p.l3_offset + ethernet::HEADER_LEN;
+            frame.reframe(start, len);
+            ethernet::emit(frame.data_mut(), node.mac, port.mac, inner_type);
+        }
+        ForwardMode::Ipip => {
+            let outer = if node.ip.v6 { ipv6::HEADER_LEN } else { ipv4::MIN_HEADER_LEN };
+            if p.l3_len + outer > port.mtu as usize {
+                return Verdict::Drop(DropReason::EncapTooBig);
+            }
+            let Some(start) = (frame.start + p.l3_offset).checked_sub(ethernet::HEADER_LEN + outer) else {
+                return Verdict::Drop(DropReason::NoHeadroom);
+            };
+            // Ethernet padding after the inner packet is dropped; the outer length covers the inner exactly.
+            frame.reframe(start, ethernet::HEADER_LEN + outer + p.l3_len);
+            let (tos, proto) = match p.network {
+                Network::Ipv6 => {
+                    let d = &frame.data()[ethernet::HEADER_LEN + outer..];
+                    ((d[0] << 4) | (d[1] >> 4), PROTO_IPV6)
+                }
+                _ => (frame.data()[ethernet::HEADER_LEN + outer + 1], PROTO_IPIP),
+            };
+            let d = frame.data_mut();
+            if node.ip.v6 {
+                ethernet::emit(d, node.mac, port.mac, ethertype::IPV6);
+                ipv6::emit(&mut d[ethernet::HEADER_LEN..], node.tunnel_src.bytes, node.ip.bytes, proto, p.l3_len, 64, hash);
+            } else {
+                ethernet::emit(d, node.mac, port.mac, ethertype::IPV4);
+                let (src, dst) = (node.tunnel_src.v4_bytes(), node.ip.v4_bytes());
+                ipv4::emit(&mut d[ethernet::HEADER_LEN..], src, dst, proto, p.l3_len, 64, tos & 0xfc);
+            }
+        }
+    }
+    Verdict::Node { node: n, port: node.port }
+}
+
+/// Sends return traffic (the IP packet at `l3_offset`, `l3_bytes` long) out of the client port, untagged,
+/// from the port's MAC to its gateway.
+#[inline]
+pub(super) fn to_client(ctx: &Context, frame: &mut Frame<'_>, l3_offset: usize, l3_bytes: usize) -> Verdict {
+    let port = &ctx.ports[ctx.client_port as usize];
+    let ty = if frame.data()[l3_offset] >> 4 == 6 { ethertype::IPV6 } else { ethertype::IPV4 };
+    let start = frame.start + l3_offset - ethernet::HEADER_LEN;
+    frame.reframe(start, ethernet::HEADER_LEN + l3_bytes);
+    ethernet::emit(frame.data_mut(), port.gateway_mac, port.mac, ty);
+    Verdict::Client { port: ctx.client_port }
+}
+
+/// Return traffic a remote node tunnelled back to the appliance: strip the outer header if the inner
+/// packet is from a VIP.
+pub(super) fn decapsulate_to_client(ctx: &Context, frame: &mut Frame<'_>, p: &Parsed) -> Verdict {
+    let inner = &frame.data()[p.l4_offset..p.l3_offset + p.l3_len];
+    let (src, len) = if p.protocol == PROTO_IPIP {
+        match ipv4::Packet::new_checked(inner) {
+            Ok(ip) => (crate::wire::parse::Addr::v4(ip.src()), ip.total_len()),
+            Err(e) => return Verdict::Drop(e.into()),
+        }
+    } else {
+        match ipv6::Packet::new_checked(inner) {
+            Ok(ip) => (crate::wire::parse::Addr::v6(ip.src()), ip.total_len()),
+            Err(e) => return Verdict::Drop(e.into()),
+        }
+    };
+    if ctx.vip(&src).is_none() {
+        return Verdict::Drop(DropReason::UnknownSource);
+    }
+    to_client(ctx, frame, p.l4_offset, len)
+}

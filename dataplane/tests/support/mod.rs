@@ -1,0 +1,175 @@
+//! Shared by the dataplane tests: the example configuration, frame builders (etherparse) and an
+//! independent frame checker (etherparse's slicer plus a test-local RFC 1071 checksum).
+#![allow(dead_code)]
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+use sluice_control::config::Config;
+
+pub const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0xc1, 0x01];
+pub const CLIENT_PORT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+pub const NODE_PORT_MAC: [u8; 6] = [2, 0, 0, 0, 1, 1];
+pub const GATEWAY_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xfe];
+pub const VIP4: [u8; 4] = [10, 10, 0, 1];
+pub const VIP6: &str = "2001:db8:10::1";
+
+pub fn vip6() -> [u8; 16] {
+    VIP6.parse::<Ipv6Addr>().unwrap().octets()
+}
+
+/// The example configuration with its pcap placeholders filled in.
+pub fn example_toml(client_in: &str, node_in: &str) -> String {
+    include_str!("../../../examples/demo.toml").replace("@CLIENT_IN@", client_in).replace("@NODE_IN@", node_in)
+}
+
+pub fn example_config() -> Config {
+    Config::from_toml(&example_toml("in.pcap", "ret.pcap")).unwrap()
+}
+
+pub fn tcp4(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(CLIENT_MAC, CLIENT_PORT_MAC)
+        .ipv4(src, dst, 64)
+        .tcp(sport, dport, 1000, 65535)
+        .ack(1)
+        .write(&mut v, payload)
+        .unwrap();
+    v
+}
+
+pub fn tcp6(src: [u8; 16], sport: u16, dst: [u8; 16], dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(CLIENT_MAC, CLIENT_PORT_MAC)
+        .ipv6(src, dst, 64)
+        .tcp(sport, dport, 1000, 65535)
+        .ack(1)
+        .write(&mut v, payload)
+        .unwrap();
+    v
+}
+
+pub fn udp4(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(CLIENT_MAC, CLIENT_PORT_MAC).ipv4(src, dst, 64).udp(sport, dport).write(&mut v, payload).unwrap();
+    v
+}
+
+pub fn udp6(src: [u8; 16], sport: u16, dst: [u8; 16], dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(CLIENT_MAC, CLIENT_PORT_MAC).ipv6(src, dst, 64).udp(sport, dport).write(&mut v, payload).unwrap();
+    v
+}
+
+/// RFC 1071, written out here so the tests do not trust the dataplane's own checksum code.
+pub fn ones_sum(data: &[u8]) -> u32 {
+    let mut s: u32 = 0;
+    for c in data.chunks(2) {
+        s += u32::from(c[0]) << 8 | u32::from(*c.get(1).unwrap_or(&0));
+    }
+    s
+}
+
+pub fn folds_to_ffff(mut s: u32) -> bool {
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s == 0xffff
+}
+
+fn pseudo(src: &[u8], dst: &[u8], proto: u8, len: usize) -> u32 {
+    ones_sum(src) + ones_sum(dst) + proto as u32 + (len as u32 >> 16) + (len as u32 & 0xffff)
+}
+
+/// What the checker found in a frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen {
+    pub dst_mac: [u8; 6],
+    pub src_mac: [u8; 6],
+    pub vlan: bool,
+    /// Outer addresses when tunnelled.
+    pub outer: Option<(IpAddr, IpAddr, u8)>,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub protocol: u8,
+    pub ports: Option<(u16, u16)>,
+    pub payload: Vec<u8>,
+}
+
+/// Parses a frame with etherparse and verifies every IPv4 header checksum and the TCP/UDP/ICMP checksum.
+/// IP-in-IP (4) and IPv6-in-IP (41) are unwrapped once.
+pub fn check(frame: &[u8]) -> Result<Seen, String> {
+    let sp = SlicedPacket::from_ethernet(frame).map_err(|e| format!("etherparse: {e}"))?;
+    let eth = match sp.link {
+        Some(etherparse::LinkSlice::Ethernet2(e)) => e,
+        _ => return Err("no Ethernet II header".into()),
+    };
+    let (dst_mac, src_mac, vlan) = (eth.destination(), eth.source(), sp.vlan.is_some());
+    let net = sp.net.ok_or("no IP layer")?;
+    let (mut src, mut dst, mut proto, mut ip_payload): (IpAddr, IpAddr, u8, &[u8]) = ip_of(&net)?;
+    let mut outer = None;
+    let inner_holder;
+    if proto == 4 || proto == 41 {
+        outer = Some((src, dst, proto));
+        inner_holder = SlicedPacket::from_ip(ip_payload).map_err(|e| format!("inner: {e}"))?;
+        let inet = inner_holder.net.as_ref().ok_or("no inner IP")?;
+        (src, dst, proto, ip_payload) = ip_of(inet)?;
+        return finish(dst_mac, src_mac, vlan, outer, src, dst, proto, ip_payload, inner_holder.transport.as_ref());
+    }
+    finish(dst_mac, src_mac, vlan, outer, src, dst, proto, ip_payload, sp.transport.as_ref())
+}
+
+fn ip_of<'a>(net: &NetSlice<'a>) -> Result<(IpAddr, IpAddr, u8, &'a [u8]), String> {
+    match net {
+        NetSlice::Ipv4(v4) => {
+            let h = v4.header();
+            if !folds_to_ffff(ones_sum(h.slice())) {
+                return Err("IPv4 header checksum does not verify".into());
+            }
+            let p = v4.payload();
+            Ok((IpAddr::V4(h.source_addr()), IpAddr::V4(h.destination_addr()), p.ip_number.0, p.payload))
+        }
+        NetSlice::Ipv6(v6) => {
+            let h = v6.header();
+            let p = v6.payload();
+            Ok((IpAddr::V6(h.source_addr()), IpAddr::V6(h.destination_addr()), p.ip_number.0, p.payload))
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    vlan: bool,
+    outer: Option<(IpAddr, IpAddr, u8)>,
+    src: IpAddr,
+    dst: IpAddr,
+    proto: u8,
+    l4: &[u8],
+    transport: Option<&TransportSlice>,
+) -> Result<Seen, String> {
+    let (s, d) = match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => (s.octets().to_vec(), d.octets().to_vec()),
+        (IpAddr::V6(s), IpAddr::V6(d)) => (s.octets().to_vec(), d.octets().to_vec()),
+        _ => return Err("mixed families".into()),
+    };
+    let ok = match proto {
+        6 | 17 | 58 => folds_to_ffff(pseudo(&s, &d, proto, l4.len()) + ones_sum(l4)),
+        1 => folds_to_ffff(ones_sum(l4)),
+        _ => true,
+    };
+    if !ok {
+        return Err(format!("protocol {proto} checksum does not verify"));
+    }
+    let (ports, payload) = match transport {
+        Some(TransportSlice::Tcp(t)) => (Some((t.source_port(), t.destination_port())), t.payload().to_vec()),
+        Some(TransportSlice::Udp(u)) => (Some((u.source_port(), u.destination_port())), u.payload().to_vec()),
+        _ => (None, l4.to_vec()),
+    };
+    Ok(Seen { dst_mac, src_mac, vlan, outer, src, dst, protocol: proto, ports, payload })
+}
+
+pub fn v4(a: [u8; 4]) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::from(a))
+}

@@ -1,6 +1,10 @@
 //! sluice's dataplane: packet views ([`wire`]), hashing ([`hash`]), the per-packet decision ([`pipeline`]),
 //! and the poll-mode workers that run it on DPDK ports ([`worker`]).
 
+pub mod app;
 pub mod hash;
 pub mod pipeline;
+pub mod report;
+pub mod stats;
 pub mod wire;
+pub mod worker;

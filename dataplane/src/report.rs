@@ -1,0 +1,175 @@
+//! What the appliance prints: a line per interval (Mpps per worker, share per chassis and node, drops by
+//! reason) and a final summary, also written as JSON for tests and tooling.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use sluice_control::Topology;
+
+use crate::pipeline::DropReason;
+use crate::stats::Snapshot;
+
+fn pct(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        100.0 * part as f64 / whole as f64
+    }
+}
+
+/// One progress line covering `secs` seconds of `delta` (per worker and summed).
+pub fn interval_line(elapsed: f64, secs: f64, per_worker: &[Snapshot], lcores: &[u32], topo: &Topology) -> String {
+    let mut total = Snapshot::default();
+    let mut s = format!("[{elapsed:6.1}s]");
+    for (w, d) in per_worker.iter().enumerate() {
+        total.add(d);
+        let _ = write!(s, " w{w}@{}: {:.2} Mpps", lcores[w], d.rx as f64 / secs / 1e6);
+    }
+    let _ = write!(s, " | tx {:.2} Mpps", total.tx as f64 / secs / 1e6);
+    let _ = write!(s, " | chassis");
+    for (ci, c) in topo.chassis.iter().enumerate() {
+        let n: u64 = c.nodes.iter().map(|&n| total.per_node.get(n as usize).copied().unwrap_or(0)).sum();
+        let _ = write!(s, " {} {:.1}%", c.name, pct(n, total.to_nodes));
+        let _ = ci;
+    }
+    let _ = write!(s, " | nodes");
+    for (i, n) in topo.nodes.iter().enumerate() {
+        let _ = write!(s, " {} {:.1}%", n.name, pct(total.per_node.get(i).copied().unwrap_or(0), total.to_nodes));
+    }
+    let drops: Vec<String> = DropReason::ALL
+        .iter()
+        .zip(&total.drops)
+        .filter(|(_, &n)| n > 0)
+        .map(|(r, n)| format!("{} {:.0}/s", r.as_str(), *n as f64 / secs))
+        .collect();
+    if !drops.is_empty() {
+        let _ = write!(s, " | drops {}", drops.join(", "));
+    }
+    s
+}
+
+#[derive(Debug, Serialize)]
+pub struct WorkerSummary {
+    pub lcore: u32,
+    pub mpps: f64,
+    #[serde(flatten)]
+    pub counters: Snapshot,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NodeSummary {
+    pub name: String,
+    pub chassis: String,
+    pub state: String,
+    pub selected: u64,
+    pub share_pct: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PortSummary {
+    pub name: String,
+    pub ipackets: u64,
+    pub opackets: u64,
+    pub imissed: u64,
+    pub ierrors: u64,
+    pub oerrors: u64,
+    pub rx_nombuf: u64,
+}
+
+/// The run's totals; `counters_balance` is rx = tx + every drop.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub seconds: f64,
+    pub rx: u64,
+    pub tx: u64,
+    pub to_nodes: u64,
+    pub to_clients: u64,
+    pub replies: u64,
+    pub dropped: u64,
+    pub drops: std::collections::BTreeMap<&'static str, u64>,
+    pub counters_balance: bool,
+    pub workers: Vec<WorkerSummary>,
+    pub nodes: Vec<NodeSummary>,
+    pub ports: Vec<PortSummary>,
+    /// Mbufs not back in the pool after every port was closed (0 unless something leaked).
+    pub mempool_in_use_at_exit: u32,
+    pub mempool_size: u32,
+}
+
+impl Summary {
+    pub fn new(seconds: f64, per_worker: &[Snapshot], lcores: &[u32], topo: &Topology) -> Summary {
+        let mut t = Snapshot::default();
+        for w in per_worker {
+            t.add(w);
+        }
+        let drops = DropReason::ALL.iter().zip(t.drops.iter().chain(std::iter::repeat(&0))).map(|(r, n)| (r.as_str(), *n)).collect();
+        let nodes = topo
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let selected = t.per_node.get(i).copied().unwrap_or(0);
+                NodeSummary {
+                    name: n.name.clone(),
+                    chassis: topo.chassis[n.chassis as usize].name.clone(),
+                    state: format!("{:?}", n.state).to_lowercase(),
+                    selected,
+                    share_pct: pct(selected, t.to_nodes),
+                }
+            })
+            .collect();
+        Summary {
+            seconds,
+            rx: t.rx,
+            tx: t.tx,
+            to_nodes: t.to_nodes,
+            to_clients: t.to_clients,
+            replies: t.replies,
+            dropped: t.dropped(),
+            drops,
+            counters_balance: t.rx == t.tx + t.dropped(),
+            workers: per_worker
+                .iter()
+                .zip(lcores)
+                .map(|(w, l)| WorkerSummary { lcore: *l, mpps: w.rx as f64 / seconds.max(1e-9) / 1e6, counters: w.clone() })
+                .collect(),
+            nodes,
+            ports: Vec::new(),
+            mempool_in_use_at_exit: 0,
+            mempool_size: 0,
+        }
+    }
+
+    /// The human-readable summary.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "== sluice summary: {:.1} s ==", self.seconds);
+        for w in &self.workers {
+            let _ = writeln!(s, "worker on lcore {}: {:.3} Mpps ({} packets)", w.lcore, w.mpps, w.counters.rx);
+        }
+        let _ = writeln!(
+            s,
+            "rx {} = tx {} + dropped {}  [{}]   (to nodes {}, to clients {}, replies {})",
+            self.rx,
+            self.tx,
+            self.dropped,
+            if self.counters_balance { "balanced" } else { "MISMATCH" },
+            self.to_nodes,
+            self.to_clients,
+            self.replies
+        );
+        for n in &self.nodes {
+            let _ = writeln!(s, "  node {:<12} {:<12} {:<8} {:>12} packets {:6.2}%", n.name, n.chassis, n.state, n.selected, n.share_pct);
+        }
+        for (r, n) in &self.drops {
+            if *n > 0 {
+                let _ = writeln!(s, "  drop {r:<18} {n}");
+            }
+        }
+        for p in &self.ports {
+            let _ = writeln!(s, "  port {:<10} in {} out {} missed {} errors {}/{}", p.name, p.ipackets, p.opackets, p.imissed, p.ierrors, p.oerrors);
+        }
+        let _ = writeln!(s, "mempool: {} of {} mbufs in use at exit", self.mempool_in_use_at_exit, self.mempool_size);
+        s
+    }
+}

@@ -1,0 +1,136 @@
+//! Per-worker counters: plain integers on the worker, published to cache-padded atomics at most every
+//! millisecond so the control lcore can read them without ever stalling a worker.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crossbeam::utils::CachePadded;
+use serde::Serialize;
+
+use crate::pipeline::DropReason;
+
+/// A worker's own counters (no atomics on the per-packet path).
+pub struct Local {
+    pub rx: u64,
+    pub tx: u64,
+    pub to_nodes: u64,
+    pub to_clients: u64,
+    pub replies: u64,
+    pub drops: [u64; DropReason::COUNT],
+    /// Packets selected for each node (global node index).
+    pub per_node: Vec<u64>,
+}
+
+impl Local {
+    pub fn new(nodes: usize) -> Local {
+        Local { rx: 0, tx: 0, to_nodes: 0, to_clients: 0, replies: 0, drops: [0; DropReason::COUNT], per_node: vec![0; nodes] }
+    }
+    #[inline(always)]
+    pub fn drop(&mut self, r: DropReason, n: u64) {
+        self.drops[r as usize] += n;
+    }
+}
+
+/// What the control lcore reads: one per worker, each on its own cache lines.
+pub struct Shared {
+    rx: AtomicU64,
+    tx: AtomicU64,
+    to_nodes: AtomicU64,
+    to_clients: AtomicU64,
+    replies: AtomicU64,
+    drops: [AtomicU64; DropReason::COUNT],
+    per_node: Box<[AtomicU64]>,
+}
+
+impl Shared {
+    pub fn new(nodes: usize) -> CachePadded<Shared> {
+        CachePadded::new(Shared {
+            rx: AtomicU64::new(0),
+            tx: AtomicU64::new(0),
+            to_nodes: AtomicU64::new(0),
+            to_clients: AtomicU64::new(0),
+            replies: AtomicU64::new(0),
+            drops: std::array::from_fn(|_| AtomicU64::new(0)),
+            per_node: (0..nodes).map(|_| AtomicU64::new(0)).collect(),
+        })
+    }
+
+    /// Copies a worker's counters out (single writer: plain stores).
+    pub fn publish(&self, l: &Local) {
+        self.rx.store(l.rx, Relaxed);
+        self.tx.store(l.tx, Relaxed);
+        self.to_nodes.store(l.to_nodes, Relaxed);
+        self.to_clients.store(l.to_clients, Relaxed);
+        self.replies.store(l.replies, Relaxed);
+        for (a, v) in self.drops.iter().zip(&l.drops) {
+            a.store(*v, Relaxed);
+        }
+        for (a, v) in self.per_node.iter().zip(&l.per_node) {
+            a.store(*v, Relaxed);
+        }
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            rx: self.rx.load(Relaxed),
+            tx: self.tx.load(Relaxed),
+            to_nodes: self.to_nodes.load(Relaxed),
+            to_clients: self.to_clients.load(Relaxed),
+            replies: self.replies.load(Relaxed),
+            drops: self.drops.iter().map(|a| a.load(Relaxed)).collect(),
+            per_node: self.per_node.iter().map(|a| a.load(Relaxed)).collect(),
+        }
+    }
+}
+
+/// A point-in-time copy of one worker's counters (or their sum).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Snapshot {
+    pub rx: u64,
+    pub tx: u64,
+    pub to_nodes: u64,
+    pub to_clients: u64,
+    pub replies: u64,
+    /// Indexed like [`DropReason::ALL`].
+    pub drops: Vec<u64>,
+    pub per_node: Vec<u64>,
+}
+
+impl Snapshot {
+    pub fn dropped(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    /// Adds another snapshot into this one.
+    pub fn add(&mut self, o: &Snapshot) {
+        self.rx += o.rx;
+        self.tx += o.tx;
+        self.to_nodes += o.to_nodes;
+        self.to_clients += o.to_clients;
+        self.replies += o.replies;
+        add_vec(&mut self.drops, &o.drops);
+        add_vec(&mut self.per_node, &o.per_node);
+    }
+
+    /// Counter-wise difference `self - earlier`.
+    pub fn since(&self, earlier: &Snapshot) -> Snapshot {
+        let sub = |a: &[u64], b: &[u64]| a.iter().enumerate().map(|(i, x)| x - b.get(i).copied().unwrap_or(0)).collect();
+        Snapshot {
+            rx: self.rx - earlier.rx,
+            tx: self.tx - earlier.tx,
+            to_nodes: self.to_nodes - earlier.to_nodes,
+            to_clients: self.to_clients - earlier.to_clients,
+            replies: self.replies - earlier.replies,
+            drops: sub(&self.drops, &earlier.drops),
+            per_node: sub(&self.per_node, &earlier.per_node),
+        }
+    }
+}
+
+fn add_vec(a: &mut Vec<u64>, b: &[u64]) {
+    if a.len() < b.len() {
+        a.resize(b.len(), 0);
+    }
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += y;
+    }
+}

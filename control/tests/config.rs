@@ -98,6 +98,14 @@ fn ipip_needs_a_tunnel_source() {
 }
 
 #[test]
+fn cpu_map_becomes_lcores_argument() {
+    let c = Config::from_toml(&example().replace("lcores = \"0,1\"", "lcores = \"0-2\"\ncpus = \"0,1,1\"")).unwrap();
+    assert!(c.eal_args().contains(&"--lcores=0@0,1@1,2@1".to_string()));
+    assert_eq!(c.worker_lcores(), &[1, 2]);
+    assert_eq!(reject(&example().replace("lcores = \"0,1\"", "lcores = \"0,1\"\ncpus = \"0\"")).0, "eal.cpus");
+}
+
+#[test]
 fn node_ip_duplicate() {
     let t = example().replace("ip = \"198.51.100.12\"", "ip = \"198.51.100.11\"");
     assert_eq!(reject(&t).0, "nodes[1].ip");

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-pub use types::{HashKey, LcoreList, MacAddr, MICROSOFT_KEY};
+pub use types::{CpuList, HashKey, LcoreList, MacAddr, MICROSOFT_KEY};
 
 /// A configuration problem: which field, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,6 +52,10 @@ pub struct Config {
 pub struct EalConfig {
     /// Lcores; the first is the main (control) lcore, each further one runs a worker.
     pub lcores: LcoreList,
+    /// Optional CPU for each lcore, in the same order (`--lcores=l@cpu`): lets several lcores share a
+    /// CPU on small machines. Default: lcore n runs on CPU n.
+    #[serde(default)]
+    pub cpus: Option<CpuList>,
     /// Run without hugepages (`--no-huge`): fine for virtual devices and tests, slower.
     #[serde(default)]
     pub no_huge: bool,
@@ -255,7 +259,14 @@ impl Config {
 
     /// The EAL argument list derived from this configuration (program name first).
     pub fn eal_args(&self) -> Vec<String> {
-        let mut a: Vec<String> = vec!["sluice".into(), "-l".into(), self.eal.lcores.to_string()];
+        let mut a: Vec<String> = vec!["sluice".into()];
+        match &self.eal.cpus {
+            Some(cpus) => {
+                let map: Vec<String> = self.eal.lcores.0.iter().zip(&cpus.0).map(|(l, c)| format!("{l}@{c}")).collect();
+                a.push(format!("--lcores={}", map.join(",")));
+            }
+            None => a.extend(["-l".into(), self.eal.lcores.to_string()]),
+        }
         a.push(format!("--main-lcore={}", self.eal.lcores.0[0]));
         a.extend(["--file-prefix".into(), self.eal.file_prefix.clone()]);
         if self.eal.no_huge {

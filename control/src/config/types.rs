@@ -68,6 +68,28 @@ macro_rules! serde_via_str {
 serde_via_str!(MacAddr);
 serde_via_str!(HashKey);
 serde_via_str!(LcoreList);
+serde_via_str!(CpuList);
+
+/// CPUs for `eal.cpus`: a comma list where repeats are allowed (`0,1,1`).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct CpuList(pub Vec<u32>);
+
+impl FromStr for CpuList {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        s.split(',')
+            .map(|p| p.trim().parse::<u32>().map_err(|_| format!("cpu list {s:?}: {p:?} is not a CPU number")))
+            .collect::<Result<Vec<_>, _>>()
+            .map(CpuList)
+    }
+}
+
+impl fmt::Display for CpuList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v: Vec<String> = self.0.iter().map(u32::to_string).collect();
+        f.write_str(&v.join(","))
+    }
+}
 
 /// The Toeplitz key: `"microsoft"` (the RSS verification key, also most NICs' default), `"symmetric"`
 /// (0x6d5a repeated: both directions of a flow hash alike), or 40 or 52 bytes in hex.

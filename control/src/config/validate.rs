@@ -29,6 +29,11 @@ impl Config {
         if l.len() < 2 {
             return err("eal.lcores", "needs at least two lcores: the first runs control, the rest run workers");
         }
+        if let Some(c) = &self.eal.cpus {
+            if c.0.len() != l.len() {
+                return err("eal.cpus", format!("names {} CPUs for {} lcores", c.0.len(), l.len()));
+            }
+        }
         if self.eal.file_prefix.is_empty() || self.eal.file_prefix.contains('/') {
             return err("eal.file_prefix", "must be a non-empty name without '/'");
         }

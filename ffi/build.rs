@@ -16,11 +16,8 @@ fn main() {
         .args(["--cflags", "libdpdk"])
         .output()
         .expect("run pkg-config --cflags libdpdk");
-    let flags: Vec<String> = String::from_utf8(output.stdout)
-        .expect("utf-8 cflags")
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
+    let flags: Vec<String> =
+        String::from_utf8(output.stdout).expect("utf-8 cflags").split_whitespace().map(str::to_owned).collect();
 
     println!("cargo:rerun-if-changed=shim/shim.c");
     println!("cargo:rerun-if-changed=shim/shim.h");
@@ -57,7 +54,5 @@ fn main() {
         .generate()
         .expect("bindgen over DPDK headers (needs libclang-dev)");
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
-    bindings
-        .write_to_file(out.join("bindings.rs"))
-        .expect("write bindings.rs");
+    bindings.write_to_file(out.join("bindings.rs")).expect("write bindings.rs");
 }

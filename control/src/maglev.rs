@@ -96,7 +96,11 @@ mod tests {
     #[test]
     fn order_does_not_matter() {
         let n = names(7);
-        let mut b: Vec<Backend> = n.iter().enumerate().map(|(i, s)| Backend { identity: s, weight: 10 + i as u32, value: i as u16 }).collect();
+        let mut b: Vec<Backend> = n
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Backend { identity: s, weight: 10 + i as u32, value: i as u16 })
+            .collect();
         let t1 = build(&b, 65537);
         b.reverse();
         assert_eq!(t1, build(&b, 65537));
@@ -106,7 +110,12 @@ mod tests {
     fn slots_proportional_to_weight() {
         let n = names(5);
         let w = [100u32, 200, 100, 50, 300];
-        let b: Vec<Backend> = n.iter().zip(w).enumerate().map(|(i, (s, w))| Backend { identity: s, weight: w, value: i as u16 }).collect();
+        let b: Vec<Backend> = n
+            .iter()
+            .zip(w)
+            .enumerate()
+            .map(|(i, (s, w))| Backend { identity: s, weight: w, value: i as u16 })
+            .collect();
         let t = build(&b, 65537);
         let total: u32 = w.iter().sum();
         for (i, w) in w.iter().enumerate() {
@@ -119,7 +128,11 @@ mod tests {
     #[test]
     fn zero_weight_gets_nothing_and_all_zero_is_empty() {
         let n = names(3);
-        let b: Vec<Backend> = n.iter().enumerate().map(|(i, s)| Backend { identity: s, weight: (i as u32) * 5, value: i as u16 }).collect();
+        let b: Vec<Backend> = n
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Backend { identity: s, weight: (i as u32) * 5, value: i as u16 })
+            .collect();
         let t = build(&b, 251);
         assert_eq!(count(&t, 0), 0);
         assert_eq!(count(&t, EMPTY), 0);

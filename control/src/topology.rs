@@ -62,7 +62,13 @@ impl Topology {
         chassis_names.sort_unstable();
         let mut order: Vec<usize> = (0..cfg.nodes.len()).collect();
         order.sort_by(|&a, &b| cfg.nodes[a].name.cmp(&cfg.nodes[b].name));
-        let node_ports: Vec<usize> = cfg.ports.iter().enumerate().filter(|(_, p)| p.role == crate::config::PortRole::Node).map(|(i, _)| i).collect();
+        let node_ports: Vec<usize> = cfg
+            .ports
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.role == crate::config::PortRole::Node)
+            .map(|(i, _)| i)
+            .collect();
         let nodes: Vec<Node> = order
             .iter()
             .map(|&i| {
@@ -92,17 +98,25 @@ impl Topology {
     }
 
     /// Builds tables for `nodes` (already in name order) over `chassis_names` (in name order).
-    pub fn from_parts(chassis_names: Vec<String>, nodes: Vec<Node>, table_size: u32, chassis_table_size: u32) -> Topology {
+    pub fn from_parts(
+        chassis_names: Vec<String>,
+        nodes: Vec<Node>,
+        table_size: u32,
+        chassis_table_size: u32,
+    ) -> Topology {
         let selectable = |n: &Node| if n.state == NodeState::Active { n.weight } else { 0 };
         let backends = |members: &mut dyn Iterator<Item = usize>| -> Vec<Backend> {
-            members.map(|i| Backend { identity: &nodes[i].name, weight: selectable(&nodes[i]), value: i as u16 }).collect()
+            members
+                .map(|i| Backend { identity: &nodes[i].name, weight: selectable(&nodes[i]), value: i as u16 })
+                .collect()
         };
         let node_table = maglev::build(&backends(&mut (0..nodes.len())), table_size);
         let chassis: Vec<Chassis> = chassis_names
             .into_iter()
             .enumerate()
             .map(|(ci, name)| {
-                let members: Vec<u16> = (0..nodes.len()).filter(|&n| nodes[n].chassis as usize == ci).map(|n| n as u16).collect();
+                let members: Vec<u16> =
+                    (0..nodes.len()).filter(|&n| nodes[n].chassis as usize == ci).map(|n| n as u16).collect();
                 let weight = members.iter().map(|&n| selectable(&nodes[n as usize]) as u64).sum();
                 Chassis { name, nodes: members, weight }
             })

@@ -93,7 +93,8 @@ fn unknown_field_and_bad_values() {
 
 #[test]
 fn ipip_needs_a_tunnel_source() {
-    let t = example().replace("addresses = [\"198.51.100.1\", \"2001:db8:100::1\"]", "addresses = [\"2001:db8:100::1\"]");
+    let t =
+        example().replace("addresses = [\"198.51.100.1\", \"2001:db8:100::1\"]", "addresses = [\"2001:db8:100::1\"]");
     assert_eq!(reject(&t).0, "nodes[3].forward");
 }
 

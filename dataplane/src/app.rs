@@ -57,7 +57,8 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
     let mut rx_queues = Vec::new();
     let result = (|| {
         for p in &cfg.ports {
-            let id = step(&format!("port {:?}: finding device {:?}", p.name, p.dev_name()), PortId::by_name(&p.dev_name()))?;
+            let id =
+                step(&format!("port {:?}: finding device {:?}", p.name, p.dev_name()), PortId::by_name(&p.dev_name()))?;
             let info = step(&format!("port {:?}: device info", p.name), id.info())?;
             let rxq = (workers.len() as u16).min(info.max_rx_queues).max(1);
             let conf = PortConf {
@@ -85,12 +86,16 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
 
     let topology = Topology::build(cfg);
     let ctx = Arc::new(Context::new(cfg, topology.clone(), &macs));
-    let shared: Arc<Vec<CachePadded<Shared>>> = Arc::new(workers.iter().map(|_| Shared::new(topology.nodes.len())).collect());
+    let shared: Arc<Vec<CachePadded<Shared>>> =
+        Arc::new(workers.iter().map(|_| Shared::new(topology.nodes.len())).collect());
     let stop = Arc::new(AtomicBool::new(false));
     let mut launched = Vec::new();
     for (w, &lcore) in workers.iter().enumerate() {
         let plan = Plan {
-            rx: (0..ports.len() as u16).filter(|&p| (w as u16) < rx_queues[p as usize]).map(|p| (p, w as u16)).collect(),
+            rx: (0..ports.len() as u16)
+                .filter(|&p| (w as u16) < rx_queues[p as usize])
+                .map(|p| (p, w as u16))
+                .collect(),
             tx_queue: w as u16,
             ports: ports.clone(),
             burst: d.burst as usize,
@@ -151,7 +156,13 @@ fn teardown(ports: &[PortId]) {
 }
 
 /// Runs on the main lcore until a signal, the duration or idleness says stop. Returns seconds run.
-fn control_loop(opts: &RunOptions, shared: &[CachePadded<Shared>], lcores: &[u32], topo: &Topology, stop: &AtomicBool) -> f64 {
+fn control_loop(
+    opts: &RunOptions,
+    shared: &[CachePadded<Shared>],
+    lcores: &[u32],
+    topo: &Topology,
+    stop: &AtomicBool,
+) -> f64 {
     let signalled = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         if let Err(e) = signal_hook::flag::register(sig, signalled.clone()) {

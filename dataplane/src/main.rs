@@ -46,7 +46,14 @@ fn main() -> ExitCode {
         }
     };
     if args.check {
-        println!("configuration OK: {} ports, {} VIPs, {} chassis, {} nodes, {} workers", cfg.ports.len(), cfg.vips.len(), cfg.chassis.len(), cfg.nodes.len(), cfg.worker_lcores().len());
+        println!(
+            "configuration OK: {} ports, {} VIPs, {} chassis, {} nodes, {} workers",
+            cfg.ports.len(),
+            cfg.vips.len(),
+            cfg.chassis.len(),
+            cfg.nodes.len(),
+            cfg.worker_lcores().len()
+        );
         println!("EAL arguments: {}", cfg.eal_args().join(" "));
         return ExitCode::SUCCESS;
     }
@@ -73,7 +80,10 @@ fn main() -> ExitCode {
                 }
             }
             if summary.mempool_in_use_at_exit != 0 || !summary.counters_balance {
-                eprintln!("sluice: accounting error: {} mbufs still in use, counters balance: {}", summary.mempool_in_use_at_exit, summary.counters_balance);
+                eprintln!(
+                    "sluice: accounting error: {} mbufs still in use, counters balance: {}",
+                    summary.mempool_in_use_at_exit, summary.counters_balance
+                );
                 return ExitCode::from(3);
             }
             ExitCode::SUCCESS

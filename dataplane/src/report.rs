@@ -102,7 +102,11 @@ impl Summary {
         for w in per_worker {
             t.add(w);
         }
-        let drops = DropReason::ALL.iter().zip(t.drops.iter().chain(std::iter::repeat(&0))).map(|(r, n)| (r.as_str(), *n)).collect();
+        let drops = DropReason::ALL
+            .iter()
+            .zip(t.drops.iter().chain(std::iter::repeat(&0)))
+            .map(|(r, n)| (r.as_str(), *n))
+            .collect();
         let nodes = topo
             .nodes
             .iter()
@@ -131,7 +135,11 @@ impl Summary {
             workers: per_worker
                 .iter()
                 .zip(lcores)
-                .map(|(w, l)| WorkerSummary { lcore: *l, mpps: w.rx as f64 / seconds.max(1e-9) / 1e6, counters: w.clone() })
+                .map(|(w, l)| WorkerSummary {
+                    lcore: *l,
+                    mpps: w.rx as f64 / seconds.max(1e-9) / 1e6,
+                    counters: w.clone(),
+                })
                 .collect(),
             nodes,
             ports: Vec::new(),
@@ -159,7 +167,11 @@ impl Summary {
             self.replies
         );
         for n in &self.nodes {
-            let _ = writeln!(s, "  node {:<12} {:<12} {:<8} {:>12} packets {:6.2}%", n.name, n.chassis, n.state, n.selected, n.share_pct);
+            let _ = writeln!(
+                s,
+                "  node {:<12} {:<12} {:<8} {:>12} packets {:6.2}%",
+                n.name, n.chassis, n.state, n.selected, n.share_pct
+            );
         }
         for (r, n) in &self.drops {
             if *n > 0 {
@@ -167,7 +179,11 @@ impl Summary {
             }
         }
         for p in &self.ports {
-            let _ = writeln!(s, "  port {:<10} in {} out {} missed {} errors {}/{}", p.name, p.ipackets, p.opackets, p.imissed, p.ierrors, p.oerrors);
+            let _ = writeln!(
+                s,
+                "  port {:<10} in {} out {} missed {} errors {}/{}",
+                p.name, p.ipackets, p.opackets, p.imissed, p.ierrors, p.oerrors
+            );
         }
         let _ = writeln!(s, "mempool: {} of {} mbufs in use at exit", self.mempool_in_use_at_exit, self.mempool_size);
         s

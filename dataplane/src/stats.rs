@@ -22,7 +22,15 @@ pub struct Local {
 
 impl Local {
     pub fn new(nodes: usize) -> Local {
-        Local { rx: 0, tx: 0, to_nodes: 0, to_clients: 0, replies: 0, drops: [0; DropReason::COUNT], per_node: vec![0; nodes] }
+        Local {
+            rx: 0,
+            tx: 0,
+            to_nodes: 0,
+            to_clients: 0,
+            replies: 0,
+            drops: [0; DropReason::COUNT],
+            per_node: vec![0; nodes],
+        }
     }
     #[inline(always)]
     pub fn drop(&mut self, r: DropReason, n: u64) {
@@ -113,7 +121,8 @@ impl Snapshot {
 
     /// Counter-wise difference `self - earlier`.
     pub fn since(&self, earlier: &Snapshot) -> Snapshot {
-        let sub = |a: &[u64], b: &[u64]| a.iter().enumerate().map(|(i, x)| x - b.get(i).copied().unwrap_or(0)).collect();
+        let sub =
+            |a: &[u64], b: &[u64]| a.iter().enumerate().map(|(i, x)| x - b.get(i).copied().unwrap_or(0)).collect();
         Snapshot {
             rx: self.rx - earlier.rx,
             tx: self.tx - earlier.tx,

@@ -67,7 +67,8 @@ fn sluice(cfg: &Path, args: &[&str]) -> Run {
         .args(args)
         .output()
         .expect("start sluice");
-    let summary = std::fs::read_to_string(&json).ok().and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null);
+    let summary =
+        std::fs::read_to_string(&json).ok().and_then(|s| serde_json::from_str(&s).ok()).unwrap_or(Value::Null);
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -100,10 +101,22 @@ fn client_flows(n: usize) -> Vec<(Vec<Vec<u8>>, FlowKey)> {
             c6[14..16].copy_from_slice(&(i as u16).to_be_bytes());
             let payloads: [&[u8]; 3] = [b"", b"first request", b"second request, a little longer"];
             match i % 4 {
-                0 => (payloads.iter().map(|p| tcp4(c4, sport, VIP4, dport, p)).collect(), (v4(c4), v4(VIP4), 6, Some((sport, dport)))),
-                1 => (payloads.iter().map(|p| udp4(c4, sport, VIP4, dport, p)).collect(), (v4(c4), v4(VIP4), 17, Some((sport, dport)))),
-                2 => (payloads.iter().map(|p| tcp6(c6, sport, vip6(), dport, p)).collect(), (IpAddr::from(c6), IpAddr::from(vip6()), 6, Some((sport, dport)))),
-                _ => (payloads.iter().map(|p| udp6(c6, sport, vip6(), dport, p)).collect(), (IpAddr::from(c6), IpAddr::from(vip6()), 17, Some((sport, dport)))),
+                0 => (
+                    payloads.iter().map(|p| tcp4(c4, sport, VIP4, dport, p)).collect(),
+                    (v4(c4), v4(VIP4), 6, Some((sport, dport))),
+                ),
+                1 => (
+                    payloads.iter().map(|p| udp4(c4, sport, VIP4, dport, p)).collect(),
+                    (v4(c4), v4(VIP4), 17, Some((sport, dport))),
+                ),
+                2 => (
+                    payloads.iter().map(|p| tcp6(c6, sport, vip6(), dport, p)).collect(),
+                    (IpAddr::from(c6), IpAddr::from(vip6()), 6, Some((sport, dport))),
+                ),
+                _ => (
+                    payloads.iter().map(|p| udp6(c6, sport, vip6(), dport, p)).collect(),
+                    (IpAddr::from(c6), IpAddr::from(vip6()), 17, Some((sport, dport))),
+                ),
             }
         })
         .collect()
@@ -148,7 +161,11 @@ fn forwards_each_flow_to_one_node_answers_and_accounts_for_every_packet() {
     // Answers expected from the appliance.
     client.push(arp_request(VIP4, [172, 16, 0, 1]));
     let mut echo = Vec::new();
-    PacketBuilder::ethernet2(CLIENT_MAC, CLIENT_PORT_MAC).ipv4([172, 16, 0, 1], VIP4, 64).icmpv4_echo_request(1, 1).write(&mut echo, b"are you there").unwrap();
+    PacketBuilder::ethernet2(CLIENT_MAC, CLIENT_PORT_MAC)
+        .ipv4([172, 16, 0, 1], VIP4, 64)
+        .icmpv4_echo_request(1, 1)
+        .write(&mut echo, b"are you there")
+        .unwrap();
     client.push(echo);
     // Bad input: every truncation of a valid TCP frame, a bad IHL, an unknown ethertype, an IPv6
     // extension-header loop, a jumbo frame larger than an mbuf, and a frame to an address we do not serve.
@@ -176,7 +193,10 @@ fn forwards_each_flow_to_one_node_answers_and_accounts_for_every_packet() {
         ext.extend_from_slice(&[60, 0, 0, 0, 0, 0, 0, 0]);
     }
     let mut looped = Vec::new();
-    PacketBuilder::ethernet2(CLIENT_MAC, CLIENT_PORT_MAC).ipv6([0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9], vip6(), 64).write(&mut looped, etherparse::IpNumber(60), &ext).unwrap();
+    PacketBuilder::ethernet2(CLIENT_MAC, CLIENT_PORT_MAC)
+        .ipv6([0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9], vip6(), 64)
+        .write(&mut looped, etherparse::IpNumber(60), &ext)
+        .unwrap();
     client.push(looped);
     expect_drops.insert("ipv6_ext_limit", 1);
     client.push(tcp4([172, 16, 9, 9], 999, VIP4, 2049, &vec![0x55; 9000]));
@@ -223,7 +243,10 @@ fn forwards_each_flow_to_one_node_answers_and_accounts_for_every_packet() {
     // The node's ARP for the appliance's node-side address was answered on the node side.
     let (arp, to_nodes): (Vec<_>, Vec<_>) = node_side.into_iter().partition(|f| f[12..14] == [0x08, 0x06]);
     assert_eq!(arp.len(), 1);
-    assert_eq!((&arp[0][0..6], &arp[0][6..12], &arp[0][28..32]), (&[2, 0, 0, 0, 0x0a, 1][..], &NODE_PORT_MAC[..], &[198, 51, 100, 1][..]));
+    assert_eq!(
+        (&arp[0][0..6], &arp[0][6..12], &arp[0][28..32]),
+        (&[2, 0, 0, 0, 0x0a, 1][..], &NODE_PORT_MAC[..], &[198, 51, 100, 1][..])
+    );
     assert_eq!(to_nodes.len(), valid);
     let node_macs: HashSet<[u8; 6]> = example_config().nodes.iter().map(|n| n.mac.0).collect();
     let mut flow_node: HashMap<FlowKey, ([u8; 6], Option<IpAddr>)> = HashMap::new();
@@ -289,8 +312,14 @@ fn two_workers_on_their_own_queues_pick_the_same_node_per_flow() {
     write_pcap(&d.join("empty.pcap"), &[]);
     let cfg = config(
         d,
-        &format!("net_pcap0,rx_pcap={0}/q0.pcap,rx_pcap={0}/q1.pcap,tx_pcap={0}/c0.pcap,tx_pcap={0}/c1.pcap", d.display()),
-        &format!("net_pcap1,rx_pcap={0}/empty.pcap,rx_pcap={0}/empty.pcap,tx_pcap={0}/n0.pcap,tx_pcap={0}/n1.pcap", d.display()),
+        &format!(
+            "net_pcap0,rx_pcap={0}/q0.pcap,rx_pcap={0}/q1.pcap,tx_pcap={0}/c0.pcap,tx_pcap={0}/c1.pcap",
+            d.display()
+        ),
+        &format!(
+            "net_pcap1,rx_pcap={0}/empty.pcap,rx_pcap={0}/empty.pcap,tx_pcap={0}/n0.pcap,tx_pcap={0}/n1.pcap",
+            d.display()
+        ),
         &[("lcores = \"0,1\"", "lcores = \"0-2\"\ncpus = \"0,1,1\"")],
     );
     let r = sluice(&cfg, &["--exit-idle-ms", "700", "--stats-interval-ms", "0"]);
@@ -359,7 +388,8 @@ fn a_bad_config_is_refused_before_eal_starts() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("nodes[1].name") && r.stderr.contains("duplicate node"), "{}", r.stderr);
     assert!(!r.stderr.contains("EAL:"), "EAL must not start: {}", r.stderr);
-    let cfg = config(dir.path(), "net_null0", "net_null1", &[("mac = \"02:00:00:00:0a:01\"", "mac = \"02:00:00:00:0a:zz\"")]);
+    let cfg =
+        config(dir.path(), "net_null0", "net_null1", &[("mac = \"02:00:00:00:0a:01\"", "mac = \"02:00:00:00:0a:zz\"")]);
     let r = sluice(&cfg, &[]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("malformed MAC address"), "{}", r.stderr);

@@ -169,9 +169,9 @@ fn icmp_error_about_a_vip_flow_goes_to_that_flows_node() {
         let mut f = Vec::new();
         PacketBuilder::ethernet2(CLIENT_MAC, CLIENT_PORT_MAC)
             .ipv4([192, 0, 2, 254], VIP4, 64)
-            .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded {
-                next_hop_mtu: 1400,
-            }))
+            .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+                etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1400 },
+            ))
             .write(&mut f, quoted)
             .unwrap();
         let (v, out) = run(&ctx, CLIENT, &f);
@@ -221,7 +221,11 @@ fn arp_for_vip_and_own_address_is_answered() {
 fn echo_to_vip_is_answered_v4_and_v6() {
     let ctx = context();
     let mut f = Vec::new();
-    PacketBuilder::ethernet2(CLIENT_MAC, CLIENT_PORT_MAC).ipv4([192, 0, 2, 8], VIP4, 5).icmpv4_echo_request(7, 1).write(&mut f, b"ping!").unwrap();
+    PacketBuilder::ethernet2(CLIENT_MAC, CLIENT_PORT_MAC)
+        .ipv4([192, 0, 2, 8], VIP4, 5)
+        .icmpv4_echo_request(7, 1)
+        .write(&mut f, b"ping!")
+        .unwrap();
     let (v, out) = run(&ctx, CLIENT, &f);
     assert_eq!(v, Verdict::Reply { port: CLIENT });
     let seen = check(&out).unwrap();
@@ -231,7 +235,11 @@ fn echo_to_vip_is_answered_v4_and_v6() {
 
     let c6 = "2001:db8:c::8".parse::<std::net::Ipv6Addr>().unwrap().octets();
     let mut f = Vec::new();
-    PacketBuilder::ethernet2(CLIENT_MAC, CLIENT_PORT_MAC).ipv6(c6, vip6(), 64).icmpv6_echo_request(7, 1).write(&mut f, b"ping6").unwrap();
+    PacketBuilder::ethernet2(CLIENT_MAC, CLIENT_PORT_MAC)
+        .ipv6(c6, vip6(), 64)
+        .icmpv6_echo_request(7, 1)
+        .write(&mut f, b"ping6")
+        .unwrap();
     let (v, out) = run(&ctx, CLIENT, &f);
     assert_eq!(v, Verdict::Reply { port: CLIENT });
     let seen = check(&out).unwrap();
@@ -280,7 +288,10 @@ fn return_traffic_goes_to_the_client_gateway() {
     assert_eq!(out[14..], f[14..]);
     // The same, tunnelled back by a remote node, is decapsulated.
     let mut t = Vec::new();
-    PacketBuilder::ethernet2([2, 0, 0, 0, 0x0b, 2], NODE_PORT_MAC).ipv4([203, 0, 113, 22], [198, 51, 100, 1], 64).write(&mut t, etherparse::IpNumber(4), &f[14..]).unwrap();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0x0b, 2], NODE_PORT_MAC)
+        .ipv4([203, 0, 113, 22], [198, 51, 100, 1], 64)
+        .write(&mut t, etherparse::IpNumber(4), &f[14..])
+        .unwrap();
     let (v, out) = run(&ctx, NODES, &t);
     assert_eq!(v, Verdict::Client { port: CLIENT });
     assert_eq!(out[14..], f[14..]);
@@ -296,11 +307,14 @@ fn everything_else_is_dropped_by_reason() {
         (tcp4([192, 0, 2, 1], 1, [10, 9, 9, 9], 2049, b""), DropReason::NotForVip),
         (tcp4([192, 0, 2, 1], 1, VIP4, 22, b""), DropReason::VipUnserved),
         (tcp4([192, 0, 2, 1], 1, [192, 0, 2, 1], 22, b""), DropReason::ToAppliance),
-        ({
-            let mut f = tcp4([192, 0, 2, 1], 1, VIP4, 2049, b"");
-            f[12..14].copy_from_slice(&[0x88, 0xcc]);
-            f
-        }, DropReason::UnknownEthertype),
+        (
+            {
+                let mut f = tcp4([192, 0, 2, 1], 1, VIP4, 2049, b"");
+                f[12..14].copy_from_slice(&[0x88, 0xcc]);
+                f
+            },
+            DropReason::UnknownEthertype,
+        ),
         (vec![0u8; 10], DropReason::MalformedL2),
         (vec![], DropReason::MalformedL2),
     ];
@@ -334,7 +348,10 @@ fn ipv6_extension_header_loop_is_dropped() {
         ext.extend_from_slice(&[60, 0, 0, 0, 0, 0, 0, 0]);
     }
     let mut f = Vec::new();
-    PacketBuilder::ethernet2(CLIENT_MAC, CLIENT_PORT_MAC).ipv6(c6, vip6(), 64).write(&mut f, etherparse::IpNumber(60), &ext).unwrap();
+    PacketBuilder::ethernet2(CLIENT_MAC, CLIENT_PORT_MAC)
+        .ipv6(c6, vip6(), 64)
+        .write(&mut f, etherparse::IpNumber(60), &ext)
+        .unwrap();
     assert_eq!(run(&ctx, CLIENT, &f).0, Verdict::Drop(DropReason::Ipv6ExtLimit));
 }
 

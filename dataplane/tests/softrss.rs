@@ -25,7 +25,8 @@ fn toeplitz_matches_rte_softrss() {
     let mut rng = Rng(42);
     let mut random_key = [0u8; 52];
     random_key.iter_mut().for_each(|b| *b = rng.next() as u8);
-    let keys: Vec<Vec<u8>> = vec![MICROSOFT_KEY.to_vec(), "symmetric".parse::<HashKey>().unwrap().bytes, random_key.to_vec()];
+    let keys: Vec<Vec<u8>> =
+        vec![MICROSOFT_KEY.to_vec(), "symmetric".parse::<HashKey>().unwrap().bytes, random_key.to_vec()];
     for key in &keys {
         let t = Toeplitz::new(key);
         for _ in 0..20_000 {

@@ -17,7 +17,10 @@ impl Eal {
     pub fn init<S: AsRef<str>>(args: &[S]) -> Result<Eal> {
         let owned: Vec<CString> = args
             .iter()
-            .map(|a| CString::new(a.as_ref()).map_err(|_| Error::Invalid(format!("EAL argument {:?} contains NUL", a.as_ref()))))
+            .map(|a| {
+                CString::new(a.as_ref())
+                    .map_err(|_| Error::Invalid(format!("EAL argument {:?} contains NUL", a.as_ref())))
+            })
             .collect::<Result<_>>()?;
         // EAL may permute argv; keep the strings alive and hand it a private pointer array.
         let mut argv: Vec<*mut c_char> = owned.iter().map(|c| c.as_ptr() as *mut c_char).collect();

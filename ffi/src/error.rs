@@ -9,11 +9,7 @@ use crate::raw;
 pub enum Error {
     /// A DPDK function failed; `errno` is its (positive) error number and `text` what `rte_strerror` says.
     #[error("{call} failed: {text} (errno {errno})")]
-    Rte {
-        call: &'static str,
-        errno: i32,
-        text: String,
-    },
+    Rte { call: &'static str, errno: i32, text: String },
     /// An argument the safe layer refused before calling DPDK.
     #[error("{0}")]
     Invalid(String),
@@ -39,11 +35,7 @@ pub fn rte_errno() -> i32 {
 }
 
 pub(crate) fn rte_error(call: &'static str, errno: i32) -> Error {
-    Error::Rte {
-        call,
-        errno,
-        text: strerror(errno),
-    }
+    Error::Rte { call, errno, text: strerror(errno) }
 }
 
 /// Turns DPDK's return conventions into `Result`s (capsule's `ToResult`).

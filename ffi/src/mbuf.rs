@@ -69,7 +69,8 @@ impl Mbuf {
     #[inline]
     pub fn set_data_range(&mut self, off: usize, len: usize) -> bool {
         let m = self.m_mut();
-        if m.nb_segs != 1 || off.checked_add(len).map_or(true, |end| end > m.buf_len as usize) || len > u16::MAX as usize {
+        if m.nb_segs != 1 || off.checked_add(len).is_none_or(|end| end > m.buf_len as usize) || len > u16::MAX as usize
+        {
             return false;
         }
         m.data_off = off as u16;
@@ -147,11 +148,7 @@ pub struct TxOutcome {
 impl Burst {
     /// An empty burst of at most `cap` packets (clamped to 1..=[`BURST_MAX`]).
     pub fn new(cap: usize) -> Burst {
-        Burst {
-            pkts: [std::ptr::null_mut(); BURST_MAX],
-            len: 0,
-            cap: cap.clamp(1, BURST_MAX),
-        }
+        Burst { pkts: [std::ptr::null_mut(); BURST_MAX], len: 0, cap: cap.clamp(1, BURST_MAX) }
     }
 
     #[inline]
@@ -212,10 +209,7 @@ impl Burst {
             unsafe { raw::rte_pktmbuf_free_bulk(self.pkts.as_mut_ptr().add(sent), dropped as u32) };
         }
         self.len = 0;
-        TxOutcome {
-            sent: sent as u16,
-            dropped: dropped as u16,
-        }
+        TxOutcome { sent: sent as u16, dropped: dropped as u16 }
     }
 }
 
@@ -255,7 +249,8 @@ impl Drain<'_> {
     pub fn prefetch_ahead(&self, ahead: usize) {
         let i = self.next + ahead;
         if i < self.len {
-            let m = std::mem::ManuallyDrop::new(Mbuf(NonNull::new(self.burst.pkts[i]).expect("burst slots are non-null")));
+            let m =
+                std::mem::ManuallyDrop::new(Mbuf(NonNull::new(self.burst.pkts[i]).expect("burst slots are non-null")));
             m.prefetch_data();
         }
     }

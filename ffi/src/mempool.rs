@@ -24,9 +24,7 @@ impl Mempool {
         // SAFETY: cname is a valid C string; the other arguments are plain values DPDK validates.
         let p = unsafe { raw::rte_pktmbuf_pool_create(cname.as_ptr(), count, cache, 0, data_room, socket.0) };
         let p = p.rte_errno("rte_pktmbuf_pool_create")?;
-        Ok(Mempool {
-            ptr: NonNull::new(p).expect("checked non-null"),
-        })
+        Ok(Mempool { ptr: NonNull::new(p).expect("checked non-null") })
     }
 
     pub(crate) fn as_ptr(&self) -> *mut raw::rte_mempool {

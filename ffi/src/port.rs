@@ -12,8 +12,19 @@ use crate::raw;
 pub struct PortId(pub u16);
 
 /// IPv4/IPv6 with and without TCP/UDP ports (RTE_ETH_RSS_IPV4 .. IPV6_UDP_EX bits).
-const RSS_IP_TCP_UDP: u64 = (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9)
-    | (1 << 10) | (1 << 11) | (1 << 13) | (1 << 15) | (1 << 16) | (1 << 17);
+const RSS_IP_TCP_UDP: u64 = (1 << 2)
+    | (1 << 3)
+    | (1 << 4)
+    | (1 << 5)
+    | (1 << 7)
+    | (1 << 8)
+    | (1 << 9)
+    | (1 << 10)
+    | (1 << 11)
+    | (1 << 13)
+    | (1 << 15)
+    | (1 << 16)
+    | (1 << 17);
 
 /// What a port can do.
 #[derive(Debug, Clone)]
@@ -122,14 +133,23 @@ impl PortId {
             // SAFETY: the port is configured with rx_queues queues; NULL rxconf means driver defaults;
             // pool is a live pktmbuf pool that outlives the port (the caller drops ports first).
             unsafe {
-                raw::rte_eth_rx_queue_setup(self.0, q, conf.rx_desc, info.socket.0.max(0) as u32, std::ptr::null(), pool.as_ptr())
+                raw::rte_eth_rx_queue_setup(
+                    self.0,
+                    q,
+                    conf.rx_desc,
+                    info.socket.0.max(0) as u32,
+                    std::ptr::null(),
+                    pool.as_ptr(),
+                )
             }
             .neg_errno("rte_eth_rx_queue_setup")?;
         }
         for q in 0..conf.tx_queues {
             // SAFETY: as above; NULL txconf means driver defaults.
-            unsafe { raw::rte_eth_tx_queue_setup(self.0, q, conf.tx_desc, info.socket.0.max(0) as u32, std::ptr::null()) }
-                .neg_errno("rte_eth_tx_queue_setup")?;
+            unsafe {
+                raw::rte_eth_tx_queue_setup(self.0, q, conf.tx_desc, info.socket.0.max(0) as u32, std::ptr::null())
+            }
+            .neg_errno("rte_eth_tx_queue_setup")?;
         }
         // SAFETY: the port is configured with all its queues set up.
         unsafe { raw::rte_eth_dev_start(self.0) }.neg_errno("rte_eth_dev_start")?;

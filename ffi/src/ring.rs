@@ -30,9 +30,7 @@ impl MbufRing {
         let flags = if single { raw::RING_F_SP_ENQ | raw::RING_F_SC_DEQ } else { 0 };
         // SAFETY: c is a valid C string; DPDK validates the rest.
         let p = unsafe { raw::rte_ring_create(c.as_ptr(), size, socket.0, flags) }.rte_errno("rte_ring_create")?;
-        Ok(MbufRing {
-            ptr: NonNull::new(p).expect("checked non-null"),
-        })
+        Ok(MbufRing { ptr: NonNull::new(p).expect("checked non-null") })
     }
 
     /// Enqueues one mbuf; hands it back if the ring is full.

@@ -70,7 +70,21 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> Result<(), String> {
     match args.cmd {
-        Cmd::Synth { client, node, flows, frame_size, vip4, vip6, ports, client_port_mac, node_port_mac, node_port_ip, ipv6_pct, udp_pct, seed } => {
+        Cmd::Synth {
+            client,
+            node,
+            flows,
+            frame_size,
+            vip4,
+            vip6,
+            ports,
+            client_port_mac,
+            node_port_mac,
+            node_port_ip,
+            ipv6_pct,
+            udp_pct,
+            seed,
+        } => {
             if flows == 0 {
                 return Err("--flows must be at least 1".into());
             }

@@ -81,7 +81,8 @@ struct Flow {
 }
 
 fn build(f: &Flow, spec: &Spec, to_vip: bool, syn: bool, size: usize) -> Vec<u8> {
-    let (src_mac, dst_mac) = if to_vip { (f.mac, spec.client_port_mac) } else { ([2, 0, 0, 0, 0x0a, 1], spec.node_port_mac) };
+    let (src_mac, dst_mac) =
+        if to_vip { (f.mac, spec.client_port_mac) } else { ([2, 0, 0, 0, 0x0a, 1], spec.node_port_mac) };
     let eth = PacketBuilder::ethernet2(src_mac, dst_mac);
     let (sp, dp) = if to_vip { (f.sport, f.dport) } else { (f.dport, f.sport) };
     let mut out = Vec::with_capacity(size);
@@ -188,7 +189,11 @@ pub fn synthesise(spec: &Spec, client_out: &Path, node_out: &Path) -> std::io::R
                 s[30..34].copy_from_slice(&[10, 99, 0, 1]); // destination: not a VIP
                 put(&mut cw, &mut done.client_packets, &s)?;
             }
-            3 => put(&mut nw, &mut done.node_packets, &arp_request([2, 0, 0, 0, 0x0a, 1], [198, 51, 100, 11], spec.node_port_ip))?,
+            3 => put(
+                &mut nw,
+                &mut done.node_packets,
+                &arp_request([2, 0, 0, 0, 0x0a, 1], [198, 51, 100, 11], spec.node_port_ip),
+            )?,
             _ => {}
         }
     }

@@ -21,7 +21,8 @@ impl FromStr for MacAddr {
             if p.len() != 2 {
                 return Err(format!("malformed MAC address {s:?}: byte {p:?} is not two hex digits"));
             }
-            *o = u8::from_str_radix(p, 16).map_err(|_| format!("malformed MAC address {s:?}: byte {p:?} is not hex"))?;
+            *o =
+                u8::from_str_radix(p, 16).map_err(|_| format!("malformed MAC address {s:?}: byte {p:?} is not hex"))?;
         }
         Ok(MacAddr(out))
     }
@@ -108,10 +109,7 @@ pub const MICROSOFT_KEY: [u8; 40] = [
 
 impl Default for HashKey {
     fn default() -> Self {
-        HashKey {
-            name: Some("microsoft"),
-            bytes: MICROSOFT_KEY.to_vec(),
-        }
+        HashKey { name: Some("microsoft"), bytes: MICROSOFT_KEY.to_vec() }
     }
 }
 
@@ -120,22 +118,15 @@ impl FromStr for HashKey {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "microsoft" => return Ok(HashKey::default()),
-            "symmetric" => {
-                return Ok(HashKey {
-                    name: Some("symmetric"),
-                    bytes: [0x6d, 0x5a].repeat(26),
-                })
-            }
+            "symmetric" => return Ok(HashKey { name: Some("symmetric"), bytes: [0x6d, 0x5a].repeat(26) }),
             _ => {}
         }
         let hex: String = s.chars().filter(|c| !c.is_whitespace() && *c != ':').collect();
-        if hex.len() % 2 != 0 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        if !hex.len().is_multiple_of(2) || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(format!("hash key {s:?} is neither \"microsoft\", \"symmetric\" nor hex bytes"));
         }
-        let bytes: Vec<u8> = (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("checked hex"))
-            .collect();
+        let bytes: Vec<u8> =
+            (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("checked hex")).collect();
         if bytes.len() != 40 && bytes.len() != 52 {
             return Err(format!("hash key has {} bytes; Toeplitz keys here are 40 or 52 bytes", bytes.len()));
         }

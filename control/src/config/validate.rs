@@ -8,7 +8,7 @@ use super::{Config, ConfigError, ForwardMode, NodeState, PortRole};
 type R = Result<(), ConfigError>;
 
 fn is_prime(n: u32) -> bool {
-    n >= 2 && (2..).take_while(|d: &u32| (*d as u64) * (*d as u64) <= n as u64).all(|d| n % d != 0)
+    n >= 2 && (2..).take_while(|d: &u32| (*d as u64) * (*d as u64) <= n as u64).all(|d| !n.is_multiple_of(d))
 }
 
 fn err(field: impl Into<String>, problem: impl Into<String>) -> R {
@@ -52,7 +52,10 @@ impl Config {
             return err("dataplane.mbufs", format!("{} is too few (at least 1024)", d.mbufs));
         }
         if d.mbuf_size < 128 + 1518 {
-            return err("dataplane.mbuf_size", format!("{} cannot hold 128 B headroom and a 1518 B frame", d.mbuf_size));
+            return err(
+                "dataplane.mbuf_size",
+                format!("{} cannot hold 128 B headroom and a 1518 B frame", d.mbuf_size),
+            );
         }
         for (f, v) in [("dataplane.rx_desc", d.rx_desc), ("dataplane.tx_desc", d.tx_desc)] {
             if v < 32 || !v.is_power_of_two() {
@@ -92,7 +95,10 @@ impl Config {
         }
         for role in [PortRole::Client, PortRole::Node] {
             if !self.ports.iter().any(|p| p.role == role) {
-                return err("ports", format!("needs at least one port with role = \"{}\"", format!("{role:?}").to_lowercase()));
+                return err(
+                    "ports",
+                    format!("needs at least one port with role = \"{}\"", format!("{role:?}").to_lowercase()),
+                );
             }
         }
         Ok(())
@@ -147,7 +153,8 @@ impl Config {
         }
         let vips: BTreeSet<IpAddr> = self.vips.iter().map(|v| v.address).collect();
         let own = self.own_addresses();
-        let node_ports: Vec<&str> = self.ports.iter().filter(|p| p.role == PortRole::Node).map(|p| p.name.as_str()).collect();
+        let node_ports: Vec<&str> =
+            self.ports.iter().filter(|p| p.role == PortRole::Node).map(|p| p.name.as_str()).collect();
         let mut names = BTreeSet::new();
         let mut ips = BTreeSet::new();
         for (i, n) in self.nodes.iter().enumerate() {
@@ -200,7 +207,11 @@ impl Config {
         if self.nodes.len() as u64 * 20 > self.dataplane.table_size as u64 {
             return err(
                 "dataplane.table_size",
-                format!("{} slots are too few for {} nodes (at least 20 per node; 100 per node balances well)", self.dataplane.table_size, self.nodes.len()),
+                format!(
+                    "{} slots are too few for {} nodes (at least 20 per node; 100 per node balances well)",
+                    self.dataplane.table_size,
+                    self.nodes.len()
+                ),
             );
         }
         if self.nodes.len() > 4096 {

@@ -2,7 +2,7 @@
 //! of an appliance agrees. (ahash's output may differ between CPU feature sets and crate versions: two
 //! appliances that must agree on content keys run the same build on the same CPU family.)
 
-const SEEDS: (u64, u64, u64, u64) = (0x736c_7569_6365, 0x636f_6e74_656e_74, 0x6b65_7973, 0x7631);
+const SEEDS: (u64, u64, u64, u64) = (0x736c_7569_6365, 0x0063_6f6e_7465_6e74, 0x6b65_7973, 0x7631);
 
 /// A content-key hasher.
 #[derive(Clone)]
@@ -12,9 +12,7 @@ pub struct ContentHasher {
 
 impl Default for ContentHasher {
     fn default() -> Self {
-        ContentHasher {
-            state: ahash::RandomState::with_seeds(SEEDS.0, SEEDS.1, SEEDS.2, SEEDS.3),
-        }
+        ContentHasher { state: ahash::RandomState::with_seeds(SEEDS.0, SEEDS.1, SEEDS.2, SEEDS.3) }
     }
 }
 

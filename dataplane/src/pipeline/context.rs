@@ -80,7 +80,8 @@ impl Context {
                 mtu: p.mtu,
             })
             .collect();
-        let client_port = ports.iter().position(|p| p.role == PortRole::Client).expect("validated: a client port") as u16;
+        let client_port =
+            ports.iter().position(|p| p.role == PortRole::Client).expect("validated: a client port") as u16;
         let vips = cfg
             .vips
             .iter()
@@ -106,14 +107,7 @@ impl Context {
                 NodeCtx { mac: n.mac.0, ip, port: n.port as u16, forward: n.forward, tunnel_src }
             })
             .collect();
-        Context {
-            ports,
-            client_port,
-            vips,
-            nodes,
-            topology,
-            toeplitz: Toeplitz::new(&cfg.dataplane.hash_key.bytes),
-        }
+        Context { ports, client_port, vips, nodes, topology, toeplitz: Toeplitz::new(&cfg.dataplane.hash_key.bytes) }
     }
 
     /// The VIP at `addr`, if any.

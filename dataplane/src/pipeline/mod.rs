@@ -13,7 +13,9 @@ pub use reasons::DropReason;
 use sluice_control::config::PortRole;
 
 use crate::wire::icmp;
-use crate::wire::parse::{self, Classified, Network, Parsed, PROTO_ICMP, PROTO_ICMPV6, PROTO_IPIP, PROTO_IPV6, PROTO_TCP, PROTO_UDP};
+use crate::wire::parse::{
+    self, Classified, Network, Parsed, PROTO_ICMP, PROTO_ICMPV6, PROTO_IPIP, PROTO_IPV6, PROTO_TCP, PROTO_UDP,
+};
 
 /// A packet in a buffer with room around it: `buf[start..start + len]` is the frame.
 pub struct Frame<'a> {
@@ -59,11 +61,18 @@ impl<'a> Frame<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Verdict {
     /// Client traffic to a VIP, rewritten toward `node`, out of `port`.
-    Node { node: u16, port: u16 },
+    Node {
+        node: u16,
+        port: u16,
+    },
     /// Return traffic from a node, out of client port `port`.
-    Client { port: u16 },
+    Client {
+        port: u16,
+    },
     /// An answer from the appliance (ARP, ND, echo), out of `port`.
-    Reply { port: u16 },
+    Reply {
+        port: u16,
+    },
     Drop(DropReason),
 }
 
@@ -149,4 +158,3 @@ fn flow_hash(ctx: &Context, src: &parse::Addr, dst: &parse::Addr, fragment: bool
         ctx.toeplitz.hash_v4(src.v4_bytes(), dst.v4_bytes(), ports)
     }
 }
-

@@ -36,7 +36,13 @@ pub(super) fn arp(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed
 }
 
 /// Answers an echo request to an address we answer for; anything else is dropped as `otherwise`.
-pub(super) fn echo_or(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed, otherwise: DropReason) -> Verdict {
+pub(super) fn echo_or(
+    ctx: &Context,
+    in_port: u16,
+    frame: &mut Frame<'_>,
+    p: &Parsed,
+    otherwise: DropReason,
+) -> Verdict {
     let request = match p.protocol {
         PROTO_ICMP => icmp::v4::ECHO_REQUEST,
         PROTO_ICMPV6 => icmp::v6::ECHO_REQUEST,

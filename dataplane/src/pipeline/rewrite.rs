@@ -44,7 +44,15 @@ pub(super) fn to_node(ctx: &Context, frame: &mut Frame<'_>, p: &Parsed, hash: u3
             let d = frame.data_mut();
             if node.ip.v6 {
                 ethernet::emit(d, node.mac, port.mac, ethertype::IPV6);
-                ipv6::emit(&mut d[ethernet::HEADER_LEN..], node.tunnel_src.bytes, node.ip.bytes, proto, p.l3_len, 64, hash);
+                ipv6::emit(
+                    &mut d[ethernet::HEADER_LEN..],
+                    node.tunnel_src.bytes,
+                    node.ip.bytes,
+                    proto,
+                    p.l3_len,
+                    64,
+                    hash,
+                );
             } else {
                 ethernet::emit(d, node.mac, port.mac, ethertype::IPV4);
                 let (src, dst) = (node.tunnel_src.v4_bytes(), node.ip.v4_bytes());

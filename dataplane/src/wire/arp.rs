@@ -72,9 +72,8 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 mod tests {
     use super::*;
 
-    const REQUEST: [u8; 28] = [
-        0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 0xaa, 192, 0, 2, 100, 0, 0, 0, 0, 0, 0, 10, 10, 0, 1,
-    ];
+    const REQUEST: [u8; 28] =
+        [0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 0xaa, 192, 0, 2, 100, 0, 0, 0, 0, 0, 0, 10, 10, 0, 1];
 
     #[test]
     fn request_to_reply() {

@@ -95,12 +95,7 @@ pub fn parse(frame: &[u8]) -> Result<L2, Error> {
         off += VLAN_TAG_LEN;
         n += 1;
     }
-    Ok(L2 {
-        header_len: off,
-        ethertype,
-        vlans,
-        vlan_count: n as u8,
-    })
+    Ok(L2 { header_len: off, ethertype, vlans, vlan_count: n as u8 })
 }
 
 /// Writes an untagged Ethernet header into the first 14 bytes of `buf`.

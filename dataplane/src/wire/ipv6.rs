@@ -146,7 +146,15 @@ pub fn walk_extensions(packet: &[u8]) -> Result<Upper, Error> {
 }
 
 /// Writes a 40-byte header into `buf[..40]`.
-pub fn emit(buf: &mut [u8], src: [u8; 16], dst: [u8; 16], next: u8, payload_len: usize, hop_limit: u8, flow_label: u32) {
+pub fn emit(
+    buf: &mut [u8],
+    src: [u8; 16],
+    dst: [u8; 16],
+    next: u8,
+    payload_len: usize,
+    hop_limit: u8,
+    flow_label: u32,
+) {
     let h = &mut buf[..HEADER_LEN];
     let w = (6u32 << 28) | (flow_label & 0x000f_ffff);
     h[0..4].copy_from_slice(&w.to_be_bytes());

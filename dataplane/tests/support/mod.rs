@@ -51,13 +51,21 @@ pub fn tcp6(src: [u8; 16], sport: u16, dst: [u8; 16], dport: u16, payload: &[u8]
 
 pub fn udp4(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, payload: &[u8]) -> Vec<u8> {
     let mut v = Vec::new();
-    PacketBuilder::ethernet2(CLIENT_MAC, CLIENT_PORT_MAC).ipv4(src, dst, 64).udp(sport, dport).write(&mut v, payload).unwrap();
+    PacketBuilder::ethernet2(CLIENT_MAC, CLIENT_PORT_MAC)
+        .ipv4(src, dst, 64)
+        .udp(sport, dport)
+        .write(&mut v, payload)
+        .unwrap();
     v
 }
 
 pub fn udp6(src: [u8; 16], sport: u16, dst: [u8; 16], dport: u16, payload: &[u8]) -> Vec<u8> {
     let mut v = Vec::new();
-    PacketBuilder::ethernet2(CLIENT_MAC, CLIENT_PORT_MAC).ipv6(src, dst, 64).udp(sport, dport).write(&mut v, payload).unwrap();
+    PacketBuilder::ethernet2(CLIENT_MAC, CLIENT_PORT_MAC)
+        .ipv6(src, dst, 64)
+        .udp(sport, dport)
+        .write(&mut v, payload)
+        .unwrap();
     v
 }
 

@@ -203,6 +203,8 @@ fn forwards_each_flow_to_one_node_answers_and_accounts_for_every_packet() {
     expect_drops.insert("multi_segment", 1);
     client.push(tcp4([172, 16, 9, 9], 999, [10, 77, 0, 1], 2049, b""));
     expect_drops.insert("not_for_vip", 1);
+    client.push(Vec::new()); // a zero-length record
+    *expect_drops.entry("malformed_l2").or_default() += 1;
 
     // Node side: return traffic from the VIP for the first 40 flows, and a node resolving our address.
     let mut node = Vec::new();

@@ -133,18 +133,6 @@ fn interleave(flows: &[(Vec<Vec<u8>>, FlowKey)]) -> Vec<Vec<u8>> {
     out
 }
 
-fn arp_request(target: [u8; 4], sender: [u8; 4]) -> Vec<u8> {
-    let mut f = vec![0xff; 6];
-    f.extend_from_slice(&CLIENT_MAC);
-    f.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1]);
-    f.extend_from_slice(&CLIENT_MAC);
-    f.extend_from_slice(&sender);
-    f.extend_from_slice(&[0; 6]);
-    f.extend_from_slice(&target);
-    f.resize(60, 0);
-    f
-}
-
 /// Which node a frame the appliance sent toward the nodes is for: (destination MAC, outer destination).
 fn node_of(seen: &Seen) -> ([u8; 6], Option<IpAddr>) {
     (seen.dst_mac, seen.outer.map(|o| o.1))

@@ -183,17 +183,7 @@ fn icmp_error_about_a_vip_flow_goes_to_that_flows_node() {
 #[test]
 fn arp_for_vip_and_own_address_is_answered() {
     let ctx = context();
-    let arp = |target: [u8; 4]| {
-        let mut f = vec![0xff; 6];
-        f.extend_from_slice(&CLIENT_MAC);
-        f.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1]);
-        f.extend_from_slice(&CLIENT_MAC);
-        f.extend_from_slice(&[192, 0, 2, 100]);
-        f.extend_from_slice(&[0; 6]);
-        f.extend_from_slice(&target);
-        f.resize(60, 0);
-        f
-    };
+    let arp = |target: [u8; 4]| arp_request(target, [192, 0, 2, 100]);
     for (port, target, want) in [
         (CLIENT, VIP4, true),
         (CLIENT, [192, 0, 2, 1], true),

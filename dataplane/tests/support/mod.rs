@@ -69,6 +69,19 @@ pub fn udp6(src: [u8; 16], sport: u16, dst: [u8; 16], dport: u16, payload: &[u8]
     v
 }
 
+/// An Ethernet/IPv4 ARP request from the test client for `target`.
+pub fn arp_request(target: [u8; 4], sender: [u8; 4]) -> Vec<u8> {
+    let mut f = vec![0xff; 6];
+    f.extend_from_slice(&CLIENT_MAC);
+    f.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1]);
+    f.extend_from_slice(&CLIENT_MAC);
+    f.extend_from_slice(&sender);
+    f.extend_from_slice(&[0; 6]);
+    f.extend_from_slice(&target);
+    f.resize(60, 0);
+    f
+}
+
 /// RFC 1071, written out here so the tests do not trust the dataplane's own checksum code.
 pub fn ones_sum(data: &[u8]) -> u32 {
     let mut s: u32 = 0;

@@ -3,7 +3,9 @@
 #
 #   scripts/lab.sh up [NODES]   create namespaces: sl-cli (client) and sl-n1..sl-nN (nodes, default 5)
 #   scripts/lab.sh down         remove everything it created
-#   scripts/lab.sh config FILE  write a single-role sluice config for the lab to FILE (stdout if absent)
+#   scripts/lab.sh config FILE  write a single-role sluice config for the lab to FILE (stdout if absent):
+#                               nodes n1..n$LAB_NODES (default 4), n1-n2 in chassis-a, the rest in
+#                               chassis-b; nodes named in LAB_DRAIN (space-separated) are draining
 #
 # Client side: sl-cli's eth0 (192.0.2.100/24, MAC 02:00:00:00:c1:01) ↔ slc0 in the root namespace,
 # where sluice attaches with net_af_packet. Node side: each sl-nI's eth0 (198.51.100.1I/24, MAC
@@ -118,6 +120,7 @@ chassis = "$c"
 mac = "02:00:00:00:0a:0$i"
 ip = "198.51.100.1$i"
 EOT
+    case " ${LAB_DRAIN:-} " in *" n$i "*) echo 'state = "draining"' ;; esac
   done
 }
 

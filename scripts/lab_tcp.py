@@ -2,7 +2,8 @@
 """TCP peers for the sluice reset lab.
 
 server PORT            echo server on 0.0.0.0:PORT (one thread per connection), for the node namespaces
-client HOST PORT N S   open N connections, then for S seconds send a numbered line on each every 50 ms
+client HOST PORT N S [SPORT]
+                       open N connections (from source ports SPORT.. when given), then for S seconds send a numbered line on each every 50 ms
                        and read the echo; print one JSON object per event on stdout:
                        {"ev":"up","conn":i,"lport":p}  {"ev":"reset","conn":i,"t":secs}
                        {"ev":"error","conn":i,"err":"..."}  {"ev":"done","conn":i,"echoes":k}
@@ -45,11 +46,12 @@ def emit(**kw):
     sys.stdout.flush()
 
 
-def client(host, port, n, secs):
+def client(host, port, n, secs, sport=0):
     t0 = time.monotonic()
     conns = {}
     for i in range(n):
-        s = socket.create_connection((host, port), timeout=3)
+        src = ("0.0.0.0", sport + i) if sport else None
+        s = socket.create_connection((host, port), timeout=3, source_address=src)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         s.setblocking(False)
         conns[i] = [s, 0]
@@ -104,7 +106,7 @@ if __name__ == "__main__":
     if a[0] == "server":
         serve(int(a[1]))
     elif a[0] == "client":
-        client(a[1], int(a[2]), int(a[3]), float(a[4]))
+        client(a[1], int(a[2]), int(a[3]), float(a[4]), int(a[5]) if len(a) > 5 else 0)
     elif a[0] == "connect":
         connect(a[1], int(a[2]))
     else:

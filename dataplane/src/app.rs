@@ -1,11 +1,13 @@
 //! The appliance: start EAL, set up the pool and ports, launch a worker per worker lcore, run the control
-//! loop on the main lcore (stats, signals, time limits), then stop everything and account for every mbuf.
+//! loop on the main lcore (stats, signals, reloads, time limits), then stop everything and account for
+//! every mbuf.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crossbeam::channel::{bounded, Receiver, Sender};
 use crossbeam::utils::CachePadded;
 use dpdk_sys::eal::Eal;
 use dpdk_sys::{LcoreId, Mempool, PortConf, PortId, SocketId};
@@ -14,19 +16,21 @@ use sluice_control::{Config, Topology};
 use crate::pipeline::Context;
 use crate::report::{interval_line, PortSummary, Summary};
 use crate::stats::{Shared, Snapshot};
-use crate::worker::{self, Plan};
+use crate::worker::{self, Links, Plan};
 
 /// How long to run and what to print.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Stop after this long.
     pub duration: Option<Duration>,
-    /// Stop once no packet has arrived for this long (after the first one, or from the start).
+    /// Stop once no packet has arrived for this long.
     pub exit_idle: Option<Duration>,
     /// Print a line this often (None: quiet).
     pub stats_interval: Option<Duration>,
     /// Write the final summary here as JSON.
     pub stats_json: Option<PathBuf>,
+    /// The file to re-read on SIGHUP.
+    pub config_path: Option<PathBuf>,
 }
 
 /// A failure that stops the appliance, with the step it happened in.
@@ -43,15 +47,21 @@ fn step<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> Result<T, AppEr
     r.map_err(|e| AppError(format!("{what}: {e}")))
 }
 
+/// One worker's ends of its links to the control lcore.
+struct WorkerLink {
+    shared: CachePadded<Shared>,
+    updates: Receiver<Arc<Context>>,
+}
+
 /// Runs the appliance for a validated configuration. Returns the summary after a clean stop.
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
     let eal = step("starting EAL", Eal::init(&cfg.eal_args()))?;
     let workers: Vec<u32> = cfg.worker_lcores().to_vec();
     let d = &cfg.dataplane;
-    let pool = step(
+    let pool = Arc::new(step(
         "creating the mbuf pool",
         Mempool::new("sluice_pool", d.mbufs, d.mbuf_cache.min(512), d.mbuf_size, SocketId::ANY),
-    )?;
+    )?);
     let mut ports = Vec::new();
     let mut macs = Vec::new();
     let mut rx_queues = Vec::new();
@@ -85,9 +95,18 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
     }
 
     let topology = Topology::build(cfg);
-    let ctx = Arc::new(Context::new(cfg, topology.clone(), &macs));
-    let shared: Arc<Vec<CachePadded<Shared>>> =
-        Arc::new(workers.iter().map(|_| Shared::new(topology.nodes.len())).collect());
+    let ctx = Arc::new(Context::new(cfg, topology.clone(), &macs, 1));
+    let mut senders: Vec<(Sender<Arc<Context>>, Receiver<Arc<Context>>)> = Vec::new();
+    let links: Arc<Vec<WorkerLink>> = Arc::new(
+        workers
+            .iter()
+            .map(|_| {
+                let (tx, rx) = bounded(1);
+                senders.push((tx, rx.clone()));
+                WorkerLink { shared: Shared::new(topology.nodes.len()), updates: rx }
+            })
+            .collect(),
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let mut launched = Vec::new();
     for (w, &lcore) in workers.iter().enumerate() {
@@ -99,10 +118,12 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
             tx_queue: w as u16,
             ports: ports.clone(),
             burst: d.burst as usize,
+            resets: cfg.resets.clone(),
         };
-        let (ctx, shared, worker_stop) = (ctx.clone(), shared.clone(), stop.clone());
+        let (ctx, links, worker_stop, pool) = (ctx.clone(), links.clone(), stop.clone(), pool.clone());
         let r = eal.launch(LcoreId(lcore), move || {
-            worker::run(&plan, ctx, &shared[w], &worker_stop);
+            let l = &links[w];
+            worker::run(&plan, ctx, Links { shared: &l.shared, stop: &worker_stop, updates: &l.updates, pool: &pool });
             0
         });
         if let Err(e) = r {
@@ -115,15 +136,15 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
         }
         launched.push(lcore);
     }
-    let seconds = control_loop(opts, &shared, &workers, &topology, &stop);
+    let mut control = Control { cfg: cfg.clone(), ctx, macs, senders, links: links.clone(), lcores: workers.clone() };
+    let seconds = control.run(opts, &stop);
     stop.store(true, Relaxed);
     for l in &launched {
         eal.wait(LcoreId(*l));
     }
-    drop(ctx);
-
-    let per_worker: Vec<Snapshot> = shared.iter().map(|s| s.snapshot()).collect();
-    let mut summary = Summary::new(seconds, &per_worker, &workers, &topology);
+    let per_worker: Vec<Snapshot> = links.iter().map(|l| l.shared.snapshot()).collect();
+    let mut summary = Summary::new(seconds, &per_worker, &workers, &control.ctx.topology);
+    drop(control);
     for (p, id) in cfg.ports.iter().zip(&ports) {
         let s = id.stats().unwrap_or_default();
         summary.ports.push(PortSummary {
@@ -139,6 +160,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
     teardown(&ports);
     summary.mempool_in_use_at_exit = pool.in_use();
     summary.mempool_size = d.mbufs;
+    drop(links);
     drop(pool);
     drop(eal);
     Ok(summary)
@@ -155,54 +177,125 @@ fn teardown(ports: &[PortId]) {
     }
 }
 
-/// Runs on the main lcore until a signal, the duration or idleness says stop. Returns seconds run.
-fn control_loop(
-    opts: &RunOptions,
-    shared: &[CachePadded<Shared>],
-    lcores: &[u32],
-    topo: &Topology,
-    stop: &AtomicBool,
-) -> f64 {
-    let signalled = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(e) = signal_hook::flag::register(sig, signalled.clone()) {
-            eprintln!("sluice: cannot handle signal {sig}: {e}");
-        }
-    }
-    let start = Instant::now();
-    let mut last_print = start;
-    let mut printed: Vec<Snapshot> = shared.iter().map(|s| s.snapshot()).collect();
-    let mut last_rx = 0u64;
-    let mut last_change = start;
-    loop {
-        std::thread::sleep(Duration::from_millis(5));
-        let now = Instant::now();
-        if signalled.load(Relaxed) {
-            eprintln!("sluice: signal received, stopping");
-            break;
-        }
-        if opts.duration.is_some_and(|d| now - start >= d) {
-            break;
-        }
-        let snaps: Vec<Snapshot> = shared.iter().map(|s| s.snapshot()).collect();
-        let rx: u64 = snaps.iter().map(|s| s.rx).sum();
-        if rx != last_rx {
-            last_rx = rx;
-            last_change = now;
-        }
-        if opts.exit_idle.is_some_and(|d| now - last_change >= d) {
-            break;
-        }
-        if let Some(iv) = opts.stats_interval {
-            if now - last_print >= iv {
-                let secs = (now - last_print).as_secs_f64();
-                let deltas: Vec<Snapshot> = snaps.iter().zip(&printed).map(|(a, b)| a.since(b)).collect();
-                println!("{}", interval_line((now - start).as_secs_f64(), secs, &deltas, lcores, topo));
-                printed = snaps;
-                last_print = now;
+/// The control lcore's state: the configuration in force, the context the workers run on, and the ends
+/// of the channels that carry new contexts to them.
+struct Control {
+    cfg: Config,
+    ctx: Arc<Context>,
+    macs: Vec<[u8; 6]>,
+    senders: Vec<(Sender<Arc<Context>>, Receiver<Arc<Context>>)>,
+    links: Arc<Vec<WorkerLink>>,
+    lcores: Vec<u32>,
+}
+
+impl Control {
+    /// Runs until a signal, the duration or idleness says stop. Returns seconds run.
+    fn run(&mut self, opts: &RunOptions, stop: &AtomicBool) -> f64 {
+        let signalled = Arc::new(AtomicBool::new(false));
+        let hup = Arc::new(AtomicBool::new(false));
+        for (sig, flag) in [
+            (signal_hook::consts::SIGINT, &signalled),
+            (signal_hook::consts::SIGTERM, &signalled),
+            (signal_hook::consts::SIGHUP, &hup),
+        ] {
+            if let Err(e) = signal_hook::flag::register(sig, flag.clone()) {
+                eprintln!("sluice: cannot handle signal {sig}: {e}");
             }
         }
+        let start = Instant::now();
+        let mut last_print = start;
+        let mut printed = self.snapshots();
+        let mut last_rx = 0u64;
+        let mut last_change = start;
+        loop {
+            std::thread::sleep(Duration::from_millis(5));
+            let now = Instant::now();
+            if signalled.load(Relaxed) {
+                eprintln!("sluice: signal received, stopping");
+                break;
+            }
+            if hup.swap(false, Relaxed) {
+                match &opts.config_path {
+                    Some(p) => self.reload(p),
+                    None => eprintln!("sluice: SIGHUP ignored: no configuration file to re-read"),
+                }
+            }
+            if opts.duration.is_some_and(|d| now - start >= d) {
+                break;
+            }
+            let snaps = self.snapshots();
+            let rx: u64 = snaps.iter().map(|s| s.rx).sum();
+            if rx != last_rx {
+                last_rx = rx;
+                last_change = now;
+            }
+            if opts.exit_idle.is_some_and(|d| now - last_change >= d) {
+                break;
+            }
+            if let Some(iv) = opts.stats_interval {
+                if now - last_print >= iv {
+                    let secs = (now - last_print).as_secs_f64();
+                    let deltas: Vec<Snapshot> = snaps.iter().zip(&printed).map(|(a, b)| a.since(b)).collect();
+                    let line =
+                        interval_line((now - start).as_secs_f64(), secs, &deltas, &self.lcores, &self.ctx.topology);
+                    println!("{line}");
+                    printed = snaps;
+                    last_print = now;
+                }
+            }
+        }
+        stop.store(true, Relaxed);
+        (Instant::now() - start).as_secs_f64()
     }
-    stop.store(true, Relaxed);
-    (Instant::now() - start).as_secs_f64()
+
+    fn snapshots(&self) -> Vec<Snapshot> {
+        self.links.iter().map(|l| l.shared.snapshot()).collect()
+    }
+
+    /// Re-reads the configuration: if it is valid and changes only VIPs, chassis and nodes, every worker
+    /// gets the new context; otherwise nothing changes.
+    fn reload(&mut self, path: &std::path::Path) {
+        let new = match Config::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("sluice: reload refused, nothing changed: {e}");
+                return;
+            }
+        };
+        for (what, same) in [
+            ("eal", new.eal == self.cfg.eal),
+            ("dataplane", new.dataplane == self.cfg.dataplane),
+            ("ports", new.ports == self.cfg.ports),
+            ("resets", new.resets == self.cfg.resets),
+        ] {
+            if !same {
+                eprintln!("sluice: reload refused, nothing changed: [{what}] cannot change while running (restart)");
+                return;
+            }
+        }
+        let generation = self.ctx.generation + 1;
+        let ctx = Arc::new(Context::new(&new, Topology::build(&new), &self.macs, generation));
+        let t0 = Instant::now();
+        for (tx, rx) in &self.senders {
+            // A worker that has not taken the previous snapshot yet gets this one instead.
+            while rx.try_recv().is_ok() {}
+            let _ = tx.try_send(ctx.clone());
+        }
+        let deadline = t0 + Duration::from_secs(2);
+        while self.links.iter().any(|l| l.shared.adopted.load(Relaxed) < generation) && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        let took = t0.elapsed();
+        let n = &new.nodes;
+        eprintln!(
+            "sluice: reloaded {}: generation {generation}, {} nodes ({} active), adopted by all {} workers in {} us",
+            path.display(),
+            n.len(),
+            n.iter().filter(|x| x.state == sluice_control::config::NodeState::Active).count(),
+            self.links.len(),
+            took.as_micros()
+        );
+        self.ctx = ctx;
+        self.cfg = new;
+    }
 }

@@ -5,6 +5,7 @@ pub mod app;
 pub mod hash;
 pub mod pipeline;
 pub mod report;
+pub mod reset;
 pub mod stats;
 pub mod wire;
 pub mod worker;

@@ -68,6 +68,7 @@ fn main() -> ExitCode {
         exit_idle: args.exit_idle_ms.map(Duration::from_millis),
         stats_interval: (args.stats_interval_ms > 0).then(|| Duration::from_millis(args.stats_interval_ms)),
         stats_json: args.stats_json.clone(),
+        config_path: Some(args.config.clone()),
     };
     match app::run(&cfg, &opts) {
         Ok(summary) => {

@@ -87,6 +87,10 @@ pub struct Summary {
     pub replies: u64,
     pub dropped: u64,
     pub drops: std::collections::BTreeMap<&'static str, u64>,
+    /// Frames made by the appliance (reset probes).
+    pub generated: u64,
+    pub resets: std::collections::BTreeMap<&'static str, u64>,
+    /// rx + generated = tx + every drop.
     pub counters_balance: bool,
     pub workers: Vec<WorkerSummary>,
     pub nodes: Vec<NodeSummary>,
@@ -131,7 +135,13 @@ impl Summary {
             replies: t.replies,
             dropped: t.dropped(),
             drops,
-            counters_balance: t.rx == t.tx + t.dropped(),
+            generated: t.generated,
+            resets: crate::reset::ResetCounter::ALL
+                .iter()
+                .zip(t.resets.iter().chain(std::iter::repeat(&0)))
+                .map(|(r, n)| (r.as_str(), *n))
+                .collect(),
+            counters_balance: t.rx + t.generated == t.tx + t.dropped(),
             workers: per_worker
                 .iter()
                 .zip(lcores)
@@ -157,8 +167,9 @@ impl Summary {
         }
         let _ = writeln!(
             s,
-            "rx {} = tx {} + dropped {}  [{}]   (to nodes {}, to clients {}, replies {})",
+            "rx {} + generated {} = tx {} + dropped {}  [{}]   (to nodes {}, to clients {}, replies {})",
             self.rx,
+            self.generated,
             self.tx,
             self.dropped,
             if self.counters_balance { "balanced" } else { "MISMATCH" },
@@ -177,6 +188,11 @@ impl Summary {
             if *n > 0 {
                 let _ = writeln!(s, "  drop {r:<18} {n}");
             }
+        }
+        let resets: Vec<String> =
+            self.resets.iter().filter(|(_, n)| **n > 0).map(|(r, n)| format!("{r} {n}")).collect();
+        if !resets.is_empty() {
+            let _ = writeln!(s, "  resets: {}", resets.join(", "));
         }
         for p in &self.ports {
             let _ = writeln!(

@@ -1,23 +1,32 @@
 //! Per-worker counters: plain integers on the worker, published to cache-padded atomics at most every
 //! millisecond so the control lcore can read them without ever stalling a worker.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use crossbeam::utils::CachePadded;
 use serde::Serialize;
 
 use crate::pipeline::DropReason;
+use crate::reset::{ResetCounter, ResetCounters};
+
+/// Most nodes a topology may have (the configuration enforces it); per-node counters are sized for it
+/// once, so a reload never allocates shared memory.
+pub const MAX_NODES: usize = 4096;
 
 /// A worker's own counters (no atomics on the per-packet path).
 pub struct Local {
     pub rx: u64,
     pub tx: u64,
+    /// Frames the worker made itself (reset probes): rx + generated = tx + drops.
+    pub generated: u64,
     pub to_nodes: u64,
     pub to_clients: u64,
     pub replies: u64,
     pub drops: [u64; DropReason::COUNT],
-    /// Packets selected for each node (global node index).
+    /// Packets selected for each node (global node index) since the last topology change.
     pub per_node: Vec<u64>,
+    /// Nodes in the current topology.
+    pub nodes: usize,
 }
 
 impl Local {
@@ -25,11 +34,13 @@ impl Local {
         Local {
             rx: 0,
             tx: 0,
+            generated: 0,
             to_nodes: 0,
             to_clients: 0,
             replies: 0,
             drops: [0; DropReason::COUNT],
-            per_node: vec![0; nodes],
+            per_node: vec![0; MAX_NODES],
+            nodes,
         }
     }
     #[inline(always)]
@@ -42,6 +53,11 @@ impl Local {
 pub struct Shared {
     rx: AtomicU64,
     tx: AtomicU64,
+    generated: AtomicU64,
+    nodes: AtomicUsize,
+    /// The context generation the worker runs on.
+    pub adopted: AtomicU64,
+    resets: [AtomicU64; ResetCounter::COUNT],
     to_nodes: AtomicU64,
     to_clients: AtomicU64,
     replies: AtomicU64,
@@ -54,38 +70,50 @@ impl Shared {
         CachePadded::new(Shared {
             rx: AtomicU64::new(0),
             tx: AtomicU64::new(0),
+            generated: AtomicU64::new(0),
+            nodes: AtomicUsize::new(nodes),
+            adopted: AtomicU64::new(0),
+            resets: std::array::from_fn(|_| AtomicU64::new(0)),
             to_nodes: AtomicU64::new(0),
             to_clients: AtomicU64::new(0),
             replies: AtomicU64::new(0),
             drops: std::array::from_fn(|_| AtomicU64::new(0)),
-            per_node: (0..nodes).map(|_| AtomicU64::new(0)).collect(),
+            per_node: (0..MAX_NODES).map(|_| AtomicU64::new(0)).collect(),
         })
     }
 
     /// Copies a worker's counters out (single writer: plain stores).
-    pub fn publish(&self, l: &Local) {
+    pub fn publish(&self, l: &Local, resets: &ResetCounters) {
         self.rx.store(l.rx, Relaxed);
         self.tx.store(l.tx, Relaxed);
+        self.generated.store(l.generated, Relaxed);
+        self.nodes.store(l.nodes, Relaxed);
+        for (a, v) in self.resets.iter().zip(resets) {
+            a.store(*v, Relaxed);
+        }
         self.to_nodes.store(l.to_nodes, Relaxed);
         self.to_clients.store(l.to_clients, Relaxed);
         self.replies.store(l.replies, Relaxed);
         for (a, v) in self.drops.iter().zip(&l.drops) {
             a.store(*v, Relaxed);
         }
-        for (a, v) in self.per_node.iter().zip(&l.per_node) {
+        for (a, v) in self.per_node.iter().zip(&l.per_node[..l.nodes]) {
             a.store(*v, Relaxed);
         }
     }
 
     pub fn snapshot(&self) -> Snapshot {
+        let nodes = self.nodes.load(Relaxed).min(MAX_NODES);
         Snapshot {
             rx: self.rx.load(Relaxed),
             tx: self.tx.load(Relaxed),
+            generated: self.generated.load(Relaxed),
+            resets: self.resets.iter().map(|a| a.load(Relaxed)).collect(),
             to_nodes: self.to_nodes.load(Relaxed),
             to_clients: self.to_clients.load(Relaxed),
             replies: self.replies.load(Relaxed),
             drops: self.drops.iter().map(|a| a.load(Relaxed)).collect(),
-            per_node: self.per_node.iter().map(|a| a.load(Relaxed)).collect(),
+            per_node: self.per_node[..nodes].iter().map(|a| a.load(Relaxed)).collect(),
         }
     }
 }
@@ -95,6 +123,9 @@ impl Shared {
 pub struct Snapshot {
     pub rx: u64,
     pub tx: u64,
+    pub generated: u64,
+    /// Indexed like [`ResetCounter::ALL`].
+    pub resets: Vec<u64>,
     pub to_nodes: u64,
     pub to_clients: u64,
     pub replies: u64,
@@ -112,6 +143,8 @@ impl Snapshot {
     pub fn add(&mut self, o: &Snapshot) {
         self.rx += o.rx;
         self.tx += o.tx;
+        self.generated += o.generated;
+        add_vec(&mut self.resets, &o.resets);
         self.to_nodes += o.to_nodes;
         self.to_clients += o.to_clients;
         self.replies += o.replies;
@@ -121,11 +154,15 @@ impl Snapshot {
 
     /// Counter-wise difference `self - earlier`.
     pub fn since(&self, earlier: &Snapshot) -> Snapshot {
-        let sub =
-            |a: &[u64], b: &[u64]| a.iter().enumerate().map(|(i, x)| x - b.get(i).copied().unwrap_or(0)).collect();
+        // Per-node counters restart at a topology change: saturate instead of underflowing.
+        let sub = |a: &[u64], b: &[u64]| {
+            a.iter().enumerate().map(|(i, x)| x.saturating_sub(b.get(i).copied().unwrap_or(0))).collect()
+        };
         Snapshot {
             rx: self.rx - earlier.rx,
             tx: self.tx - earlier.tx,
+            generated: self.generated - earlier.generated,
+            resets: sub(&self.resets, &earlier.resets),
             to_nodes: self.to_nodes - earlier.to_nodes,
             to_clients: self.to_clients - earlier.to_clients,
             replies: self.replies - earlier.replies,

@@ -1,12 +1,16 @@
-//! The poll-mode worker: rx burst → pipeline → per-port tx bursts, until told to stop.
-//! No locks, allocations or syscalls inside the loop.
+//! The poll-mode worker: rx burst → pipeline → per-port tx bursts, until told to stop. Between bursts it
+//! adopts new context snapshots and sends the reset probes the burst asked for. No locks, allocations or
+//! syscalls inside the loop.
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 
-use dpdk_sys::{lcore, Burst, PortId, BURST_MAX};
+use crossbeam::channel::Receiver;
+use dpdk_sys::{lcore, Burst, Mbuf, Mempool, PortId, BURST_MAX};
+use sluice_control::config::{NodeState, ResetConfig};
 
 use crate::pipeline::{self, Context, DropReason, Frame, Verdict};
+use crate::reset::{self, Fanout, Resets, PENDING_MAX};
 use crate::stats::{Local, Shared};
 
 /// What one worker polls and where it transmits.
@@ -19,16 +23,62 @@ pub struct Plan {
     /// DPDK port ids, by configuration index.
     pub ports: Vec<PortId>,
     pub burst: usize,
+    pub resets: ResetConfig,
 }
 
-/// Runs the poll loop until `stop` is set; every mbuf it took is transmitted or freed before it returns.
-pub fn run(plan: &Plan, ctx: Arc<Context>, shared: &Shared, stop: &AtomicBool) {
+/// What a worker shares with the control lcore.
+pub struct Links<'a> {
+    pub shared: &'a Shared,
+    pub stop: &'a AtomicBool,
+    /// New context snapshots, adopted between bursts.
+    pub updates: &'a Receiver<Arc<Context>>,
+    /// Where reset probes come from.
+    pub pool: &'a Mempool,
+}
+
+struct Tx<'a> {
+    bursts: Vec<Burst>,
+    plan: &'a Plan,
+}
+
+impl Tx<'_> {
+    #[inline]
+    fn push(&mut self, port: u16, m: Mbuf, local: &mut Local) {
+        let q = &mut self.bursts[port as usize];
+        if q.is_full() {
+            flush(q, self.plan.ports[port as usize], self.plan.tx_queue, local);
+        }
+        // Cannot fail: the burst was just emptied if it was full.
+        let _ = q.push(m);
+    }
+
+    fn flush_all(&mut self, local: &mut Local) {
+        for (i, q) in self.bursts.iter_mut().enumerate() {
+            flush(q, self.plan.ports[i], self.plan.tx_queue, local);
+        }
+    }
+}
+
+/// Runs the poll loop until `links.stop` is set; every mbuf it took or made is transmitted or freed
+/// before it returns.
+pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
     let mut local = Local::new(ctx.nodes.len());
+    let mut resets = Resets::new(&plan.resets, lcore::tsc_hz());
+    let mut fanouts: Vec<Fanout> = Vec::with_capacity(PENDING_MAX);
     let mut rx = Burst::new(plan.burst);
-    let mut tx: Vec<Burst> = plan.ports.iter().map(|_| Burst::new(BURST_MAX)).collect();
+    let mut tx = Tx { bursts: plan.ports.iter().map(|_| Burst::new(BURST_MAX)).collect(), plan };
     let publish_every = (lcore::tsc_hz() / 1000).max(1);
     let mut last_publish = lcore::rdtsc();
-    while !stop.load(Relaxed) {
+    links.shared.adopted.store(ctx.generation, Relaxed);
+    while !links.stop.load(Relaxed) {
+        if let Ok(next) = links.updates.try_recv() {
+            ctx = next;
+            local.nodes = ctx.nodes.len();
+            local.per_node.iter_mut().for_each(|c| *c = 0);
+            links.shared.publish(&local, &resets.counters);
+            links.shared.adopted.store(ctx.generation, Relaxed);
+        }
+        let now = lcore::rdtsc();
         for &(in_port, queue) in &plan.rx {
             if rx.rx(plan.ports[in_port as usize], queue) == 0 {
                 continue;
@@ -44,7 +94,7 @@ pub fn run(plan: &Plan, ctx: Arc<Context>, shared: &Shared, stop: &AtomicBool) {
                 let (verdict, start, len) = {
                     let (buf, off, len) = m.buffer_mut();
                     let mut f = Frame::new(buf, off, len);
-                    let v = pipeline::process(&ctx, in_port, &mut f);
+                    let v = pipeline::process(&ctx, in_port, &mut f, &mut resets, now);
                     (v, f.start(), f.len())
                 };
                 let out = match verdict {
@@ -67,25 +117,54 @@ pub fn run(plan: &Plan, ctx: Arc<Context>, shared: &Shared, stop: &AtomicBool) {
                     }
                 };
                 m.set_data_range(start, len);
-                let q = &mut tx[out as usize];
-                if q.is_full() {
-                    flush(q, plan.ports[out as usize], plan.tx_queue, &mut local);
-                }
-                // Cannot fail: the burst was just emptied if it was full.
-                let _ = q.push(m);
+                tx.push(out, m, &mut local);
             }
             drop(pkts);
-            for (i, q) in tx.iter_mut().enumerate() {
-                flush(q, plan.ports[i], plan.tx_queue, &mut local);
+            resets.take_pending(&mut fanouts);
+            for f in &fanouts {
+                send_probes(&ctx, f, links.pool, &mut resets, &mut tx, &mut local);
             }
+            tx.flush_all(&mut local);
         }
-        let now = lcore::rdtsc();
         if now.wrapping_sub(last_publish) >= publish_every {
-            shared.publish(&local);
+            resets.sweep(now);
+            links.shared.publish(&local, &resets.counters);
             last_publish = now;
         }
     }
-    shared.publish(&local);
+    links.shared.publish(&local, &resets.counters);
+}
+
+/// Sends a probe for the fan-out's connection to every node that may hold it.
+fn send_probes(ctx: &Context, f: &Fanout, pool: &Mempool, resets: &mut Resets, tx: &mut Tx<'_>, local: &mut Local) {
+    for (n, node) in ctx.topology.nodes.iter().enumerate() {
+        let n = n as u16;
+        if node.state == NodeState::Down || f.exclude == Some(n) {
+            continue;
+        }
+        let Some(mut m) = pool.alloc() else {
+            resets.count_probe(false);
+            continue;
+        };
+        let (verdict, start, len) = {
+            let (buf, off, _) = m.buffer_mut();
+            let Some(len) = reset::write_probe(&mut buf[off..], &f.conn) else {
+                resets.count_probe(false);
+                continue;
+            };
+            let mut fr = Frame::new(buf, off, len);
+            let v = pipeline::probe_to(ctx, &mut fr, n, &f.conn);
+            (v, fr.start(), fr.len())
+        };
+        if let Verdict::Node { port, .. } = verdict {
+            m.set_data_range(start, len);
+            local.generated += 1;
+            resets.count_probe(true);
+            tx.push(port, m, local);
+        } else {
+            resets.count_probe(false);
+        }
+    }
 }
 
 #[inline]

@@ -6,8 +6,11 @@ use std::collections::{HashMap, HashSet};
 
 use etherparse::PacketBuilder;
 use proptest::prelude::*;
+use sluice_control::config::ResetConfig;
 use sluice_control::Topology;
-use sluice_dataplane::pipeline::{process, Context, DropReason, Frame, Verdict};
+use sluice_dataplane::pipeline::{probe_to, process, Context, DropReason, Frame, Verdict};
+use sluice_dataplane::reset::{write_probe, Conn, Fanout, ResetCounter, Resets};
+use sluice_dataplane::wire::parse::Addr;
 use support::*;
 
 const HEADROOM: usize = 128;
@@ -17,15 +20,23 @@ const NODES: u16 = 1;
 fn context() -> Context {
     let cfg = example_config();
     let topo = Topology::build(&cfg);
-    Context::new(&cfg, topo, &[CLIENT_PORT_MAC, NODE_PORT_MAC])
+    Context::new(&cfg, topo, &[CLIENT_PORT_MAC, NODE_PORT_MAC], 1)
+}
+
+fn resets() -> Resets {
+    Resets::new(&ResetConfig::default(), 1_000_000)
 }
 
 /// Runs one frame through the pipeline in a buffer with mbuf-like headroom and tailroom.
 fn run(ctx: &Context, port: u16, frame: &[u8]) -> (Verdict, Vec<u8>) {
+    run_with(ctx, port, frame, &mut resets(), 1)
+}
+
+fn run_with(ctx: &Context, port: u16, frame: &[u8], r: &mut Resets, now: u64) -> (Verdict, Vec<u8>) {
     let mut buf = vec![0u8; HEADROOM + frame.len() + 256];
     buf[HEADROOM..HEADROOM + frame.len()].copy_from_slice(frame);
     let mut f = Frame::new(&mut buf, HEADROOM, frame.len());
-    let v = process(ctx, port, &mut f);
+    let v = process(ctx, port, &mut f, r, now);
     let out = f.data().to_vec();
     (v, out)
 }
@@ -343,6 +354,102 @@ fn ipv6_extension_header_loop_is_dropped() {
         .write(&mut f, etherparse::IpNumber(60), &ext)
         .unwrap();
     assert_eq!(run(&ctx, CLIENT, &f).0, Verdict::Drop(DropReason::Ipv6ExtLimit));
+}
+
+/// A TCP segment from the VIP back to the client, as node `node_mac` sends it.
+fn from_node(node_mac: [u8; 6], client: [u8; 4], cport: u16, seq: u32, ack: u32, rst: bool) -> Vec<u8> {
+    let mut v = Vec::new();
+    let b = PacketBuilder::ethernet2(node_mac, NODE_PORT_MAC).ipv4(VIP4, client, 64).tcp(2049, cport, seq, 501);
+    let b = if rst { b.rst() } else { b.ack(ack) };
+    b.write(&mut v, &[]).unwrap();
+    v
+}
+
+#[test]
+fn node_rst_is_forwarded_and_fans_out_to_every_other_node() {
+    let ctx = context();
+    let mut r = resets();
+    let a1 = node_named(&ctx, "a1");
+    let client = [192, 0, 2, 77];
+    let rst = from_node(node_mac(&ctx, a1), client, 40001, 5000, 0, true);
+    let (v, out) = run_with(&ctx, NODES, &rst, &mut r, 10);
+    assert_eq!(v, Verdict::Client { port: CLIENT });
+    assert_eq!(check(&out).unwrap().dst_mac, GATEWAY_MAC);
+    let mut pending = Vec::new();
+    r.take_pending(&mut pending);
+    assert_eq!(pending.len(), 1);
+    let Fanout { conn, exclude } = pending[0];
+    assert_eq!(exclude, Some(a1));
+    assert_eq!((conn.client, conn.vip, conn.cport, conn.vport), (Addr::v4(client), Addr::v4(VIP4), 40001, 2049));
+    // The probe toward each node is a SYN|ACK from the client to the VIP, addressed like client traffic.
+    for n in 0..ctx.nodes.len() as u16 {
+        let mut buf = vec![0u8; 256];
+        let len = write_probe(&mut buf[HEADROOM..], &conn).unwrap();
+        let mut f = Frame::new(&mut buf, HEADROOM, len);
+        assert_eq!(probe_to(&ctx, &mut f, n, &conn), Verdict::Node { node: n, port: NODES });
+        let seen = check(f.data()).unwrap();
+        assert_eq!(seen.dst_mac, node_mac(&ctx, n));
+        assert_eq!((seen.src, seen.dst, seen.ports), (v4(client), v4(VIP4), Some((40001, 2049))));
+        let tcp = &f.data()[f.len() - 20..];
+        assert_eq!(tcp[13], 0x12, "SYN|ACK");
+    }
+    // A probed node's refusal (a RST) stays away from the client.
+    let b1 = node_named(&ctx, "b1");
+    let refusal = from_node(node_mac(&ctx, b1), client, 40001, 0, 0, true);
+    assert_eq!(run_with(&ctx, NODES, &refusal, &mut r, 20).0, Verdict::Drop(DropReason::ResetSwallowed));
+    // The holder's challenge ACK becomes a RST at exactly its rcv_nxt, sent back to it.
+    let a2 = node_named(&ctx, "a2");
+    let challenge = from_node(node_mac(&ctx, a2), client, 40001, 777, 0x1234_5678, false);
+    let (v, out) = run_with(&ctx, NODES, &challenge, &mut r, 30);
+    assert_eq!(v, Verdict::Node { node: a2, port: NODES });
+    let seen = check(&out).unwrap();
+    assert_eq!((seen.dst_mac, seen.src_mac), (node_mac(&ctx, a2), NODE_PORT_MAC));
+    assert_eq!((seen.src, seen.dst, seen.ports), (v4(client), v4(VIP4), Some((40001, 2049))));
+    let tcp = &out[34..54];
+    assert_eq!(tcp[13], 0x04, "RST");
+    assert_eq!(u32::from_be_bytes(tcp[4..8].try_into().unwrap()), 0x1234_5678, "seq = the node's rcv_nxt");
+    assert_eq!(r.counters[ResetCounter::Completions as usize], 1);
+    // Other connections' return traffic is untouched.
+    let other = from_node(node_mac(&ctx, a2), client, 40002, 1, 2, false);
+    assert_eq!(run_with(&ctx, NODES, &other, &mut r, 40).0, Verdict::Client { port: CLIENT });
+}
+
+#[test]
+fn client_rsts_never_fan_out() {
+    let ctx = context();
+    let mut r = resets();
+    for p in 0..100u16 {
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2(CLIENT_MAC, CLIENT_PORT_MAC)
+            .ipv4([192, 0, 2, 9], VIP4, 64)
+            .tcp(p + 1000, 2049, 1, 0)
+            .rst()
+            .write(&mut v, &[])
+            .unwrap();
+        assert!(matches!(run_with(&ctx, CLIENT, &v, &mut r, 5).0, Verdict::Node { .. }));
+    }
+    assert_eq!(r.counters[ResetCounter::Fanouts as usize], 0);
+    assert_eq!(r.counters[ResetCounter::NodeRsts as usize], 0);
+}
+
+#[test]
+fn a_flood_of_node_rsts_is_forwarded_but_fanouts_are_rate_limited() {
+    let ctx = context();
+    let mut r = Resets::new(&ResetConfig { rate_per_sec: 100, burst: 10, ..ResetConfig::default() }, 1_000_000);
+    let mac = node_mac(&ctx, 0);
+    let mut started = 0;
+    for p in 0..5000u16 {
+        let (v, _) = run_with(&ctx, NODES, &from_node(mac, [192, 0, 2, 1], p, 1, 0, true), &mut r, 100 + p as u64);
+        assert_eq!(v, Verdict::Client { port: CLIENT });
+        let mut pending = Vec::new();
+        r.take_pending(&mut pending);
+        started += pending.len();
+    }
+    // 10 in the bucket, then one per 10 ms of the 5 ms that passed.
+    assert_eq!(started, 10);
+    assert_eq!(r.counters[ResetCounter::SuppressedRate as usize], 4990);
+    assert!(r.counters[ResetCounter::Entries as usize] <= ResetConfig::default().table_entries as u64);
+    let _ = Conn::default();
 }
 
 proptest! {

@@ -34,6 +34,8 @@ pub struct Config {
     #[serde(default)]
     pub dataplane: DataplaneConfig,
     #[serde(default)]
+    pub resets: ResetConfig,
+    #[serde(default)]
     pub ports: Vec<PortConfig>,
     #[serde(default)]
     pub vips: Vec<VipConfig>,
@@ -105,6 +107,27 @@ impl Default for DataplaneConfig {
             table_size: 65537,
             chassis_table_size: 16381,
         }
+    }
+}
+
+/// The reset fan-out's limits (per worker).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResetConfig {
+    /// Lifetime of a fan-out's soft state: within it, further RSTs for the connection are duplicates and
+    /// segments from a node still holding it are answered with the exact RST.
+    pub window_ms: u64,
+    /// Fan-outs a worker may start per second (token bucket rate).
+    pub rate_per_sec: u32,
+    /// Token bucket depth.
+    pub burst: u32,
+    /// Soft-state entries per worker (a power of two); the oldest is evicted when full.
+    pub table_entries: u32,
+}
+
+impl Default for ResetConfig {
+    fn default() -> Self {
+        ResetConfig { window_ms: 2000, rate_per_sec: 1000, burst: 100, table_entries: 4096 }
     }
 }
 

@@ -19,6 +19,7 @@ impl Config {
     pub(super) fn validate(&self) -> R {
         self.validate_eal()?;
         self.validate_dataplane()?;
+        self.validate_resets()?;
         self.validate_ports()?;
         self.validate_vips()?;
         self.validate_topology()
@@ -66,6 +67,20 @@ impl Config {
             if !is_prime(v) || !(251..=16_777_213).contains(&v) {
                 return err(f, format!("{v} must be a prime between 251 and 16777213 (e.g. 65537)"));
             }
+        }
+        Ok(())
+    }
+
+    fn validate_resets(&self) -> R {
+        let r = &self.resets;
+        if !(10..=60_000).contains(&r.window_ms) {
+            return err("resets.window_ms", format!("{} is outside 10..=60000", r.window_ms));
+        }
+        if r.rate_per_sec == 0 || r.burst == 0 {
+            return err("resets.rate_per_sec", "rate_per_sec and burst must be at least 1");
+        }
+        if !r.table_entries.is_power_of_two() || !(64..=1 << 20).contains(&r.table_entries) {
+            return err("resets.table_entries", format!("{} must be a power of two in 64..=1048576", r.table_entries));
         }
         Ok(())
     }

@@ -55,6 +55,8 @@ pub struct NodeCtx {
 
 /// Everything a worker needs to decide about a packet. Built by the control side, shared read-only.
 pub struct Context {
+    /// Bumped by every reload; workers report the generation they run on.
+    pub generation: u64,
     pub ports: Vec<PortCtx>,
     /// The port return traffic leaves by (the first client port).
     pub client_port: u16,
@@ -67,7 +69,7 @@ pub struct Context {
 impl Context {
     /// Builds the context of a validated configuration. `port_macs[i]` is port i's MAC (configured or the
     /// device's own).
-    pub fn new(cfg: &Config, topology: Topology, port_macs: &[[u8; 6]]) -> Context {
+    pub fn new(cfg: &Config, topology: Topology, port_macs: &[[u8; 6]], generation: u64) -> Context {
         let ports: Vec<PortCtx> = cfg
             .ports
             .iter()
@@ -107,13 +109,31 @@ impl Context {
                 NodeCtx { mac: n.mac.0, ip, port: n.port as u16, forward: n.forward, tunnel_src }
             })
             .collect();
-        Context { ports, client_port, vips, nodes, topology, toeplitz: Toeplitz::new(&cfg.dataplane.hash_key.bytes) }
+        Context {
+            generation,
+            ports,
+            client_port,
+            vips,
+            nodes,
+            topology,
+            toeplitz: Toeplitz::new(&cfg.dataplane.hash_key.bytes),
+        }
     }
 
     /// The VIP at `addr`, if any.
     #[inline]
     pub fn vip(&self, addr: &Addr) -> Option<&Vip> {
         self.vips.iter().find(|v| v.addr == *addr)
+    }
+
+    /// The MAC-mode node whose MAC is `mac` (the sender of a frame on a node port).
+    pub fn node_by_mac(&self, mac: [u8; 6]) -> Option<u16> {
+        self.nodes.iter().position(|n| n.forward == ForwardMode::Mac && n.mac == mac).map(|i| i as u16)
+    }
+
+    /// The node whose address is `ip` (the outer source of a tunnelled frame).
+    pub fn node_by_ip(&self, ip: &Addr) -> Option<u16> {
+        self.nodes.iter().position(|n| n.ip == *ip).map(|i| i as u16)
     }
 
     /// `addr` is one of port `port`'s own addresses.

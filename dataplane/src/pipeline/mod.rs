@@ -5,13 +5,16 @@
 mod context;
 mod reasons;
 mod reply;
+mod resets;
 mod rewrite;
 
 pub use context::{Context, NodeCtx, PortCtx, Vip};
 pub use reasons::DropReason;
+pub use resets::probe_to;
 
 use sluice_control::config::PortRole;
 
+use crate::reset::Resets;
 use crate::wire::icmp;
 use crate::wire::parse::{
     self, Classified, Network, Parsed, PROTO_ICMP, PROTO_ICMPV6, PROTO_IPIP, PROTO_IPV6, PROTO_TCP, PROTO_UDP,
@@ -76,9 +79,10 @@ pub enum Verdict {
     Drop(DropReason),
 }
 
-/// Decides about the frame that arrived on port `in_port` and rewrites it accordingly.
+/// Decides about the frame that arrived on port `in_port` and rewrites it accordingly. `resets` is the
+/// worker's reset soft state and `now` its clock (TSC ticks).
 #[inline]
-pub fn process(ctx: &Context, in_port: u16, frame: &mut Frame<'_>) -> Verdict {
+pub fn process(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, resets: &mut Resets, now: u64) -> Verdict {
     let p = match parse::classify(frame.data()) {
         Ok(Classified::Parsed(p)) => p,
         Ok(Classified::Other(_)) => return Verdict::Drop(DropReason::UnknownEthertype),
@@ -92,7 +96,7 @@ pub fn process(ctx: &Context, in_port: u16, frame: &mut Frame<'_>) -> Verdict {
     }
     match ctx.ports[in_port as usize].role {
         PortRole::Client => from_client(ctx, in_port, frame, &p),
-        PortRole::Node => from_node(ctx, in_port, frame, &p),
+        PortRole::Node => from_node(ctx, in_port, frame, &p, resets, now),
     }
 }
 
@@ -134,13 +138,28 @@ fn from_client(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed) -
     }
 }
 
-fn from_node(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed) -> Verdict {
+fn from_node(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed, resets: &mut Resets, now: u64) -> Verdict {
     if ctx.vip(&p.src).is_some() {
+        let sender = ctx.node_by_mac(frame.data()[6..12].try_into().expect("parsed frame"));
+        if let Some(v) = resets::return_segment(ctx, frame, p, sender, resets, now) {
+            return v;
+        }
         return rewrite::to_client(ctx, frame, p.l3_offset, frame.len() - p.l3_offset);
     }
     if ctx.is_own(in_port, &p.dst) {
         if matches!(p.protocol, PROTO_IPIP | PROTO_IPV6) && !p.fragment {
-            return rewrite::decapsulate_to_client(ctx, frame, p);
+            let sender = ctx.node_by_ip(&p.src);
+            let v = rewrite::decapsulate_to_client(ctx, frame, p);
+            if v != (Verdict::Client { port: ctx.client_port }) {
+                return v;
+            }
+            // The inner packet now sits behind a fresh Ethernet header: give the reset path its look.
+            return match parse::classify(frame.data()) {
+                Ok(Classified::Parsed(inner)) => {
+                    resets::return_segment(ctx, frame, &inner, sender, resets, now).unwrap_or(v)
+                }
+                _ => v,
+            };
         }
         return reply::echo_or(ctx, in_port, frame, p, DropReason::ToAppliance);
     }
@@ -150,7 +169,14 @@ fn from_node(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed) -> 
 /// The flow hash in the client → VIP direction: Toeplitz over addresses and ports, or over addresses alone
 /// for fragments (later fragments carry no ports, and every fragment of a datagram must agree).
 #[inline]
-fn flow_hash(ctx: &Context, src: &parse::Addr, dst: &parse::Addr, fragment: bool, sport: u16, dport: u16) -> u32 {
+pub(crate) fn flow_hash(
+    ctx: &Context,
+    src: &parse::Addr,
+    dst: &parse::Addr,
+    fragment: bool,
+    sport: u16,
+    dport: u16,
+) -> u32 {
     let ports = (!fragment).then_some((sport, dport));
     if src.v6 {
         ctx.toeplitz.hash_v6(&src.bytes, &dst.bytes, ports)

@@ -44,6 +44,7 @@ reasons! {
     EncapTooBig => "encap_too_big": "the encapsulated packet would exceed the node port's MTU",
     NoHeadroom => "no_headroom": "not enough mbuf headroom for the encapsulation header",
     TxFull => "tx_full": "the driver's transmit queue did not take the packet",
+    ResetSwallowed => "reset_swallowed": "a node's answer to a reset probe, or a duplicate RST, kept from the client",
 }
 
 impl From<wire::Error> for DropReason {

@@ -11,9 +11,16 @@ use crate::wire::{ipv4, ipv6};
 /// L3 (MAC mode), or an outer IP header goes between them (IP-in-IP).
 #[inline]
 pub(super) fn to_node(ctx: &Context, frame: &mut Frame<'_>, p: &Parsed, hash: u32) -> Verdict {
-    let Some(n) = ctx.topology.lookup(hash) else {
-        return Verdict::Drop(DropReason::NoNode);
-    };
+    match ctx.topology.lookup(hash) {
+        Some(n) => forward_to(ctx, frame, p, n, hash),
+        None => Verdict::Drop(DropReason::NoNode),
+    }
+}
+
+/// Sends the client packet in `frame` to node `n` (chosen by the caller). `hash` becomes the outer IPv6
+/// flow label when the node is reached by IPv6-in-IP.
+#[inline]
+pub(crate) fn forward_to(ctx: &Context, frame: &mut Frame<'_>, p: &Parsed, n: u16, hash: u32) -> Verdict {
     let node = &ctx.nodes[n as usize];
     let port = &ctx.ports[node.port as usize];
     let inner_type = if p.network == Network::Ipv6 { ethertype::IPV6 } else { ethertype::IPV4 };

@@ -1,0 +1,55 @@
+//! The pipeline's side of the reset fan-out (see [`crate::reset`]): node RSTs start fan-outs, and a
+//! stale holder's answer to a probe becomes the exact RST that clears it.
+
+use super::{flow_hash, rewrite, Context, DropReason, Frame, Verdict};
+use crate::reset::{write_segment, Conn, Resets};
+use crate::wire::be32;
+use crate::wire::parse::{self, Classified, Parsed, PROTO_TCP};
+use crate::wire::tcp::flags;
+
+/// Looks at a TCP segment from a VIP on its way back to a client. None: forward it as usual. Some: what
+/// to do instead (keep it from the client, or send the exact RST back to `sender`).
+pub(super) fn return_segment(
+    ctx: &Context,
+    frame: &mut Frame<'_>,
+    p: &Parsed,
+    sender: Option<u16>,
+    resets: &mut Resets,
+    now: u64,
+) -> Option<Verdict> {
+    if p.protocol != PROTO_TCP || p.later_fragment {
+        return None;
+    }
+    let conn = Conn { client: p.dst, vip: p.src, cport: p.dst_port, vport: p.src_port };
+    if p.tcp_flags & flags::RST != 0 {
+        return (!resets.on_node_rst(conn, sender, now)).then_some(Verdict::Drop(DropReason::ResetSwallowed));
+    }
+    if !resets.on_node_segment(conn, now)? {
+        return Some(Verdict::Drop(DropReason::ResetSwallowed));
+    }
+    let Some(node) = sender else {
+        return Some(Verdict::Drop(DropReason::ResetSwallowed));
+    };
+    // The segment's acknowledgement number is the node's rcv_nxt: the one RST sequence it accepts.
+    let rcv_nxt = be32(frame.data(), p.l4_offset + 8);
+    let start = frame.start;
+    let len = write_segment(&mut frame.buf[start..], &conn, rcv_nxt, 0, flags::RST)?;
+    frame.reframe(start, len);
+    let Ok(Classified::Parsed(rst)) = parse::classify(frame.data()) else {
+        return Some(Verdict::Drop(DropReason::ResetSwallowed));
+    };
+    let hash = flow_hash(ctx, &conn.client, &conn.vip, false, conn.cport, conn.vport);
+    Some(rewrite::forward_to(ctx, frame, &rst, node, hash))
+}
+
+/// Addresses a probe for `conn` (already written into `frame` by [`crate::reset::write_probe`]) to node
+/// `node`.
+pub fn probe_to(ctx: &Context, frame: &mut Frame<'_>, node: u16, conn: &Conn) -> Verdict {
+    match parse::classify(frame.data()) {
+        Ok(Classified::Parsed(p)) => {
+            let hash = flow_hash(ctx, &conn.client, &conn.vip, false, conn.cport, conn.vport);
+            rewrite::forward_to(ctx, frame, &p, node, hash)
+        }
+        _ => Verdict::Drop(DropReason::MalformedL2),
+    }
+}

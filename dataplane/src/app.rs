@@ -47,6 +47,10 @@ fn step<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> Result<T, AppEr
     r.map_err(|e| AppError(format!("{what}: {e}")))
 }
 
+/// The control lcore's ends of one worker's snapshot channel: it sends on the first and, before sending,
+/// takes back with the second a snapshot the worker has not picked up yet.
+type Mailbox = (Sender<Arc<Context>>, Receiver<Arc<Context>>);
+
 /// One worker's ends of its links to the control lcore.
 struct WorkerLink {
     shared: CachePadded<Shared>,
@@ -96,7 +100,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
 
     let topology = Topology::build(cfg);
     let ctx = Arc::new(Context::new(cfg, topology.clone(), &macs, 1));
-    let mut senders: Vec<(Sender<Arc<Context>>, Receiver<Arc<Context>>)> = Vec::new();
+    let mut senders: Vec<Mailbox> = Vec::new();
     let links: Arc<Vec<WorkerLink>> = Arc::new(
         workers
             .iter()
@@ -183,7 +187,7 @@ struct Control {
     cfg: Config,
     ctx: Arc<Context>,
     macs: Vec<[u8; 6]>,
-    senders: Vec<(Sender<Arc<Context>>, Receiver<Arc<Context>>)>,
+    senders: Vec<Mailbox>,
     links: Arc<Vec<WorkerLink>>,
     lcores: Vec<u32>,
 }

@@ -123,6 +123,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
             ports: ports.clone(),
             burst: d.burst as usize,
             resets: cfg.resets.clone(),
+            idle_sleep: (d.idle_sleep_us > 0).then(|| Duration::from_micros(d.idle_sleep_us as u64)),
         };
         let (ctx, links, worker_stop, pool) = (ctx.clone(), links.clone(), stop.clone(), pool.clone());
         let r = eal.launch(LcoreId(lcore), move || {

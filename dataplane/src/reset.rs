@@ -89,6 +89,12 @@ struct Entry {
     live: bool,
 }
 
+/// The ethertype of fan-out frames between a spine and its chassis appliances (IEEE 802 local
+/// experimental): Ethernet header, [`FANOUT_MAGIC`], then the probe's IP packet.
+pub const FANOUT_ETHERTYPE: u16 = 0x88b5;
+/// Marks a fan-out frame's payload ("SLRF", version 1).
+pub const FANOUT_MAGIC: [u8; 4] = [b'S', b'L', b'R', 1];
+
 /// Most completions answered per fan-out (one per node that answers; retransmissions beyond are swallowed).
 const MAX_COMPLETIONS: u16 = 64;
 /// Slots probed per lookup.
@@ -199,6 +205,32 @@ impl Resets {
         true
     }
 
+    /// A RST from a node at a chassis appliance, which leaves fan-outs to its spine: forwarded unless it
+    /// answers one of this appliance's probes.
+    pub fn on_node_rst_passive(&mut self, conn: Conn, now: u64) -> bool {
+        self.count(ResetCounter::NodeRsts);
+        if self.find(&conn, now).is_some() {
+            self.count(ResetCounter::SuppressedDuplicate);
+            return false;
+        }
+        self.count(ResetCounter::RstsForwarded);
+        true
+    }
+
+    /// A fan-out frame from the spine for `conn`: probe this chassis's nodes (once per window, within the
+    /// rate limit).
+    pub fn on_fanout_frame(&mut self, conn: Conn, now: u64) {
+        if self.find(&conn, now).is_some() {
+            self.count(ResetCounter::SuppressedDuplicate);
+        } else if self.pending.len() == PENDING_MAX || !self.take_token(now) {
+            self.count(ResetCounter::SuppressedRate);
+        } else {
+            self.insert(conn, now);
+            self.count(ResetCounter::Fanouts);
+            self.pending.push(Fanout { conn, exclude: None });
+        }
+    }
+
     /// Any other segment from a VIP for `conn`: None when no fan-out is live for it (forward it as usual);
     /// Some(true) to answer it with the exact RST; Some(false) to keep it from the client.
     pub fn on_node_segment(&mut self, conn: Conn, now: u64) -> Option<bool> {
@@ -235,6 +267,10 @@ impl Resets {
     pub fn count_probe(&mut self, sent: bool) {
         self.count(if sent { ResetCounter::FramesTier2 } else { ResetCounter::ProbeAllocFailed });
     }
+
+    pub fn count_fanout_frame(&mut self, sent: bool) {
+        self.count(if sent { ResetCounter::FramesTier1 } else { ResetCounter::ProbeAllocFailed });
+    }
 }
 
 /// Writes an untagged Ethernet frame (MACs zero: the caller's rewrite fills them) carrying a TCP segment
@@ -270,6 +306,15 @@ pub fn write_segment(buf: &mut [u8], conn: &Conn, seq: u32, ack: u32, tcp_flags:
 /// The probe of step 1.
 pub fn write_probe(buf: &mut [u8], conn: &Conn) -> Option<usize> {
     write_segment(buf, conn, 0, 0, flags::SYN | flags::ACK)
+}
+
+/// A spine's fan-out frame toward a chassis appliance: Ethernet (`dst`, `src`, [`FANOUT_ETHERTYPE`]),
+/// [`FANOUT_MAGIC`], then the probe's IP packet.
+pub fn write_fanout_frame(buf: &mut [u8], conn: &Conn, dst: [u8; 6], src: [u8; 6]) -> Option<usize> {
+    let len = write_probe(buf.get_mut(FANOUT_MAGIC.len()..)?, conn)? + FANOUT_MAGIC.len();
+    ethernet::emit(buf, dst, src, FANOUT_ETHERTYPE);
+    buf[ethernet::HEADER_LEN..ethernet::HEADER_LEN + FANOUT_MAGIC.len()].copy_from_slice(&FANOUT_MAGIC);
+    Some(len)
 }
 
 #[cfg(test)]

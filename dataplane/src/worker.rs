@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crossbeam::channel::Receiver;
 use dpdk_sys::{lcore, Burst, Mbuf, Mempool, PortId, BURST_MAX};
-use sluice_control::config::{NodeState, ResetConfig};
+use sluice_control::config::{NodeState, ResetConfig, Role};
 
 use crate::pipeline::{self, Context, DropReason, Frame, Verdict};
 use crate::reset::{self, Fanout, Resets, PENDING_MAX};
@@ -24,6 +24,8 @@ pub struct Plan {
     pub ports: Vec<PortId>,
     pub burst: usize,
     pub resets: ResetConfig,
+    /// Sleep this long after 64 empty polls in a row (None: never).
+    pub idle_sleep: Option<std::time::Duration>,
 }
 
 /// What a worker shares with the control lcore.
@@ -70,6 +72,7 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
     let publish_every = (lcore::tsc_hz() / 1000).max(1);
     let mut last_publish = lcore::rdtsc();
     links.shared.adopted.store(ctx.generation, Relaxed);
+    let mut empty_polls = 0u32;
     while !links.stop.load(Relaxed) {
         if let Ok(next) = links.updates.try_recv() {
             ctx = next;
@@ -79,10 +82,12 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
             links.shared.adopted.store(ctx.generation, Relaxed);
         }
         let now = lcore::rdtsc();
+        empty_polls += 1;
         for &(in_port, queue) in &plan.rx {
             if rx.rx(plan.ports[in_port as usize], queue) == 0 {
                 continue;
             }
+            empty_polls = 0;
             let mut pkts = rx.drain();
             while let Some(mut m) = pkts.next() {
                 pkts.prefetch_ahead(1);
@@ -131,15 +136,47 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
             links.shared.publish(&local, &resets.counters);
             last_publish = now;
         }
+        if let Some(d) = plan.idle_sleep {
+            if empty_polls >= 64 {
+                std::thread::sleep(d);
+            }
+        }
     }
     links.shared.publish(&local, &resets.counters);
 }
 
-/// Sends a probe for the fan-out's connection to every node that may hold it.
+/// Sends the fan-out for one connection: a fan-out frame to every chassis appliance (spine), or a probe
+/// to every node that may hold the connection (single: all but down ones and the sender; chassis: those
+/// of its own chassis).
 fn send_probes(ctx: &Context, f: &Fanout, pool: &Mempool, resets: &mut Resets, tx: &mut Tx<'_>, local: &mut Local) {
-    for (n, node) in ctx.topology.nodes.iter().enumerate() {
+    let topo = &ctx.topology;
+    if ctx.role == Role::Spine {
+        for (c, link) in ctx.chassis_links.iter().enumerate() {
+            let Some((mac, port)) = *link else { continue };
+            if topo.chassis[c].nodes.iter().all(|&n| topo.nodes[n as usize].state == NodeState::Down) {
+                continue;
+            }
+            let Some(mut m) = pool.alloc() else {
+                resets.count_fanout_frame(false);
+                continue;
+            };
+            let (buf, off, _) = m.buffer_mut();
+            let Some(len) = reset::write_fanout_frame(&mut buf[off..], &f.conn, mac, ctx.ports[port as usize].mac)
+            else {
+                resets.count_fanout_frame(false);
+                continue;
+            };
+            m.set_data_range(off, len);
+            local.generated += 1;
+            resets.count_fanout_frame(true);
+            tx.push(port, m, local);
+        }
+        return;
+    }
+    for (n, node) in topo.nodes.iter().enumerate() {
         let n = n as u16;
-        if node.state == NodeState::Down || f.exclude == Some(n) {
+        let outside = ctx.role == Role::Chassis && Some(node.chassis) != ctx.this_chassis;
+        if node.state == NodeState::Down || f.exclude == Some(n) || outside {
             continue;
         }
         let Some(mut m) = pool.alloc() else {

@@ -30,6 +30,12 @@ impl ConfigError {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// `single` (both tiers), `spine` (tier 1: picks the chassis appliance) or `chassis` (tier 2).
+    #[serde(default)]
+    pub role: Role,
+    /// For `role = "chassis"`: which declared chassis this appliance serves.
+    #[serde(default)]
+    pub this_chassis: Option<String>,
     pub eal: EalConfig,
     #[serde(default)]
     pub dataplane: DataplaneConfig,
@@ -73,6 +79,20 @@ fn default_prefix() -> String {
     "sluice".into()
 }
 
+/// What an appliance does in a tiered deployment.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Both tiers: picks the node itself.
+    #[default]
+    Single,
+    /// Tier 1 only: balances client traffic across chassis appliances and carries return traffic and
+    /// reset fan-outs back and forth.
+    Spine,
+    /// Tier 2 only: balances what its spine sends across the nodes of `this_chassis`.
+    Chassis,
+}
+
 /// Worker and table settings.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -92,6 +112,9 @@ pub struct DataplaneConfig {
     pub table_size: u32,
     /// Tier-2 Maglev table size (per chassis, over its nodes): a prime.
     pub chassis_table_size: u32,
+    /// When a worker's poll finds nothing 64 times running, sleep this long (0: pure polling, the
+    /// default). For labs and small shared machines; never on the per-packet path.
+    pub idle_sleep_us: u32,
 }
 
 impl Default for DataplaneConfig {
@@ -106,6 +129,7 @@ impl Default for DataplaneConfig {
             hash_key: HashKey::default(),
             table_size: 65537,
             chassis_table_size: 16381,
+            idle_sleep_us: 0,
         }
     }
 }
@@ -194,6 +218,12 @@ fn default_protocols() -> Vec<Protocol> {
 #[serde(deny_unknown_fields)]
 pub struct ChassisConfig {
     pub name: String,
+    /// For a spine: the MAC of this chassis's appliance (its spine-side port).
+    #[serde(default)]
+    pub mac: Option<MacAddr>,
+    /// For a spine: the spine's port (role = "node") toward this chassis's appliance.
+    #[serde(default)]
+    pub port: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]

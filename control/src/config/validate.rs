@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use super::{Config, ConfigError, ForwardMode, NodeState, PortRole};
+use super::{Config, ConfigError, ForwardMode, NodeState, PortRole, Role};
 
 type R = Result<(), ConfigError>;
 
@@ -22,7 +22,61 @@ impl Config {
         self.validate_resets()?;
         self.validate_ports()?;
         self.validate_vips()?;
-        self.validate_topology()
+        self.validate_topology()?;
+        self.validate_role()
+    }
+
+    fn validate_role(&self) -> R {
+        let node_ports: Vec<&str> =
+            self.ports.iter().filter(|p| p.role == PortRole::Node).map(|p| p.name.as_str()).collect();
+        match self.role {
+            Role::Single => {
+                if self.this_chassis.is_some() {
+                    return err("this_chassis", "only a role = \"chassis\" appliance serves one chassis");
+                }
+            }
+            Role::Chassis => match &self.this_chassis {
+                None => return err("this_chassis", "a role = \"chassis\" appliance must name the chassis it serves"),
+                Some(c) if !self.chassis.iter().any(|x| &x.name == c) => {
+                    return err("this_chassis", format!("unknown chassis {c:?} (declare it under [[chassis]])"));
+                }
+                Some(c) if !self.nodes.iter().any(|n| &n.chassis == c) => {
+                    return err("this_chassis", format!("chassis {c:?} has no nodes"));
+                }
+                Some(_) => {}
+            },
+            Role::Spine => {
+                if self.this_chassis.is_some() {
+                    return err("this_chassis", "only a role = \"chassis\" appliance serves one chassis");
+                }
+                for (i, c) in self.chassis.iter().enumerate() {
+                    match c.mac {
+                        None => return err(format!("chassis[{i}].mac"), "a spine needs each chassis appliance's MAC"),
+                        Some(m) if m.is_multicast() || m.is_zero() => {
+                            return err(format!("chassis[{i}].mac"), format!("{m} is not a unicast address"));
+                        }
+                        Some(_) => {}
+                    }
+                    match &c.port {
+                        Some(p) if node_ports.contains(&p.as_str()) => {}
+                        Some(p) => {
+                            return err(
+                                format!("chassis[{i}].port"),
+                                format!("{p:?} is not a port with role = \"node\""),
+                            )
+                        }
+                        None if node_ports.len() == 1 => {}
+                        None => {
+                            return err(
+                                format!("chassis[{i}].port"),
+                                "several node ports exist: name the one toward this chassis",
+                            )
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     fn validate_eal(&self) -> R {
@@ -206,7 +260,7 @@ impl Config {
                 None if node_ports.len() == 1 => node_ports[0],
                 None => return err(f("port"), "several node ports exist: name the one this node is reached through"),
             };
-            if n.forward == ForwardMode::Ipip {
+            if n.forward == ForwardMode::Ipip && self.role != Role::Spine {
                 let p = self.ports.iter().find(|p| p.name == port).expect("checked above");
                 if !p.addresses.iter().any(|a| a.is_ipv4() == n.ip.is_ipv4()) {
                     return err(

@@ -1,6 +1,6 @@
 //! The immutable snapshot the pipeline decides from: ports, VIPs, nodes, tables and the hash key.
 
-use sluice_control::config::{Config, ForwardMode, PortRole, Protocol};
+use sluice_control::config::{Config, ForwardMode, PortRole, Protocol, Role};
 use sluice_control::topology::Topology;
 
 use crate::hash::Toeplitz;
@@ -57,6 +57,11 @@ pub struct NodeCtx {
 pub struct Context {
     /// Bumped by every reload; workers report the generation they run on.
     pub generation: u64,
+    pub role: Role,
+    /// A chassis appliance's chassis (index into the topology's chassis).
+    pub this_chassis: Option<u16>,
+    /// A spine's way to each chassis appliance: its MAC and the port toward it.
+    pub chassis_links: Vec<Option<([u8; 6], u16)>>,
     pub ports: Vec<PortCtx>,
     /// The port return traffic leaves by (the first client port).
     pub client_port: u16,
@@ -109,8 +114,29 @@ impl Context {
                 NodeCtx { mac: n.mac.0, ip, port: n.port as u16, forward: n.forward, tunnel_src }
             })
             .collect();
+        let only_node_port = ports.iter().position(|p| p.role == PortRole::Node);
+        let chassis_links = topology
+            .chassis
+            .iter()
+            .map(|c| {
+                let cc = cfg.chassis.iter().find(|x| x.name == c.name)?;
+                let port = match &cc.port {
+                    Some(p) => cfg.ports.iter().position(|q| &q.name == p)?,
+                    None => only_node_port?,
+                };
+                Some((cc.mac?.0, port as u16))
+            })
+            .collect();
+        let this_chassis = cfg
+            .this_chassis
+            .as_ref()
+            .and_then(|n| topology.chassis.iter().position(|c| &c.name == n))
+            .map(|i| i as u16);
         Context {
             generation,
+            role: cfg.role,
+            this_chassis,
+            chassis_links,
             ports,
             client_port,
             vips,

@@ -85,6 +85,9 @@ pub enum Verdict {
 pub fn process(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, resets: &mut Resets, now: u64) -> Verdict {
     let p = match parse::classify(frame.data()) {
         Ok(Classified::Parsed(p)) => p,
+        Ok(Classified::Other(crate::reset::FANOUT_ETHERTYPE)) => {
+            return resets::fanout_frame(ctx, in_port, frame, resets, now)
+        }
         Ok(Classified::Other(_)) => return Verdict::Drop(DropReason::UnknownEthertype),
         Err(e) => return Verdict::Drop(e.into()),
     };

@@ -45,6 +45,8 @@ reasons! {
     NoHeadroom => "no_headroom": "not enough mbuf headroom for the encapsulation header",
     TxFull => "tx_full": "the driver's transmit queue did not take the packet",
     ResetSwallowed => "reset_swallowed": "a node's answer to a reset probe, or a duplicate RST, kept from the client",
+    FanoutReceived => "fanout_received": "a spine's fan-out frame, consumed here (the probes it causes count as generated)",
+    FanoutForged => "fanout_forged": "a fan-out frame where none is accepted (only a chassis's spine-side port takes them)",
 }
 
 impl From<wire::Error> for DropReason {

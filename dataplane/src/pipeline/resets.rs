@@ -1,9 +1,12 @@
 //! The pipeline's side of the reset fan-out (see [`crate::reset`]): node RSTs start fan-outs, and a
 //! stale holder's answer to a probe becomes the exact RST that clears it.
 
+use sluice_control::config::{PortRole, Role};
+
 use super::{flow_hash, rewrite, Context, DropReason, Frame, Verdict};
-use crate::reset::{write_segment, Conn, Resets};
+use crate::reset::{write_segment, Conn, Resets, FANOUT_MAGIC};
 use crate::wire::be32;
+use crate::wire::ethernet::{self, ethertype};
 use crate::wire::parse::{self, Classified, Parsed, PROTO_TCP};
 use crate::wire::tcp::flags;
 
@@ -22,9 +25,15 @@ pub(super) fn return_segment(
     }
     let conn = Conn { client: p.dst, vip: p.src, cport: p.dst_port, vport: p.src_port };
     if p.tcp_flags & flags::RST != 0 {
-        return (!resets.on_node_rst(conn, sender, now)).then_some(Verdict::Drop(DropReason::ResetSwallowed));
+        // A chassis appliance leaves starting fan-outs to its spine, which reaches every chassis.
+        let forward = match ctx.role {
+            Role::Chassis => resets.on_node_rst_passive(conn, now),
+            _ => resets.on_node_rst(conn, sender, now),
+        };
+        return (!forward).then_some(Verdict::Drop(DropReason::ResetSwallowed));
     }
-    if !resets.on_node_segment(conn, now)? {
+    // A spine never probes nodes itself: challenge ACKs are answered by the chassis appliance.
+    if ctx.role == Role::Spine || !resets.on_node_segment(conn, now)? {
         return Some(Verdict::Drop(DropReason::ResetSwallowed));
     }
     let Some(node) = sender else {
@@ -51,5 +60,39 @@ pub fn probe_to(ctx: &Context, frame: &mut Frame<'_>, node: u16, conn: &Conn) ->
             rewrite::forward_to(ctx, frame, &p, node, hash)
         }
         _ => Verdict::Drop(DropReason::MalformedL2),
+    }
+}
+
+/// A fan-out frame (see [`crate::reset::write_fanout_frame`]): a chassis appliance takes it from its
+/// spine-side port and probes its own nodes; anywhere else it is forged.
+pub(super) fn fanout_frame(
+    ctx: &Context,
+    in_port: u16,
+    frame: &mut Frame<'_>,
+    resets: &mut Resets,
+    now: u64,
+) -> Verdict {
+    if ctx.role != Role::Chassis || ctx.ports[in_port as usize].role != PortRole::Client {
+        return Verdict::Drop(DropReason::FanoutForged);
+    }
+    let d = frame.data();
+    let inner = ethernet::HEADER_LEN + FANOUT_MAGIC.len();
+    if d.len() <= inner || d[ethernet::HEADER_LEN..inner] != FANOUT_MAGIC {
+        return Verdict::Drop(DropReason::FanoutForged);
+    }
+    // Put an Ethernet header in front of the carried IP packet (over the outer header and magic) and parse it.
+    let ty = if d[inner] >> 4 == 6 { ethertype::IPV6 } else { ethertype::IPV4 };
+    let (start, len) = (frame.start + FANOUT_MAGIC.len(), frame.len - FANOUT_MAGIC.len());
+    frame.reframe(start, len);
+    ethernet::emit(frame.data_mut(), [0; 6], [0; 6], ty);
+    match parse::classify(frame.data()) {
+        Ok(Classified::Parsed(p))
+            if p.protocol == PROTO_TCP && p.tcp_flags == flags::SYN | flags::ACK && ctx.vip(&p.dst).is_some() =>
+        {
+            let conn = Conn { client: p.src, vip: p.dst, cport: p.src_port, vport: p.dst_port };
+            resets.on_fanout_frame(conn, now);
+            Verdict::Drop(DropReason::FanoutReceived)
+        }
+        _ => Verdict::Drop(DropReason::FanoutForged),
     }
 }

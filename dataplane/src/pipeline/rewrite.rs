@@ -1,6 +1,6 @@
 //! Rewrites toward a node (MAC rewrite or IP-in-IP) and back toward the client.
 
-use sluice_control::config::ForwardMode;
+use sluice_control::config::{ForwardMode, Role};
 
 use super::{Context, DropReason, Frame, Verdict};
 use crate::wire::ethernet::{self, ethertype};
@@ -11,10 +11,29 @@ use crate::wire::{ipv4, ipv6};
 /// L3 (MAC mode), or an outer IP header goes between them (IP-in-IP).
 #[inline]
 pub(super) fn to_node(ctx: &Context, frame: &mut Frame<'_>, p: &Parsed, hash: u32) -> Verdict {
-    match ctx.topology.lookup(hash) {
-        Some(n) => forward_to(ctx, frame, p, n, hash),
-        None => Verdict::Drop(DropReason::NoNode),
+    let n = match (ctx.role, ctx.this_chassis) {
+        (Role::Chassis, Some(c)) => ctx.topology.lookup_in_chassis(c, hash),
+        _ => ctx.topology.lookup(hash),
+    };
+    match (n, ctx.role) {
+        (None, _) => Verdict::Drop(DropReason::NoNode),
+        (Some(n), Role::Spine) => to_chassis_appliance(ctx, frame, p, n),
+        (Some(n), _) => forward_to(ctx, frame, p, n, hash),
     }
+}
+
+/// A spine sends the packet unchanged above L2 to the appliance of node `n`'s chassis.
+fn to_chassis_appliance(ctx: &Context, frame: &mut Frame<'_>, p: &Parsed, n: u16) -> Verdict {
+    let chassis = ctx.topology.nodes[n as usize].chassis;
+    let Some((mac, port)) = ctx.chassis_links[chassis as usize] else {
+        return Verdict::Drop(DropReason::NoNode);
+    };
+    let ty = if p.network == Network::Ipv6 { ethertype::IPV6 } else { ethertype::IPV4 };
+    let start = frame.start + p.l3_offset - ethernet::HEADER_LEN;
+    let len = frame.len - p.l3_offset + ethernet::HEADER_LEN;
+    frame.reframe(start, len);
+    ethernet::emit(frame.data_mut(), mac, ctx.ports[port as usize].mac, ty);
+    Verdict::Node { node: n, port }
 }
 
 /// Sends the client packet in `frame` to node `n` (chosen by the caller). `hash` becomes the outer IPv6

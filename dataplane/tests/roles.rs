@@ -1,0 +1,154 @@
+//! Spine and chassis roles on crafted frames: the spine picks chassis appliances and fans node RSTs out
+//! to them as fan-out frames; a chassis appliance takes fan-out frames only from its spine-side port,
+//! probes its own nodes, and completes resets there.
+
+mod support;
+
+use etherparse::PacketBuilder;
+use sluice_control::config::{Config, ResetConfig};
+use sluice_control::Topology;
+use sluice_dataplane::pipeline::{process, Context, DropReason, Frame, Verdict};
+use sluice_dataplane::reset::{write_fanout_frame, Conn, ResetCounter, Resets, FANOUT_ETHERTYPE};
+use sluice_dataplane::wire::parse::Addr;
+use support::*;
+
+const CLIENT: u16 = 0;
+const DOWN: u16 = 1;
+const APPLIANCE_A: [u8; 6] = [2, 0, 0, 0, 0xca, 0];
+const APPLIANCE_B: [u8; 6] = [2, 0, 0, 0, 0xcb, 0];
+
+fn config(role: &str) -> Config {
+    let mut t = example_toml("in.pcap", "ret.pcap");
+    match role {
+        "spine" => {
+            t = format!("role = \"spine\"\n{t}")
+                .replace("name = \"chassis-a\"\n", "name = \"chassis-a\"\nmac = \"02:00:00:00:ca:00\"\n")
+                .replace("name = \"chassis-b\"\n", "name = \"chassis-b\"\nmac = \"02:00:00:00:cb:00\"\n");
+        }
+        "chassis-a" => t = format!("role = \"chassis\"\nthis_chassis = \"chassis-a\"\n{t}"),
+        _ => {}
+    }
+    Config::from_toml(&t).unwrap()
+}
+
+fn ctx(role: &str) -> Context {
+    let cfg = config(role);
+    Context::new(&cfg, Topology::build(&cfg), &[CLIENT_PORT_MAC, NODE_PORT_MAC], 1)
+}
+
+fn run(ctx: &Context, port: u16, frame: &[u8], r: &mut Resets) -> (Verdict, Vec<u8>) {
+    let mut buf = vec![0u8; 128 + frame.len() + 256];
+    buf[128..128 + frame.len()].copy_from_slice(frame);
+    let mut f = Frame::new(&mut buf, 128, frame.len());
+    let v = process(ctx, port, &mut f, r, 10);
+    (v, f.data().to_vec())
+}
+
+fn resets() -> Resets {
+    Resets::new(&ResetConfig::default(), 1_000_000)
+}
+
+fn node_rst(src_mac: [u8; 6], cport: u16) -> Vec<u8> {
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2(src_mac, NODE_PORT_MAC)
+        .ipv4(VIP4, [192, 0, 2, 50], 64)
+        .tcp(2049, cport, 9, 0)
+        .rst()
+        .write(&mut v, &[])
+        .unwrap();
+    v
+}
+
+fn conn(cport: u16) -> Conn {
+    Conn { client: Addr::v4([192, 0, 2, 50]), vip: Addr::v4(VIP4), cport, vport: 2049 }
+}
+
+#[test]
+fn spine_sends_client_traffic_to_the_chassis_appliance_of_the_tier1_node() {
+    let spine = ctx("spine");
+    let single = ctx("single");
+    for sport in 1000..1400u16 {
+        let f = tcp4([192, 0, 2, 50], sport, VIP4, 2049, b"x");
+        let (v, out) = run(&spine, CLIENT, &f, &mut resets());
+        let Verdict::Node { node, port } = v else { panic!("{v:?}") };
+        assert_eq!(port, DOWN);
+        // Tier 1 agrees with a single appliance's choice; the frame goes to that node's chassis appliance.
+        assert_eq!(run(&single, CLIENT, &f, &mut resets()).0, Verdict::Node { node, port: DOWN });
+        let chassis = &spine.topology.chassis[spine.topology.nodes[node as usize].chassis as usize].name;
+        let want = if chassis == "chassis-a" { APPLIANCE_A } else { APPLIANCE_B };
+        assert_eq!(out[0..6], want);
+        assert_eq!(out[14..], f[14..], "L3 untouched");
+    }
+}
+
+#[test]
+fn chassis_appliance_picks_only_its_own_nodes() {
+    let c = ctx("chassis-a");
+    for sport in 1000..1400u16 {
+        let (v, _) = run(&c, CLIENT, &tcp4([192, 0, 2, 50], sport, VIP4, 2049, b"x"), &mut resets());
+        let Verdict::Node { node, .. } = v else { panic!("{v:?}") };
+        assert_eq!(c.topology.chassis[c.topology.nodes[node as usize].chassis as usize].name, "chassis-a");
+    }
+}
+
+#[test]
+fn spine_fans_node_rsts_out_to_chassis_appliances() {
+    let spine = ctx("spine");
+    let mut r = resets();
+    let (v, _) = run(&spine, DOWN, &node_rst(APPLIANCE_B, 777), &mut r);
+    assert_eq!(v, Verdict::Client { port: CLIENT });
+    let mut p = Vec::new();
+    r.take_pending(&mut p);
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].conn, conn(777));
+}
+
+#[test]
+fn chassis_takes_fanout_frames_only_from_its_spine_side() {
+    let mut buf = [0u8; 128];
+    let n = write_fanout_frame(&mut buf, &conn(555), APPLIANCE_A, [2, 0, 0, 0, 0x5a, 0]).unwrap();
+    let frame = buf[..n].to_vec();
+    assert_eq!(u16::from_be_bytes([frame[12], frame[13]]), FANOUT_ETHERTYPE);
+    // A chassis appliance on its spine-side (client-role) port: consumed, probes queued for its nodes.
+    let c = ctx("chassis-a");
+    let mut r = resets();
+    assert_eq!(run(&c, CLIENT, &frame, &mut r).0, Verdict::Drop(DropReason::FanoutReceived));
+    let mut p = Vec::new();
+    r.take_pending(&mut p);
+    assert_eq!((p.len(), p[0].conn, p[0].exclude), (1, conn(555), None));
+    // Its nodes' answers: a refusal is kept back, a challenge ACK becomes the exact RST.
+    let a1 = c.topology.node_index("a1").unwrap() as u16;
+    let a1_mac = c.nodes[a1 as usize].mac;
+    assert_eq!(run(&c, DOWN, &node_rst(a1_mac, 555), &mut r).0, Verdict::Drop(DropReason::ResetSwallowed));
+    let mut ack = Vec::new();
+    PacketBuilder::ethernet2(a1_mac, NODE_PORT_MAC)
+        .ipv4(VIP4, [192, 0, 2, 50], 64)
+        .tcp(2049, 555, 1, 0)
+        .ack(0xabcd)
+        .write(&mut ack, &[])
+        .unwrap();
+    let (v, out) = run(&c, DOWN, &ack, &mut r);
+    assert_eq!(v, Verdict::Node { node: a1, port: DOWN });
+    assert_eq!(out[14 + 20 + 13], 0x04);
+    assert_eq!(out[14 + 20 + 4..14 + 20 + 8], 0xabcdu32.to_be_bytes());
+    // Forged: on the node side, at a single appliance, at a spine, or with a bad magic.
+    assert_eq!(run(&c, DOWN, &frame, &mut resets()).0, Verdict::Drop(DropReason::FanoutForged));
+    assert_eq!(run(&ctx("single"), CLIENT, &frame, &mut resets()).0, Verdict::Drop(DropReason::FanoutForged));
+    assert_eq!(run(&ctx("spine"), CLIENT, &frame, &mut resets()).0, Verdict::Drop(DropReason::FanoutForged));
+    let mut bad = frame.clone();
+    bad[15] ^= 0xff;
+    assert_eq!(run(&c, CLIENT, &bad, &mut resets()).0, Verdict::Drop(DropReason::FanoutForged));
+    for len in 0..frame.len() {
+        assert!(matches!(run(&c, CLIENT, &frame[..len], &mut resets()).0, Verdict::Drop(_)));
+    }
+}
+
+#[test]
+fn a_chassis_forwards_node_rsts_up_without_fanning_out_itself() {
+    let c = ctx("chassis-a");
+    let mut r = resets();
+    let mac = c.nodes[c.topology.node_index("a2").unwrap()].mac;
+    assert_eq!(run(&c, DOWN, &node_rst(mac, 9), &mut r).0, Verdict::Client { port: CLIENT });
+    assert_eq!(r.counters[ResetCounter::Fanouts as usize], 0);
+    assert_eq!(r.counters[ResetCounter::RstsForwarded as usize], 1);
+}

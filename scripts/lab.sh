@@ -1,63 +1,83 @@
 #!/usr/bin/env bash
 # The reset lab: real Linux TCP peers in network namespaces around sluice.
 #
-#   scripts/lab.sh up [NODES]   create namespaces: sl-cli (client) and sl-n1..sl-nN (nodes, default 5)
-#   scripts/lab.sh down         remove everything it created
-#   scripts/lab.sh config FILE  write a single-role sluice config for the lab to FILE (stdout if absent):
-#                               nodes n1..n$LAB_NODES (default 4), n1-n2 in chassis-a, the rest in
-#                               chassis-b; nodes named in LAB_DRAIN (space-separated) are draining
+#   scripts/lab.sh up [NODES] [single|tiered]   create the namespaces (default 5 nodes, single)
+#   scripts/lab.sh down                         remove everything it created
+#   scripts/lab.sh config FILE [single|spine|chassis-a|chassis-b]
+#                                               write that appliance's configuration to FILE
 #
-# Client side: sl-cli's eth0 (192.0.2.100/24, MAC 02:00:00:00:c1:01) ↔ slc0 in the root namespace,
-# where sluice attaches with net_af_packet. Node side: each sl-nI's eth0 (198.51.100.1I/24, MAC
-# 02:00:00:00:0a:0I, the VIP 10.10.0.1/32 on lo, default route via sluice at 198.51.100.1) ↔ slnI on
-# bridge slbr, and sln0 ↔ sln0b on the bridge, where sluice attaches. Checksum offload is off in every
-# namespace (veth would otherwise hand sluice partial checksums).
+# Client side (both layouts): sl-cli's eth0 (192.0.2.100/24, MAC 02:00:00:00:c1:01) ↔ slc0 in the root
+# namespace, where sluice (single) or the spine attaches with net_af_packet; the VIP 10.10.0.1 is routed
+# via 192.0.2.1. Nodes: sl-nI has eth0 198.51.100.1I/24 (MAC 02:00:00:00:0a:0I), the VIP on lo, and a
+# default route via 198.51.100.1 (the appliance in front of it); n1-n2 are chassis-a, the rest chassis-b.
+#   single: every node on bridge slbr; sluice's node port is sln0 (↔ sln0b on the bridge).
+#   tiered: chassis-a's nodes on bridge slbra (appliance port sla0 ↔ sla0b), chassis-b's on slbrb (slb0 ↔
+#           slb0b); the spine reaches chassis-a's appliance over ssa0 ↔ ssa1 and chassis-b's over ssb0 ↔ ssb1.
+# Configuration knobs: LAB_NODES (nodes configured, default 4), LAB_DRAIN (space-separated names that are
+# draining), LAB_PREFIX (EAL file prefix). Checksum offload is off in every namespace.
+#
+# Interfaces sluice attaches to get interface indexes in a range per appliance (single/spine 1001+,
+# chassis-a 2001+, chassis-b 3001+): DPDK 22.11's af_packet PMD names its PACKET_FANOUT group
+# (pid ^ ifindex), and two processes whose values collide cannot both start.
 set -euo pipefail
 
 VIP=10.10.0.1
 cmd=${1:-}
-nodes=${2:-5}
 
 down() {
   for ns in $(ip netns list | awk '{print $1}' | grep -E '^sl-(cli|n[0-9]+)$' || true); do
     ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
     ip netns del "$ns" 2>/dev/null || true
   done
-  for l in slc0 sln0 sln0b slbr $(ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^sln[0-9]+$' || true); do
+  for l in slc0 sln0 sln0b slbr slbra slbrb sla0 sla0b slb0 slb0b ssa0 ssa1 ssb0 ssb1 \
+    $(ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^sln[0-9]+$' || true); do
     ip link del "$l" 2>/dev/null || true
   done
 }
 
-quiet_root_if() { # no IPv6 chatter or addresses from the root namespace on a port sluice owns
+quiet_if() { # an interface only sluice uses: up, no IPv6 chatter from the root namespace
   sysctl -qw "net.ipv6.conf.$1.disable_ipv6=1" 2>/dev/null || true
   ip link set "$1" up
 }
 
+bridge() { # NAME APPLIANCE_END IFINDEX: a bridge with a veth pair whose other end sluice attaches to
+  ip link add "$1" type bridge
+  sysctl -qw "net.ipv6.conf.$1.disable_ipv6=1" 2>/dev/null || true
+  ip link set "$1" up
+  ip link add "$2" index "$3" type veth peer name "${2}b"
+  ip link set "${2}b" master "$1"
+  quiet_if "${2}b"
+  quiet_if "$2"
+}
+
 up() {
+  local nodes=$1 layout=$2
   down
   ip netns add sl-cli
-  ip link add slc0 type veth peer name eth0 netns sl-cli
+  ip link add slc0 index 1001 type veth peer name eth0 netns sl-cli
   ip -n sl-cli link set eth0 address 02:00:00:00:c1:01
   ip -n sl-cli addr add 192.0.2.100/24 dev eth0
   ip -n sl-cli link set lo up
   ip -n sl-cli link set eth0 up
   ip -n sl-cli route add "$VIP/32" via 192.0.2.1
   ip netns exec sl-cli ethtool -K eth0 tx off >/dev/null
-  quiet_root_if slc0
-
-  ip link add slbr type bridge
-  sysctl -qw net.ipv6.conf.slbr.disable_ipv6=1 2>/dev/null || true
-  ip link set slbr up
-  ip link add sln0 type veth peer name sln0b
-  ip link set sln0b master slbr
-  quiet_root_if sln0b
-  quiet_root_if sln0
+  quiet_if slc0
+  if [ "$layout" = tiered ]; then
+    bridge slbra sla0 2002
+    bridge slbrb slb0 3002
+    ip link add ssa0 index 1002 type veth peer name ssa1 index 2001
+    ip link add ssb0 index 1003 type veth peer name ssb1 index 3001
+    for l in ssa0 ssa1 ssb0 ssb1; do quiet_if "$l"; done
+  else
+    bridge slbr sln0 1002
+  fi
   for i in $(seq 1 "$nodes"); do
-    ns=sl-n$i
+    local ns=sl-n$i br=slbr
+    if [ "$layout" = tiered ]; then br=slbrb; [ "$i" -le 2 ] && br=slbra; fi
     ip netns add "$ns"
     ip link add "sln$i" type veth peer name eth0 netns "$ns"
-    ip link set "sln$i" master slbr
-    quiet_root_if "sln$i"
+    ip link set "sln$i" master "$br"
+    quiet_if "sln$i"
     ip -n "$ns" link set eth0 address "02:00:00:00:0a:0$i"
     ip -n "$ns" addr add "198.51.100.1$i/24" dev eth0
     ip -n "$ns" addr add "$VIP/32" dev lo
@@ -65,68 +85,72 @@ up() {
     ip -n "$ns" link set eth0 up
     ip -n "$ns" route add default via 198.51.100.1
     ip netns exec "$ns" ethtool -K eth0 tx off >/dev/null
-    # The VIP is on lo: never answer ARP for it on eth0 (sluice does, on the client side).
+    # The VIP is on lo: never answer ARP for it on eth0.
     ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
   done
 }
 
+port() { # NAME DEVICE ROLE MAC [ADDRESS] [GATEWAY]
+  printf '\n[[ports]]\nname = "%s"\ndevice = "%s"\nrole = "%s"\nmac = "%s"\n' "$1" "$2" "$3" "$4"
+  [ -n "${5:-}" ] && printf 'addresses = ["%s"]\n' "$5"
+  [ -n "${6:-}" ] && printf 'gateway_mac = "%s"\n' "$6"
+  return 0
+}
+
 config() {
-  local prefix=${LAB_PREFIX:-sluice-lab}
+  local who=${1:-single} prefix=${LAB_PREFIX:-sluice-lab} cpus="0,1" idle=0
+  case "$who" in
+    spine) printf 'role = "spine"\n' ;;
+    chassis-a | chassis-b) printf 'role = "chassis"\nthis_chassis = "%s"\n' "$who"; [ "$who" = chassis-a ] && cpus="1,0" ;;
+  esac
+  # Three appliances share two CPUs in the tiered lab: let idle workers sleep.
+  [ "$who" != single ] && idle=50
   cat <<EOT
 [eal]
 lcores = "0,1"
+cpus = "$cpus"
 no_huge = true
 memory_mb = 512
-file_prefix = "$prefix"
+file_prefix = "$prefix-$who"
 
 [dataplane]
 mbufs = 8191
 table_size = 65537
 chassis_table_size = 16381
-
-[[ports]]
-name = "client"
-device = "net_af_packet0,iface=slc0,qpairs=1"
-role = "client"
-mac = "02:00:00:00:00:01"
-addresses = ["192.0.2.1"]
-gateway_mac = "02:00:00:00:c1:01"
-
-[[ports]]
-name = "nodes"
-device = "net_af_packet1,iface=sln0,qpairs=1"
-role = "node"
-mac = "02:00:00:00:01:01"
-addresses = ["198.51.100.1"]
-
-[[vips]]
-address = "$VIP"
-protocols = ["tcp", "udp"]
-
-[[chassis]]
-name = "chassis-a"
-
-[[chassis]]
-name = "chassis-b"
+idle_sleep_us = $idle
 EOT
+  case "$who" in
+    single)
+      port client net_af_packet0,iface=slc0 client 02:00:00:00:00:01 192.0.2.1 02:00:00:00:c1:01
+      port nodes net_af_packet1,iface=sln0 node 02:00:00:00:01:01 198.51.100.1 ;;
+    spine)
+      port client net_af_packet0,iface=slc0 client 02:00:00:00:00:01 192.0.2.1 02:00:00:00:c1:01
+      port to-a net_af_packet1,iface=ssa0 node 02:00:00:00:5a:00
+      port to-b net_af_packet2,iface=ssb0 node 02:00:00:00:5b:00 ;;
+    chassis-a)
+      port spine net_af_packet0,iface=ssa1 client 02:00:00:00:ca:00 "" 02:00:00:00:5a:00
+      port nodes net_af_packet1,iface=sla0 node 02:00:00:00:01:01 198.51.100.1 ;;
+    chassis-b)
+      port spine net_af_packet0,iface=ssb1 client 02:00:00:00:cb:00 "" 02:00:00:00:5b:00
+      port nodes net_af_packet1,iface=slb0 node 02:00:00:00:01:01 198.51.100.1 ;;
+  esac
+  printf '\n[[vips]]\naddress = "%s"\nprotocols = ["tcp", "udp"]\n' "$VIP"
+  for c in a b; do
+    printf '\n[[chassis]]\nname = "chassis-%s"\n' "$c"
+    [ "$who" = spine ] && printf 'mac = "02:00:00:00:c%s:00"\nport = "to-%s"\n' "$c" "$c"
+  done
   for i in $(seq 1 "${LAB_NODES:-4}"); do
     local c=chassis-a
     [ "$i" -gt 2 ] && c=chassis-b
-    cat <<EOT
-
-[[nodes]]
-name = "n$i"
-chassis = "$c"
-mac = "02:00:00:00:0a:0$i"
-ip = "198.51.100.1$i"
-EOT
+    printf '\n[[nodes]]\nname = "n%s"\nchassis = "%s"\nmac = "02:00:00:00:0a:0%s"\nip = "198.51.100.1%s"\n' "$i" "$c" "$i" "$i"
+    [ "$who" = spine ] && printf 'port = "to-%s"\n' "${c#chassis-}"
     case " ${LAB_DRAIN:-} " in *" n$i "*) echo 'state = "draining"' ;; esac
   done
 }
 
 case "$cmd" in
-  up) up ;;
+  up) up "${2:-5}" "${3:-single}" ;;
   down) down ;;
-  config) if [ -n "${2:-}" ]; then config > "$2"; else config; fi ;;
-  *) echo "usage: $0 up [NODES] | down | config [FILE]" >&2; exit 2 ;;
+  config) if [ -n "${2:-}" ]; then config "${3:-single}" > "$2"; else config single; fi ;;
+  *) echo "usage: $0 up [NODES] [single|tiered] | down | config FILE [single|spine|chassis-a|chassis-b]" >&2; exit 2 ;;
 esac

@@ -37,10 +37,27 @@ struct Lab {
     dir: tempfile::TempDir,
 }
 
+/// One appliance (single role), or a spine and two chassis appliances.
+#[derive(Clone, Copy, PartialEq)]
+enum Layout {
+    Single,
+    Tiered,
+}
+
+impl Layout {
+    fn appliances(self) -> &'static [&'static str] {
+        match self {
+            Layout::Single => &["single"],
+            Layout::Tiered => &["spine", "chassis-a", "chassis-b"],
+        }
+    }
+}
+
 impl Lab {
-    fn up(nodes: usize) -> Lab {
+    fn up(nodes: usize, layout: Layout) -> Lab {
         let lab = root().join("scripts/lab.sh");
-        sh(&["bash", lab.to_str().unwrap(), "up", &nodes.to_string()], &[]);
+        let l = if layout == Layout::Tiered { "tiered" } else { "single" };
+        sh(&["bash", lab.to_str().unwrap(), "up", &nodes.to_string(), l], &[]);
         let mut l = Lab { children: Vec::new(), dir: tempfile::tempdir().unwrap() };
         for i in 1..=nodes {
             let c = Command::new("ip")
@@ -56,14 +73,45 @@ impl Lab {
         l
     }
 
-    fn write_config(&self, nodes: usize, drain: &str) -> PathBuf {
-        let p = self.dir.path().join("lab.toml");
+    fn write_config(&self, who: &str, nodes: usize, drain: &str) -> PathBuf {
+        let p = self.dir.path().join(format!("{who}.toml"));
         let prefix = format!("sluice-lab-{}", std::process::id());
         sh(
-            &["bash", root().join("scripts/lab.sh").to_str().unwrap(), "config", p.to_str().unwrap()],
+            &["bash", root().join("scripts/lab.sh").to_str().unwrap(), "config", p.to_str().unwrap(), who],
             &[("LAB_NODES", &nodes.to_string()), ("LAB_DRAIN", drain), ("LAB_PREFIX", &prefix)],
         );
         p
+    }
+
+    /// Starts one appliance. DPDK 22.11's af_packet PMD names its PACKET_FANOUT group after
+    /// (pid ^ ifindex); on the rare collision with another appliance's group it cannot start, and a new
+    /// process (a new pid) is the remedy.
+    fn start_appliance(&mut self, cfg: &Path, json: &Path) -> usize {
+        for _ in 0..5 {
+            let i = self.spawn(
+                Command::new(env!("CARGO_BIN_EXE_sluice"))
+                    .args([
+                        "--config",
+                        cfg.to_str().unwrap(),
+                        "--stats-interval-ms",
+                        "0",
+                        "--stats-json",
+                        json.to_str().unwrap(),
+                    ])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped()),
+            );
+            std::thread::sleep(Duration::from_millis(1500));
+            match self.children[i].try_wait().unwrap() {
+                None => return i,
+                Some(_) => {
+                    let mut err = String::new();
+                    std::io::Read::read_to_string(self.children[i].stderr.as_mut().unwrap(), &mut err).unwrap();
+                    assert!(err.contains("PACKET_FANOUT"), "sluice {} failed to start: {err}", cfg.display());
+                }
+            }
+        }
+        panic!("sluice {} could not start", cfg.display());
     }
 
     fn spawn(&mut self, cmd: &mut Command) -> usize {
@@ -132,24 +180,17 @@ enum Event {
 
 /// Runs one membership change: `before` nodes configured, then the configuration `after` is loaded with
 /// SIGHUP while the client keeps sending.
-fn membership_change(nodes_in_lab: usize, before: (usize, &str), after: (usize, &str)) {
+fn membership_change(layout: Layout, nodes_in_lab: usize, before: (usize, &str), after: (usize, &str)) {
     let _g = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
-    let mut lab = Lab::up(nodes_in_lab);
-    let cfg = lab.write_config(before.0, before.1);
-    let json = lab.dir.path().join("summary.json");
-    let sluice = lab.spawn(
-        Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args([
-                "--config",
-                cfg.to_str().unwrap(),
-                "--stats-interval-ms",
-                "0",
-                "--stats-json",
-                json.to_str().unwrap(),
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
-    );
+    let mut lab = Lab::up(nodes_in_lab, layout);
+    let mut appliances = Vec::new();
+    for who in layout.appliances() {
+        let cfg = lab.write_config(who, before.0, before.1);
+        let json = lab.dir.path().join(format!("{who}.json"));
+        let i = lab.start_appliance(&cfg, &json);
+        appliances.push((*who, cfg, json, i));
+    }
+    let cfg = appliances[0].1.clone();
     // Wait until the VIP answers (EAL start, ARP).
     let t0 = Instant::now();
     let connect = || {
@@ -202,13 +243,17 @@ fn membership_change(nodes_in_lab: usize, before: (usize, &str), after: (usize, 
     for (p, n) in &holder_of {
         assert_eq!(&before_pred[p], n, "connection from port {p} sits where its flow hashes");
     }
-    lab.write_config(after.0, after.1);
+    for (who, _, _, _) in &appliances {
+        lab.write_config(who, after.0, after.1);
+    }
     let after_pred = predicted(&cfg);
     let moved: BTreeSet<u16> = holder_of.iter().filter(|(p, n)| after_pred[*p] != **n).map(|(p, _)| *p).collect();
     assert!(!moved.is_empty(), "the change moves at least one live connection");
-    let pid = lab.children[sluice].id().to_string();
+    let pids: Vec<String> = appliances.iter().map(|a| lab.children[a.3].id().to_string()).collect();
     let changed = Instant::now();
-    sh(&["kill", "-HUP", &pid], &[]);
+    for pid in &pids {
+        sh(&["kill", "-HUP", pid], &[]);
+    }
 
     // Within a second: every moved connection is reset on the client and gone from its old node.
     std::thread::sleep(Duration::from_millis(1000));
@@ -246,27 +291,50 @@ fn membership_change(nodes_in_lab: usize, before: (usize, &str), after: (usize, 
     for _ in 0..3 {
         assert!(connect(), "a new connection after the change failed");
     }
-    sh(&["kill", "-TERM", &pid], &[]);
-    let status = lab.children[sluice].wait().unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(lab.children[sluice].stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert!(status.success(), "{err}");
-    assert!(err.contains("reloaded"), "{err}");
-    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(s["counters_balance"], true);
-    assert_eq!(s["mempool_in_use_at_exit"], 0);
-    let r = &s["resets"];
-    assert!(r["fanouts_started"].as_u64().unwrap() >= moved.len() as u64, "{r}");
-    assert!(r["completions"].as_u64().unwrap() >= moved.len() as u64, "{r}");
-    assert!(r["frames_tier2"].as_u64().unwrap() >= moved.len() as u64, "{r}");
+    let mut totals: BTreeMap<String, u64> = BTreeMap::new();
+    for (who, _, json, i) in &appliances {
+        sh(&["kill", "-TERM", &lab.children[*i].id().to_string()], &[]);
+        let status = lab.children[*i].wait().unwrap();
+        let mut err = String::new();
+        std::io::Read::read_to_string(lab.children[*i].stderr.as_mut().unwrap(), &mut err).unwrap();
+        assert!(status.success(), "{who}: {err}");
+        assert!(err.contains("reloaded"), "{who}: {err}");
+        let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+        assert_eq!(s["counters_balance"], true, "{who}");
+        assert_eq!(s["mempool_in_use_at_exit"], 0, "{who}");
+        for (k, v) in s["resets"].as_object().unwrap() {
+            *totals.entry(format!("{who}.{k}")).or_default() += v.as_u64().unwrap();
+            *totals.entry(k.clone()).or_default() += v.as_u64().unwrap();
+        }
+    }
+    let moved = moved.len() as u64;
+    let first = layout.appliances()[0];
+    assert!(totals[&format!("{first}.fanouts_started")] >= moved, "{totals:?}");
+    assert!(totals["completions"] >= moved, "every old holder was cleared by an exact RST: {totals:?}");
+    assert!(totals["frames_tier2"] >= moved, "{totals:?}");
+    if layout == Layout::Tiered {
+        assert!(totals["spine.frames_tier1"] >= 2 * moved, "each fan-out reaches both chassis: {totals:?}");
+        assert_eq!(totals["spine.frames_tier2"], 0, "the spine never probes nodes itself");
+        assert_eq!(totals["spine.completions"], 0);
+    }
 }
 
 #[test]
-fn adding_a_node_resets_exactly_the_connections_that_move_to_it() {
-    membership_change(5, (4, ""), (5, ""));
+fn single_adding_a_node_resets_exactly_the_connections_that_move_to_it() {
+    membership_change(Layout::Single, 5, (4, ""), (5, ""));
 }
 
 #[test]
-fn draining_a_node_resets_its_connections_and_clears_them_on_it() {
-    membership_change(4, (4, ""), (4, "n2"));
+fn single_draining_a_node_resets_its_connections_and_clears_them_on_it() {
+    membership_change(Layout::Single, 4, (4, ""), (4, "n2"));
+}
+
+#[test]
+fn tiered_adding_a_node_resets_through_spine_and_chassis() {
+    membership_change(Layout::Tiered, 5, (4, ""), (5, ""));
+}
+
+#[test]
+fn tiered_draining_a_node_resets_through_spine_and_chassis() {
+    membership_change(Layout::Tiered, 4, (4, ""), (4, "n2"));
 }

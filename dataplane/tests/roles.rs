@@ -101,6 +101,18 @@ fn spine_fans_node_rsts_out_to_chassis_appliances() {
     r.take_pending(&mut p);
     assert_eq!(p.len(), 1);
     assert_eq!(p[0].conn, conn(777));
+    // Ordinary return traffic, and even segments of the connection being reset, pass the spine.
+    for cport in [777u16, 778] {
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2(APPLIANCE_B, NODE_PORT_MAC)
+            .ipv4(VIP4, [192, 0, 2, 50], 64)
+            .tcp(2049, cport, 1, 9)
+            .syn()
+            .ack(1)
+            .write(&mut v, &[])
+            .unwrap();
+        assert_eq!(run(&spine, DOWN, &v, &mut r).0, Verdict::Client { port: CLIENT });
+    }
 }
 
 #[test]

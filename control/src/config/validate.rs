@@ -257,7 +257,7 @@ impl Config {
                     return err(f("port"), format!("{p:?} is not a port with role = \"node\""));
                 }
                 Some(p) => p.as_str(),
-                None if node_ports.len() == 1 => node_ports[0],
+                None if node_ports.len() == 1 || self.role == Role::Spine => node_ports[0],
                 None => return err(f("port"), "several node ports exist: name the one this node is reached through"),
             };
             if n.forward == ForwardMode::Ipip && self.role != Role::Spine {

@@ -33,7 +33,10 @@ pub(super) fn return_segment(
         return (!forward).then_some(Verdict::Drop(DropReason::ResetSwallowed));
     }
     // A spine never probes nodes itself: challenge ACKs are answered by the chassis appliance.
-    if ctx.role == Role::Spine || !resets.on_node_segment(conn, now)? {
+    if ctx.role == Role::Spine {
+        return None;
+    }
+    if !resets.on_node_segment(conn, now)? {
         return Some(Verdict::Drop(DropReason::ResetSwallowed));
     }
     let Some(node) = sender else {

@@ -85,7 +85,8 @@ fn assert_accounted(r: &Run) {
     let rx = s["rx"].as_u64().unwrap();
     let tx = s["tx"].as_u64().unwrap();
     let dropped: u64 = s["drops"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
-    assert_eq!(rx, tx + dropped);
+    let generated = s["generated"].as_u64().unwrap();
+    assert_eq!(rx + generated, tx + dropped);
 }
 
 type FlowKey = (IpAddr, IpAddr, u8, Option<(u16, u16)>);
@@ -173,7 +174,7 @@ fn forwards_each_flow_to_one_node_answers_and_accounts_for_every_packet() {
     client.push(bad_ihl);
     *expect_drops.entry("malformed_ipv4").or_default() += 1;
     let mut other = good.clone();
-    other[12..14].copy_from_slice(&[0x88, 0xb5]);
+    other[12..14].copy_from_slice(&[0x88, 0xb6]);
     client.push(other);
     expect_drops.insert("unknown_ethertype", 1);
     let mut ext = Vec::new();
@@ -407,4 +408,67 @@ fn an_idle_appliance_runs_for_its_duration() {
     assert_accounted(&r);
     assert_eq!(r.summary["rx"], 0);
     assert!(r.summary["seconds"].as_f64().unwrap() >= 0.5);
+}
+
+#[test]
+fn floods_of_resets_and_forged_fanouts_are_bounded_and_counted() {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let node_mac = [2, 0, 0, 0, 0x0a, 1];
+    let tcp_from =
+        |src_mac: [u8; 6], dst_mac: [u8; 6], src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, rst: bool| {
+            let mut v = Vec::new();
+            let b = PacketBuilder::ethernet2(src_mac, dst_mac).ipv4(src, dst, 64).tcp(sport, dport, 7, 100);
+            let b = if rst { b.rst() } else { b.ack(99) };
+            b.write(&mut v, &[]).unwrap();
+            v
+        };
+    let mut client = Vec::new();
+    let mut node = Vec::new();
+    for i in 0..3000u16 {
+        let c = [172, 16, (i >> 8) as u8, i as u8];
+        // Client RSTs (forwarded to nodes like any client segment, never a fan-out).
+        client.push(tcp_from(CLIENT_MAC, CLIENT_PORT_MAC, c, 20_000 + i, VIP4, 2049, true));
+        // Forged fan-out frames on the client port of a single appliance.
+        let mut forged = [0u8; 128];
+        let conn = sluice_dataplane::reset::Conn {
+            client: sluice_dataplane::wire::parse::Addr::v4(c),
+            vip: sluice_dataplane::wire::parse::Addr::v4(VIP4),
+            cport: i,
+            vport: 2049,
+        };
+        let n = sluice_dataplane::reset::write_fanout_frame(&mut forged, &conn, CLIENT_PORT_MAC, CLIENT_MAC).unwrap();
+        client.push(forged[..n].to_vec());
+        // Node RSTs for random connections, and challenge-ACK-looking segments for others.
+        node.push(tcp_from(node_mac, NODE_PORT_MAC, VIP4, 2049, c, 30_000 + i, true));
+        node.push(tcp_from(node_mac, NODE_PORT_MAC, VIP4, 2049, c, 40_000 + i, false));
+    }
+    write_pcap(&d.join("c.pcap"), &client);
+    write_pcap(&d.join("n.pcap"), &node);
+    let cfg = config(
+        d,
+        &format!("net_pcap0,rx_pcap={0}/c.pcap,tx_pcap={0}/c-out.pcap", d.display()),
+        &format!("net_pcap1,rx_pcap={0}/n.pcap,tx_pcap={0}/n-out.pcap", d.display()),
+        &[("[dataplane]", "[resets]\nrate_per_sec = 100\nburst = 20\ntable_entries = 64\n\n[dataplane]")],
+    );
+    let r = sluice(&cfg, &["--exit-idle-ms", "700", "--stats-interval-ms", "0"]);
+    assert_accounted(&r);
+    let s = &r.summary;
+    let resets = &s["resets"];
+    let secs = s["seconds"].as_f64().unwrap();
+    let fanouts = resets["fanouts_started"].as_u64().unwrap();
+    // The bucket: 20 at once, then 100 per second at most.
+    assert!(fanouts >= 20 && fanouts as f64 <= 20.0 + 100.0 * secs + 1.0, "{fanouts} fan-outs in {secs} s");
+    assert_eq!(resets["node_rsts"], 3000);
+    assert_eq!(resets["rsts_forwarded"], 3000, "every node RST still reaches its client");
+    assert_eq!(resets["suppressed_rate"].as_u64().unwrap(), 3000 - fanouts);
+    assert!(resets["softstate_entries"].as_u64().unwrap() <= 64);
+    // Probes: three other nodes per fan-out (the sender excluded), and nothing else generated.
+    assert_eq!(resets["frames_tier2"].as_u64().unwrap(), 3 * fanouts);
+    assert_eq!(s["generated"].as_u64().unwrap(), 3 * fanouts);
+    assert_eq!(s["drops"]["fanout_forged"], 3000);
+    // Client RSTs went to nodes; challenge-ACK-looking segments for unknown connections went to clients.
+    assert_eq!(s["to_nodes"].as_u64().unwrap(), 3000);
+    assert_eq!(s["to_clients"].as_u64().unwrap(), 3000 + 3000);
 }

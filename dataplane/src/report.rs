@@ -90,6 +90,8 @@ pub struct Summary {
     /// Frames made by the appliance (reset probes).
     pub generated: u64,
     pub resets: std::collections::BTreeMap<&'static str, u64>,
+    /// How content-keyed requests were keyed.
+    pub keys: std::collections::BTreeMap<&'static str, u64>,
     /// rx + generated = tx + every drop.
     pub counters_balance: bool,
     pub workers: Vec<WorkerSummary>,
@@ -140,6 +142,11 @@ impl Summary {
                 .iter()
                 .zip(t.resets.iter().chain(std::iter::repeat(&0)))
                 .map(|(r, n)| (r.as_str(), *n))
+                .collect(),
+            keys: crate::pipeline::KeyCounter::ALL
+                .iter()
+                .zip(t.keys.iter().chain(std::iter::repeat(&0)))
+                .map(|(k, n)| (k.as_str(), *n))
                 .collect(),
             counters_balance: t.rx + t.generated == t.tx + t.dropped(),
             workers: per_worker
@@ -193,6 +200,10 @@ impl Summary {
             self.resets.iter().filter(|(_, n)| **n > 0).map(|(r, n)| format!("{r} {n}")).collect();
         if !resets.is_empty() {
             let _ = writeln!(s, "  resets: {}", resets.join(", "));
+        }
+        let keys: Vec<String> = self.keys.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
+        if !keys.is_empty() {
+            let _ = writeln!(s, "  keys: {}", keys.join(", "));
         }
         for p in &self.ports {
             let _ = writeln!(

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use crossbeam::utils::CachePadded;
 use serde::Serialize;
 
-use crate::pipeline::DropReason;
+use crate::pipeline::{DropReason, KeyCounter, KeyCounters};
 use crate::reset::{ResetCounter, ResetCounters};
 
 /// Most nodes a topology may have (the configuration enforces it); per-node counters are sized for it
@@ -58,6 +58,7 @@ pub struct Shared {
     /// The context generation the worker runs on.
     pub adopted: AtomicU64,
     resets: [AtomicU64; ResetCounter::COUNT],
+    keys: [AtomicU64; KeyCounter::COUNT],
     to_nodes: AtomicU64,
     to_clients: AtomicU64,
     replies: AtomicU64,
@@ -74,6 +75,7 @@ impl Shared {
             nodes: AtomicUsize::new(nodes),
             adopted: AtomicU64::new(0),
             resets: std::array::from_fn(|_| AtomicU64::new(0)),
+            keys: std::array::from_fn(|_| AtomicU64::new(0)),
             to_nodes: AtomicU64::new(0),
             to_clients: AtomicU64::new(0),
             replies: AtomicU64::new(0),
@@ -83,7 +85,10 @@ impl Shared {
     }
 
     /// Copies a worker's counters out (single writer: plain stores).
-    pub fn publish(&self, l: &Local, resets: &ResetCounters) {
+    pub fn publish(&self, l: &Local, resets: &ResetCounters, keys: &KeyCounters) {
+        for (a, v) in self.keys.iter().zip(keys) {
+            a.store(*v, Relaxed);
+        }
         self.rx.store(l.rx, Relaxed);
         self.tx.store(l.tx, Relaxed);
         self.generated.store(l.generated, Relaxed);
@@ -109,6 +114,7 @@ impl Shared {
             tx: self.tx.load(Relaxed),
             generated: self.generated.load(Relaxed),
             resets: self.resets.iter().map(|a| a.load(Relaxed)).collect(),
+            keys: self.keys.iter().map(|a| a.load(Relaxed)).collect(),
             to_nodes: self.to_nodes.load(Relaxed),
             to_clients: self.to_clients.load(Relaxed),
             replies: self.replies.load(Relaxed),
@@ -126,6 +132,8 @@ pub struct Snapshot {
     pub generated: u64,
     /// Indexed like [`ResetCounter::ALL`].
     pub resets: Vec<u64>,
+    /// Indexed like [`KeyCounter::ALL`].
+    pub keys: Vec<u64>,
     pub to_nodes: u64,
     pub to_clients: u64,
     pub replies: u64,
@@ -145,6 +153,7 @@ impl Snapshot {
         self.tx += o.tx;
         self.generated += o.generated;
         add_vec(&mut self.resets, &o.resets);
+        add_vec(&mut self.keys, &o.keys);
         self.to_nodes += o.to_nodes;
         self.to_clients += o.to_clients;
         self.replies += o.replies;
@@ -163,6 +172,7 @@ impl Snapshot {
             tx: self.tx - earlier.tx,
             generated: self.generated - earlier.generated,
             resets: sub(&self.resets, &earlier.resets),
+            keys: sub(&self.keys, &earlier.keys),
             to_nodes: self.to_nodes - earlier.to_nodes,
             to_clients: self.to_clients - earlier.to_clients,
             replies: self.replies - earlier.replies,

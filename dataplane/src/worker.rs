@@ -9,7 +9,7 @@ use crossbeam::channel::Receiver;
 use dpdk_sys::{lcore, Burst, Mbuf, Mempool, PortId, BURST_MAX};
 use sluice_control::config::{NodeState, ResetConfig, Role};
 
-use crate::pipeline::{self, Context, DropReason, Frame, Verdict};
+use crate::pipeline::{self, Context, DropReason, Frame, Verdict, WorkerState};
 use crate::reset::{self, Fanout, Resets, PENDING_MAX};
 use crate::stats::{Local, Shared};
 
@@ -65,7 +65,7 @@ impl Tx<'_> {
 /// before it returns.
 pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
     let mut local = Local::new(ctx.nodes.len());
-    let mut resets = Resets::new(&plan.resets, lcore::tsc_hz());
+    let mut st = WorkerState::new(&plan.resets, lcore::tsc_hz());
     let mut fanouts: Vec<Fanout> = Vec::with_capacity(PENDING_MAX);
     let mut rx = Burst::new(plan.burst);
     let mut tx = Tx { bursts: plan.ports.iter().map(|_| Burst::new(BURST_MAX)).collect(), plan };
@@ -78,7 +78,7 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
             ctx = next;
             local.nodes = ctx.nodes.len();
             local.per_node.iter_mut().for_each(|c| *c = 0);
-            links.shared.publish(&local, &resets.counters);
+            links.shared.publish(&local, &st.resets.counters, &st.keys);
             links.shared.adopted.store(ctx.generation, Relaxed);
         }
         let now = lcore::rdtsc();
@@ -99,7 +99,7 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
                 let (verdict, start, len) = {
                     let (buf, off, len) = m.buffer_mut();
                     let mut f = Frame::new(buf, off, len);
-                    let v = pipeline::process(&ctx, in_port, &mut f, &mut resets, now);
+                    let v = pipeline::process(&ctx, in_port, &mut f, &mut st, now);
                     (v, f.start(), f.len())
                 };
                 let out = match verdict {
@@ -125,15 +125,15 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
                 tx.push(out, m, &mut local);
             }
             drop(pkts);
-            resets.take_pending(&mut fanouts);
+            st.resets.take_pending(&mut fanouts);
             for f in &fanouts {
-                send_probes(&ctx, f, links.pool, &mut resets, &mut tx, &mut local);
+                send_probes(&ctx, f, links.pool, &mut st.resets, &mut tx, &mut local);
             }
             tx.flush_all(&mut local);
         }
         if now.wrapping_sub(last_publish) >= publish_every {
-            resets.sweep(now);
-            links.shared.publish(&local, &resets.counters);
+            st.resets.sweep(now);
+            links.shared.publish(&local, &st.resets.counters, &st.keys);
             last_publish = now;
         }
         if let Some(d) = plan.idle_sleep {
@@ -142,7 +142,7 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
             }
         }
     }
-    links.shared.publish(&local, &resets.counters);
+    links.shared.publish(&local, &st.resets.counters, &st.keys);
 }
 
 /// Sends the fan-out for one connection: a fan-out frame to every chassis appliance (spine), or a probe

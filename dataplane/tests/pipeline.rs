@@ -8,8 +8,8 @@ use etherparse::PacketBuilder;
 use proptest::prelude::*;
 use sluice_control::config::ResetConfig;
 use sluice_control::Topology;
-use sluice_dataplane::pipeline::{probe_to, process, Context, DropReason, Frame, Verdict};
-use sluice_dataplane::reset::{write_probe, Conn, Fanout, ResetCounter, Resets};
+use sluice_dataplane::pipeline::{probe_to, process, Context, DropReason, Frame, Verdict, WorkerState};
+use sluice_dataplane::reset::{write_probe, Conn, Fanout, ResetCounter};
 use sluice_dataplane::wire::parse::Addr;
 use support::*;
 
@@ -23,8 +23,8 @@ fn context() -> Context {
     Context::new(&cfg, topo, &[CLIENT_PORT_MAC, NODE_PORT_MAC], 1)
 }
 
-fn resets() -> Resets {
-    Resets::new(&ResetConfig::default(), 1_000_000)
+fn resets() -> WorkerState {
+    WorkerState::new(&ResetConfig::default(), 1_000_000)
 }
 
 /// Runs one frame through the pipeline in a buffer with mbuf-like headroom and tailroom.
@@ -32,7 +32,7 @@ fn run(ctx: &Context, port: u16, frame: &[u8]) -> (Verdict, Vec<u8>) {
     run_with(ctx, port, frame, &mut resets(), 1)
 }
 
-fn run_with(ctx: &Context, port: u16, frame: &[u8], r: &mut Resets, now: u64) -> (Verdict, Vec<u8>) {
+fn run_with(ctx: &Context, port: u16, frame: &[u8], r: &mut WorkerState, now: u64) -> (Verdict, Vec<u8>) {
     let mut buf = vec![0u8; HEADROOM + frame.len() + 256];
     buf[HEADROOM..HEADROOM + frame.len()].copy_from_slice(frame);
     let mut f = Frame::new(&mut buf, HEADROOM, frame.len());
@@ -376,7 +376,7 @@ fn node_rst_is_forwarded_and_fans_out_to_every_other_node() {
     assert_eq!(v, Verdict::Client { port: CLIENT });
     assert_eq!(check(&out).unwrap().dst_mac, GATEWAY_MAC);
     let mut pending = Vec::new();
-    r.take_pending(&mut pending);
+    r.resets.take_pending(&mut pending);
     assert_eq!(pending.len(), 1);
     let Fanout { conn, exclude } = pending[0];
     assert_eq!(exclude, Some(a1));
@@ -408,7 +408,7 @@ fn node_rst_is_forwarded_and_fans_out_to_every_other_node() {
     let tcp = &out[34..54];
     assert_eq!(tcp[13], 0x04, "RST");
     assert_eq!(u32::from_be_bytes(tcp[4..8].try_into().unwrap()), 0x1234_5678, "seq = the node's rcv_nxt");
-    assert_eq!(r.counters[ResetCounter::Completions as usize], 1);
+    assert_eq!(r.resets.counters[ResetCounter::Completions as usize], 1);
     // Other connections' return traffic is untouched.
     let other = from_node(node_mac(&ctx, a2), client, 40002, 1, 2, false);
     assert_eq!(run_with(&ctx, NODES, &other, &mut r, 40).0, Verdict::Client { port: CLIENT });
@@ -428,27 +428,27 @@ fn client_rsts_never_fan_out() {
             .unwrap();
         assert!(matches!(run_with(&ctx, CLIENT, &v, &mut r, 5).0, Verdict::Node { .. }));
     }
-    assert_eq!(r.counters[ResetCounter::Fanouts as usize], 0);
-    assert_eq!(r.counters[ResetCounter::NodeRsts as usize], 0);
+    assert_eq!(r.resets.counters[ResetCounter::Fanouts as usize], 0);
+    assert_eq!(r.resets.counters[ResetCounter::NodeRsts as usize], 0);
 }
 
 #[test]
 fn a_flood_of_node_rsts_is_forwarded_but_fanouts_are_rate_limited() {
     let ctx = context();
-    let mut r = Resets::new(&ResetConfig { rate_per_sec: 100, burst: 10, ..ResetConfig::default() }, 1_000_000);
+    let mut r = WorkerState::new(&ResetConfig { rate_per_sec: 100, burst: 10, ..ResetConfig::default() }, 1_000_000);
     let mac = node_mac(&ctx, 0);
     let mut started = 0;
     for p in 0..5000u16 {
         let (v, _) = run_with(&ctx, NODES, &from_node(mac, [192, 0, 2, 1], p, 1, 0, true), &mut r, 100 + p as u64);
         assert_eq!(v, Verdict::Client { port: CLIENT });
         let mut pending = Vec::new();
-        r.take_pending(&mut pending);
+        r.resets.take_pending(&mut pending);
         started += pending.len();
     }
     // 10 in the bucket, then one per 10 ms of the 5 ms that passed.
     assert_eq!(started, 10);
-    assert_eq!(r.counters[ResetCounter::SuppressedRate as usize], 4990);
-    assert!(r.counters[ResetCounter::Entries as usize] <= ResetConfig::default().table_entries as u64);
+    assert_eq!(r.resets.counters[ResetCounter::SuppressedRate as usize], 4990);
+    assert!(r.resets.counters[ResetCounter::Entries as usize] <= ResetConfig::default().table_entries as u64);
     let _ = Conn::default();
 }
 

@@ -7,8 +7,8 @@ mod support;
 use etherparse::PacketBuilder;
 use sluice_control::config::{Config, ResetConfig};
 use sluice_control::Topology;
-use sluice_dataplane::pipeline::{process, Context, DropReason, Frame, Verdict};
-use sluice_dataplane::reset::{write_fanout_frame, Conn, ResetCounter, Resets, FANOUT_ETHERTYPE};
+use sluice_dataplane::pipeline::{process, Context, DropReason, Frame, Verdict, WorkerState};
+use sluice_dataplane::reset::{write_fanout_frame, Conn, ResetCounter, FANOUT_ETHERTYPE};
 use sluice_dataplane::wire::parse::Addr;
 use support::*;
 
@@ -36,7 +36,7 @@ fn ctx(role: &str) -> Context {
     Context::new(&cfg, Topology::build(&cfg), &[CLIENT_PORT_MAC, NODE_PORT_MAC], 1)
 }
 
-fn run(ctx: &Context, port: u16, frame: &[u8], r: &mut Resets) -> (Verdict, Vec<u8>) {
+fn run(ctx: &Context, port: u16, frame: &[u8], r: &mut WorkerState) -> (Verdict, Vec<u8>) {
     let mut buf = vec![0u8; 128 + frame.len() + 256];
     buf[128..128 + frame.len()].copy_from_slice(frame);
     let mut f = Frame::new(&mut buf, 128, frame.len());
@@ -44,8 +44,8 @@ fn run(ctx: &Context, port: u16, frame: &[u8], r: &mut Resets) -> (Verdict, Vec<
     (v, f.data().to_vec())
 }
 
-fn resets() -> Resets {
-    Resets::new(&ResetConfig::default(), 1_000_000)
+fn resets() -> WorkerState {
+    WorkerState::new(&ResetConfig::default(), 1_000_000)
 }
 
 fn node_rst(src_mac: [u8; 6], cport: u16) -> Vec<u8> {
@@ -98,7 +98,7 @@ fn spine_fans_node_rsts_out_to_chassis_appliances() {
     let (v, _) = run(&spine, DOWN, &node_rst(APPLIANCE_B, 777), &mut r);
     assert_eq!(v, Verdict::Client { port: CLIENT });
     let mut p = Vec::new();
-    r.take_pending(&mut p);
+    r.resets.take_pending(&mut p);
     assert_eq!(p.len(), 1);
     assert_eq!(p[0].conn, conn(777));
     // Ordinary return traffic, and even segments of the connection being reset, pass the spine.
@@ -126,7 +126,7 @@ fn chassis_takes_fanout_frames_only_from_its_spine_side() {
     let mut r = resets();
     assert_eq!(run(&c, CLIENT, &frame, &mut r).0, Verdict::Drop(DropReason::FanoutReceived));
     let mut p = Vec::new();
-    r.take_pending(&mut p);
+    r.resets.take_pending(&mut p);
     assert_eq!((p.len(), p[0].conn, p[0].exclude), (1, conn(555), None));
     // Its nodes' answers: a refusal is kept back, a challenge ACK becomes the exact RST.
     let a1 = c.topology.node_index("a1").unwrap() as u16;
@@ -161,6 +161,6 @@ fn a_chassis_forwards_node_rsts_up_without_fanning_out_itself() {
     let mut r = resets();
     let mac = c.nodes[c.topology.node_index("a2").unwrap()].mac;
     assert_eq!(run(&c, DOWN, &node_rst(mac, 9), &mut r).0, Verdict::Client { port: CLIENT });
-    assert_eq!(r.counters[ResetCounter::Fanouts as usize], 0);
-    assert_eq!(r.counters[ResetCounter::RstsForwarded as usize], 1);
+    assert_eq!(r.resets.counters[ResetCounter::Fanouts as usize], 0);
+    assert_eq!(r.resets.counters[ResetCounter::RstsForwarded as usize], 1);
 }

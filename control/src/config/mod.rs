@@ -202,12 +202,41 @@ pub enum Protocol {
 #[serde(deny_unknown_fields)]
 pub struct VipConfig {
     pub address: IpAddr,
+    /// What picks the node: `flow` (the connection), `client` (the source address), `nfs3` (the file
+    /// handle and offset region of NFSv3 calls over UDP) or `payload` (a field of the UDP payload).
+    #[serde(default)]
+    pub key: KeyKind,
+    /// `key = "nfs3"`: READ/WRITE/COMMIT offsets in the same region of this many bytes (a power of two)
+    /// stay on one node; different regions of a file spread.
+    #[serde(default = "default_region")]
+    pub nfs3_region_bytes: u64,
+    /// `key = "payload"`: where the key field starts in the UDP payload.
+    #[serde(default)]
+    pub payload_offset: u16,
+    /// `key = "payload"`: its length in bytes (1..=64).
+    #[serde(default)]
+    pub payload_length: u16,
     /// Protocols served; default both.
     #[serde(default = "default_protocols")]
     pub protocols: Vec<Protocol>,
     /// Destination ports served; empty means every port.
     #[serde(default)]
     pub ports: Vec<u16>,
+}
+
+/// How a VIP's traffic is keyed.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyKind {
+    #[default]
+    Flow,
+    Client,
+    Nfs3,
+    Payload,
+}
+
+fn default_region() -> u64 {
+    1 << 20
 }
 
 fn default_protocols() -> Vec<Protocol> {

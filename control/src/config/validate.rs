@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use super::{Config, ConfigError, ForwardMode, NodeState, PortRole, Role};
+use super::{Config, ConfigError, ForwardMode, KeyKind, NodeState, PortRole, Protocol, Role};
 
 type R = Result<(), ConfigError>;
 
@@ -205,6 +205,26 @@ impl Config {
             }
             if v.ports.contains(&0) {
                 return err(f("ports"), "port 0 cannot be served");
+            }
+            let content = matches!(v.key, KeyKind::Nfs3 | KeyKind::Payload);
+            if content && !v.protocols.contains(&Protocol::Udp) {
+                return err(f("key"), "content keys apply to UDP requests: list udp in protocols");
+            }
+            if v.key == KeyKind::Nfs3 && (!v.nfs3_region_bytes.is_power_of_two() || v.nfs3_region_bytes < 4096) {
+                return err(
+                    f("nfs3_region_bytes"),
+                    format!("{} must be a power of two of at least 4096", v.nfs3_region_bytes),
+                );
+            }
+            if v.key == KeyKind::Payload {
+                if !(1..=64).contains(&v.payload_length) {
+                    return err(f("payload_length"), format!("{} is outside 1..=64", v.payload_length));
+                }
+                if v.payload_offset as u32 + v.payload_length as u32 > 1472 {
+                    return err(f("payload_offset"), "the field must end within 1472 bytes of payload");
+                }
+            } else if v.payload_length != 0 || v.payload_offset != 0 {
+                return err(f("payload_length"), "payload_offset/payload_length apply only to key = \"payload\"");
             }
         }
         Ok(())

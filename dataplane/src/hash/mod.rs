@@ -1,6 +1,7 @@
 //! Hashing: RSS-compatible Toeplitz for flows ([`toeplitz`]), ahash for content keys ([`content`]).
 
 pub mod content;
+pub mod nfs3;
 pub mod toeplitz;
 
 pub use content::ContentHasher;

@@ -1,9 +1,9 @@
 //! The immutable snapshot the pipeline decides from: ports, VIPs, nodes, tables and the hash key.
 
-use sluice_control::config::{Config, ForwardMode, PortRole, Protocol, Role};
+use sluice_control::config::{Config, ForwardMode, KeyKind, PortRole, Protocol, Role};
 use sluice_control::topology::Topology;
 
-use crate::hash::Toeplitz;
+use crate::hash::{ContentHasher, Toeplitz};
 use crate::wire::parse::{Addr, PROTO_TCP, PROTO_UDP};
 
 /// A port as the pipeline sees it. Ports are numbered in configuration order.
@@ -16,9 +16,26 @@ pub struct PortCtx {
     pub mtu: u16,
 }
 
+/// How a VIP's traffic is keyed (see [`KeyKind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VipKey {
+    Flow,
+    Client,
+    /// NFSv3 over UDP: file handle and `offset >> region_shift`.
+    Nfs3 {
+        region_shift: u32,
+    },
+    /// `length` bytes at `offset` of the UDP payload.
+    Payload {
+        offset: u16,
+        length: u16,
+    },
+}
+
 /// A served VIP.
 pub struct Vip {
     pub addr: Addr,
+    pub key: VipKey,
     pub tcp: bool,
     pub udp: bool,
     /// Served destination ports as a bitmap; None serves every port.
@@ -69,6 +86,7 @@ pub struct Context {
     pub nodes: Vec<NodeCtx>,
     pub topology: Topology,
     pub toeplitz: Toeplitz,
+    pub content: ContentHasher,
 }
 
 impl Context {
@@ -94,6 +112,12 @@ impl Context {
             .iter()
             .map(|v| Vip {
                 addr: v.address.into(),
+                key: match v.key {
+                    KeyKind::Flow => VipKey::Flow,
+                    KeyKind::Client => VipKey::Client,
+                    KeyKind::Nfs3 => VipKey::Nfs3 { region_shift: v.nfs3_region_bytes.trailing_zeros() },
+                    KeyKind::Payload => VipKey::Payload { offset: v.payload_offset, length: v.payload_length },
+                },
                 tcp: v.protocols.contains(&Protocol::Tcp),
                 udp: v.protocols.contains(&Protocol::Udp),
                 ports: (!v.ports.is_empty()).then(|| {
@@ -143,6 +167,7 @@ impl Context {
             nodes,
             topology,
             toeplitz: Toeplitz::new(&cfg.dataplane.hash_key.bytes),
+            content: ContentHasher::default(),
         }
     }
 

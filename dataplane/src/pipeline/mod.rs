@@ -3,12 +3,14 @@
 //! rewrites it in place (moving its start into the headroom for encapsulation) and returns a [`Verdict`].
 
 mod context;
+mod keys;
 mod reasons;
 mod reply;
 mod resets;
 mod rewrite;
 
-pub use context::{Context, NodeCtx, PortCtx, Vip};
+pub use context::{Context, NodeCtx, PortCtx, Vip, VipKey};
+pub use keys::{KeyCounter, KeyCounters};
 pub use reasons::DropReason;
 pub use resets::probe_to;
 
@@ -79,10 +81,23 @@ pub enum Verdict {
     Drop(DropReason),
 }
 
-/// Decides about the frame that arrived on port `in_port` and rewrites it accordingly. `resets` is the
-/// worker's reset soft state and `now` its clock (TSC ticks).
+/// What the pipeline keeps per worker between packets: the reset soft state and the key counters.
+pub struct WorkerState {
+    pub resets: Resets,
+    pub keys: KeyCounters,
+}
+
+impl WorkerState {
+    pub fn new(resets: &sluice_control::config::ResetConfig, ticks_per_sec: u64) -> WorkerState {
+        WorkerState { resets: Resets::new(resets, ticks_per_sec), keys: [0; KeyCounter::COUNT] }
+    }
+}
+
+/// Decides about the frame that arrived on port `in_port` and rewrites it accordingly. `st` is the
+/// worker's state and `now` its clock (TSC ticks).
 #[inline]
-pub fn process(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, resets: &mut Resets, now: u64) -> Verdict {
+pub fn process(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, st: &mut WorkerState, now: u64) -> Verdict {
+    let resets = &mut st.resets;
     let p = match parse::classify(frame.data()) {
         Ok(Classified::Parsed(p)) => p,
         Ok(Classified::Other(crate::reset::FANOUT_ETHERTYPE)) => {
@@ -98,12 +113,12 @@ pub fn process(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, resets: &mut 
         return reply::neighbor_solicit(ctx, in_port, frame, &p);
     }
     match ctx.ports[in_port as usize].role {
-        PortRole::Client => from_client(ctx, in_port, frame, &p),
+        PortRole::Client => from_client(ctx, in_port, frame, &p, &mut st.keys),
         PortRole::Node => from_node(ctx, in_port, frame, &p, resets, now),
     }
 }
 
-fn from_client(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed) -> Verdict {
+fn from_client(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed, keys: &mut KeyCounters) -> Verdict {
     let Some(vip) = ctx.vip(&p.dst) else {
         if ctx.is_own(in_port, &p.dst) {
             return reply::echo_or(ctx, in_port, frame, p, DropReason::ToAppliance);
@@ -116,7 +131,7 @@ fn from_client(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed) -
             if !vip.serves(p.protocol, port) {
                 return Verdict::Drop(DropReason::VipUnserved);
             }
-            let hash = flow_hash(ctx, &p.src, &p.dst, p.fragment, p.src_port, p.dst_port);
+            let hash = keys::key_hash(ctx, vip, p, frame.data(), keys);
             rewrite::to_node(ctx, frame, p, hash)
         }
         PROTO_ICMP | PROTO_ICMPV6 if !p.fragment => {

@@ -1,0 +1,76 @@
+//! The key a client packet to a VIP is balanced on (per VIP): its flow, its client, or the content of the
+//! storage request it carries. Content keys apply to whole UDP datagrams; TCP segments (a content key per
+//! segment would split a connection) and fragments (later ones carry no payload header) use the flow
+//! key, and a content key that cannot be read falls back to the flow key and is counted.
+
+use super::{flow_hash, Context, Vip, VipKey};
+use crate::hash::nfs3;
+use crate::wire::parse::{Parsed, PROTO_UDP};
+use crate::wire::udp;
+
+macro_rules! counters {
+    ($($v:ident => $s:literal: $doc:literal,)*) => {
+        /// A key counter.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(u8)]
+        pub enum KeyCounter { $(#[doc = $doc] $v,)* }
+        impl KeyCounter {
+            pub const ALL: &'static [KeyCounter] = &[$(KeyCounter::$v,)*];
+            pub const COUNT: usize = KeyCounter::ALL.len();
+            pub fn as_str(self) -> &'static str { match self { $(KeyCounter::$v => $s,)* } }
+        }
+    };
+}
+
+counters! {
+    Nfs3 => "nfs3": "requests keyed on an NFSv3 file handle (and offset region)",
+    Payload => "payload": "requests keyed on a payload field",
+    FallbackFragment => "fallback_fragment": "content-keyed VIP, fragmented datagram: flow key used",
+    FallbackUnparsed => "fallback_unparsed": "content-keyed VIP, content not parseable (truncated, not NFSv3, other procedure, bad handle): flow key used",
+}
+
+/// A worker's key counters, indexed by [`KeyCounter`].
+pub type KeyCounters = [u64; KeyCounter::COUNT];
+
+/// The hash that selects the node for a TCP/UDP packet `p` (in `frame`) to `vip`.
+#[inline]
+pub(super) fn key_hash(ctx: &Context, vip: &Vip, p: &Parsed, frame: &[u8], counters: &mut KeyCounters) -> u32 {
+    let flow = |ctx: &Context| flow_hash(ctx, &p.src, &p.dst, p.fragment, p.src_port, p.dst_port);
+    match vip.key {
+        VipKey::Flow => flow(ctx),
+        // The addresses alone: the same key as fragments use, so a client's fragments agree with it.
+        VipKey::Client => flow_hash(ctx, &p.src, &p.dst, true, 0, 0),
+        VipKey::Nfs3 { .. } | VipKey::Payload { .. } if p.protocol != PROTO_UDP => flow(ctx),
+        _ if p.fragment => {
+            counters[KeyCounter::FallbackFragment as usize] += 1;
+            flow(ctx)
+        }
+        VipKey::Nfs3 { region_shift } => {
+            let payload = &frame[p.l4_offset + udp::HEADER_LEN..p.l3_offset + p.l3_len];
+            let mut key = [0u8; nfs3::KEY_MAX];
+            match nfs3::call_key(payload, region_shift, &mut key) {
+                Ok(n) => {
+                    counters[KeyCounter::Nfs3 as usize] += 1;
+                    ctx.content.hash(&key[..n])
+                }
+                Err(_) => {
+                    counters[KeyCounter::FallbackUnparsed as usize] += 1;
+                    flow(ctx)
+                }
+            }
+        }
+        VipKey::Payload { offset, length } => {
+            let payload = &frame[p.l4_offset + udp::HEADER_LEN..p.l3_offset + p.l3_len];
+            match payload.get(offset as usize..offset as usize + length as usize) {
+                Some(field) => {
+                    counters[KeyCounter::Payload as usize] += 1;
+                    ctx.content.hash(field)
+                }
+                None => {
+                    counters[KeyCounter::FallbackUnparsed as usize] += 1;
+                    flow(ctx)
+                }
+            }
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! sluice's control side: configuration, topology and Maglev table builds. Pure Rust, no DPDK.
 
 pub mod config;
+pub mod console;
 pub mod maglev;
 pub mod topology;
 

@@ -2,7 +2,10 @@
 //! loop on the main lcore (stats, signals, reloads, time limits), then stop everything and account for
 //! every mbuf.
 
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,6 +14,7 @@ use crossbeam::channel::{bounded, Receiver, Sender};
 use crossbeam::utils::CachePadded;
 use dpdk_sys::eal::Eal;
 use dpdk_sys::{LcoreId, Mempool, PortConf, PortId, SocketId};
+use sluice_control::console::{self, Request, Response};
 use sluice_control::{Config, Topology};
 
 use crate::pipeline::Context;
@@ -141,8 +145,36 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
         }
         launched.push(lcore);
     }
-    let mut control = Control { cfg: cfg.clone(), ctx, macs, senders, links: links.clone(), lcores: workers.clone() };
+    let console = if cfg.console.enabled {
+        match bind_console(&cfg.console_socket(), cfg.console.mode) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                stop.store(true, Relaxed);
+                for l in &launched {
+                    eal.wait(LcoreId(*l));
+                }
+                teardown(&ports);
+                return Err(AppError(format!("console socket {}: {e}", cfg.console_socket().display())));
+            }
+        }
+    } else {
+        None
+    };
+    let mut control = Control {
+        cfg: cfg.clone(),
+        ctx,
+        macs,
+        senders,
+        links: links.clone(),
+        lcores: workers.clone(),
+        console,
+        config_path: opts.config_path.clone(),
+        start: Instant::now(),
+    };
     let seconds = control.run(opts, &stop);
+    if control.console.is_some() {
+        let _ = std::fs::remove_file(cfg.console_socket());
+    }
     stop.store(true, Relaxed);
     for l in &launched {
         eal.wait(LcoreId(*l));
@@ -171,6 +203,21 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
     Ok(summary)
 }
 
+/// Binds the console socket (replacing a stale one) with `mode` permissions, non-blocking.
+fn bind_console(path: &Path, mode: u32) -> std::io::Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    if UnixStream::connect(path).is_ok() {
+        return Err(std::io::Error::new(std::io::ErrorKind::AddrInUse, "another appliance answers on it"));
+    }
+    let _ = std::fs::remove_file(path);
+    let l = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
 fn teardown(ports: &[PortId]) {
     for id in ports {
         if let Err(e) = id.stop() {
@@ -191,6 +238,9 @@ struct Control {
     senders: Vec<Mailbox>,
     links: Arc<Vec<WorkerLink>>,
     lcores: Vec<u32>,
+    console: Option<UnixListener>,
+    config_path: Option<PathBuf>,
+    start: Instant,
 }
 
 impl Control {
@@ -220,11 +270,12 @@ impl Control {
                 break;
             }
             if hup.swap(false, Relaxed) {
-                match &opts.config_path {
-                    Some(p) => self.reload(p),
-                    None => eprintln!("sluice: SIGHUP ignored: no configuration file to re-read"),
+                match self.reload() {
+                    Ok(msg) => eprintln!("sluice: {msg}"),
+                    Err(e) => eprintln!("sluice: reload refused, nothing changed: {e}"),
                 }
             }
+            self.serve_console();
             if opts.duration.is_some_and(|d| now - start >= d) {
                 break;
             }
@@ -257,25 +308,26 @@ impl Control {
         self.links.iter().map(|l| l.shared.snapshot()).collect()
     }
 
-    /// Re-reads the configuration: if it is valid and changes only VIPs, chassis and nodes, every worker
-    /// gets the new context; otherwise nothing changes.
-    fn reload(&mut self, path: &std::path::Path) {
-        let new = match Config::load(path) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("sluice: reload refused, nothing changed: {e}");
-                return;
-            }
-        };
+    /// Re-reads the configuration file and applies it (see [`Control::apply`]).
+    fn reload(&mut self) -> Result<String, String> {
+        let path = self.config_path.clone().ok_or("no configuration file to re-read")?;
+        let new = Config::load(&path).map_err(|e| e.to_string())?;
+        self.apply(new, &path.display().to_string()).map(|m| format!("reloaded: {m}"))
+    }
+
+    /// Publishes a validated configuration that changes only VIPs, chassis and nodes: every worker gets
+    /// the new context. Anything else is refused and nothing changes.
+    fn apply(&mut self, new: Config, source: &str) -> Result<String, String> {
         for (what, same) in [
             ("eal", new.eal == self.cfg.eal),
             ("dataplane", new.dataplane == self.cfg.dataplane),
             ("ports", new.ports == self.cfg.ports),
             ("resets", new.resets == self.cfg.resets),
+            ("console", new.console == self.cfg.console),
+            ("role", new.role == self.cfg.role && new.this_chassis == self.cfg.this_chassis),
         ] {
             if !same {
-                eprintln!("sluice: reload refused, nothing changed: [{what}] cannot change while running (restart)");
-                return;
+                return Err(format!("[{what}] cannot change while running (restart)"));
             }
         }
         let generation = self.ctx.generation + 1;
@@ -292,9 +344,8 @@ impl Control {
         }
         let took = t0.elapsed();
         let n = &new.nodes;
-        eprintln!(
-            "sluice: reloaded {}: generation {generation}, {} nodes ({} active), adopted by all {} workers in {} us",
-            path.display(),
+        let msg = format!(
+            "applied {source}: generation {generation}, {} nodes ({} active), adopted by all {} workers in {} us",
             n.len(),
             n.iter().filter(|x| x.state == sluice_control::config::NodeState::Active).count(),
             self.links.len(),
@@ -302,5 +353,89 @@ impl Control {
         );
         self.ctx = ctx;
         self.cfg = new;
+        Ok(msg)
+    }
+
+    /// Answers every console connection waiting (one request each).
+    fn serve_console(&mut self) {
+        loop {
+            let Some(l) = &self.console else { return };
+            let stream = match l.accept() {
+                Ok((s, _)) => s,
+                Err(_) => return,
+            };
+            let _ = stream.set_nonblocking(false);
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+            let mut line = String::new();
+            let mut reader = BufReader::new(std::io::Read::take(&stream, 64 * 1024));
+            let resp = match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => Response::err("malformed request: nothing received"),
+                Ok(_) => match console::parse_request(&line) {
+                    Ok(req) => self.handle(req),
+                    Err(e) => Response::err(e),
+                },
+            };
+            let mut w = &stream;
+            let _ = writeln!(w, "{}", serde_json::to_string(&resp).expect("response serialises"));
+        }
+    }
+
+    fn handle(&mut self, req: Request) -> Response {
+        let topo = &self.ctx.topology;
+        match req {
+            Request::Status => Response::ok(serde_json::json!({
+                "role": format!("{:?}", self.cfg.role).to_lowercase(),
+                "generation": self.ctx.generation,
+                "uptime_s": self.start.elapsed().as_secs_f64(),
+                "workers": self.lcores,
+                "ports": self.cfg.ports.iter().map(|p| &p.name).collect::<Vec<_>>(),
+                "vips": self.cfg.vips.iter().map(|v| v.address.to_string()).collect::<Vec<_>>(),
+                "nodes": topo.nodes.len(),
+                "active_nodes": topo.nodes.iter().filter(|n| n.state == sluice_control::config::NodeState::Active).count(),
+            })),
+            Request::Stats => {
+                let s = Summary::new(self.start.elapsed().as_secs_f64(), &self.snapshots(), &self.lcores, topo);
+                Response::ok(serde_json::to_value(&s).expect("summary serialises"))
+            }
+            Request::Nodes => {
+                let slots = topo.node_table.len().max(1) as f64;
+                let mut counts = vec![0usize; topo.nodes.len()];
+                for &n in &topo.node_table {
+                    if let Some(c) = counts.get_mut(n as usize) {
+                        *c += 1;
+                    }
+                }
+                let s = Summary::new(0.0, &self.snapshots(), &self.lcores, topo);
+                let nodes: Vec<_> = topo
+                    .nodes
+                    .iter()
+                    .zip(&s.nodes)
+                    .zip(&counts)
+                    .map(|((n, ns), c)| {
+                        serde_json::json!({
+                            "name": n.name, "chassis": ns.chassis, "state": ns.state, "weight": n.weight,
+                            "ip": n.ip.to_string(), "table_share_pct": 100.0 * *c as f64 / slots,
+                            "selected": ns.selected,
+                        })
+                    })
+                    .collect();
+                Response::ok(serde_json::json!(nodes))
+            }
+            Request::Reload => match self.reload() {
+                Ok(msg) => Response::ok(serde_json::json!({ "applied": msg })),
+                Err(e) => Response::err(format!("reload refused, nothing changed: {e}")),
+            },
+            req => match console::apply(&self.cfg, &req) {
+                Ok(Some(new)) => match self.apply(new, "console") {
+                    Ok(msg) => {
+                        eprintln!("sluice: {msg} ({req:?})");
+                        Response::ok(serde_json::json!({ "applied": msg, "generation": self.ctx.generation }))
+                    }
+                    Err(e) => Response::err(format!("refused, nothing changed: {e}")),
+                },
+                Ok(None) => Response::err("nothing to change"),
+                Err(e) => Response::err(format!("refused, nothing changed: {e}")),
+            },
+        }
     }
 }

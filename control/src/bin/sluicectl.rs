@@ -1,11 +1,17 @@
-//! `sluicectl`: the operator's tool. `check` validates a configuration offline and shows how the tables
-//! built from it divide traffic among chassis and nodes (no DPDK, no running appliance needed).
+//! `sluicectl`: the operator's tool. It talks to a running appliance over its console socket (`status`,
+//! `stats`, `nodes`, `reload`), and `check` validates a configuration offline and shows how the tables
+//! built from it divide traffic (no DPDK, no running appliance needed).
 
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args as ClapArgs, Parser, Subcommand};
 use serde::Serialize;
+use sluice_control::config::{ForwardMode, MacAddr, NodeConfig, NodeState};
+use sluice_control::console::{Request, Response};
 use sluice_control::{maglev, Config, Topology};
 
 #[derive(Parser, Debug)]
@@ -15,8 +21,77 @@ struct Args {
     cmd: Cmd,
 }
 
+/// Where the appliance's console is.
+#[derive(ClapArgs, Debug)]
+struct Target {
+    /// The console socket.
+    #[arg(long, global = true, conflicts_with = "config")]
+    socket: Option<PathBuf>,
+    /// The appliance's configuration file (its console socket is taken from it).
+    #[arg(long, short, global = true)]
+    config: Option<PathBuf>,
+    /// Print the answer as JSON.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum NodeCmd {
+    /// List nodes: state, weight, table share, packets since the last change.
+    List,
+    /// Add a node.
+    Add {
+        name: String,
+        #[arg(long)]
+        chassis: String,
+        #[arg(long)]
+        mac: String,
+        #[arg(long)]
+        ip: std::net::IpAddr,
+        #[arg(long, default_value_t = 100)]
+        weight: u32,
+        /// Reach it by IP-in-IP instead of MAC rewrite.
+        #[arg(long)]
+        ipip: bool,
+        #[arg(long)]
+        port: Option<String>,
+    },
+    /// Remove a node.
+    Remove { name: String },
+    /// Set a node's weight.
+    Weight { name: String, weight: u32 },
+    /// Take a node out of every selection (its connections move and are reset).
+    Drain { name: String },
+    /// Make a node active again.
+    Undrain { name: String },
+    /// Mark a node down (out of selections and of reset fan-outs).
+    Down { name: String },
+}
+
 #[derive(Subcommand, Debug)]
 enum Cmd {
+    /// Role, generation, uptime, workers, ports, VIPs, nodes.
+    Status {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Every counter: per worker, node, drop reason, resets, keys, ports.
+    Stats {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// List or change nodes; a change is validated whole and applied atomically, or not at all.
+    Nodes {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        cmd: Option<NodeCmd>,
+    },
+    /// Re-read the appliance's configuration file (as SIGHUP does).
+    Reload {
+        #[command(flatten)]
+        target: Target,
+    },
     /// Validate a configuration and show the chassis and node shares its tables give.
     Check {
         config: PathBuf,
@@ -95,8 +170,111 @@ fn report(cfg: &Config) -> Report {
     }
 }
 
+/// Sends one request and returns the answer.
+fn ask(target: &Target, req: &Request) -> Result<Response, String> {
+    let path = match (&target.socket, &target.config) {
+        (Some(s), _) => s.clone(),
+        (None, Some(c)) => Config::load(c).map_err(|e| format!("{}: {e}", c.display()))?.console_socket(),
+        (None, None) => return Err("say where the appliance is: --socket PATH or --config FILE".into()),
+    };
+    let s = UnixStream::connect(&path).map_err(|e| format!("cannot reach the appliance at {}: {e}", path.display()))?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    let mut w = &s;
+    writeln!(w, "{}", serde_json::to_string(req).expect("request serialises")).map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    BufReader::new(&s).read_line(&mut line).map_err(|e| format!("no answer: {e}"))?;
+    serde_json::from_str(&line).map_err(|e| format!("unreadable answer: {e}"))
+}
+
+fn node_request(cmd: NodeCmd) -> Result<Request, String> {
+    Ok(match cmd {
+        NodeCmd::List => Request::Nodes,
+        NodeCmd::Add { name, chassis, mac, ip, weight, ipip, port } => Request::NodeAdd {
+            node: NodeConfig {
+                name,
+                chassis,
+                mac: mac.parse::<MacAddr>().map_err(|e| format!("--mac: {e}"))?,
+                ip,
+                weight,
+                state: NodeState::Active,
+                forward: if ipip { ForwardMode::Ipip } else { ForwardMode::Mac },
+                port,
+            },
+        },
+        NodeCmd::Remove { name } => Request::NodeRemove { name },
+        NodeCmd::Weight { name, weight } => Request::NodeWeight { name, weight },
+        NodeCmd::Drain { name } => Request::NodeDrain { name },
+        NodeCmd::Undrain { name } => Request::NodeUndrain { name },
+        NodeCmd::Down { name } => Request::NodeDown { name },
+    })
+}
+
+/// Prints an answer: JSON, or a readable rendering.
+fn show(target: &Target, req: &Request, resp: Response) -> ExitCode {
+    if !resp.ok {
+        eprintln!("sluicectl: {}", resp.error.unwrap_or_default());
+        return ExitCode::from(1);
+    }
+    let data = resp.data.unwrap_or_default();
+    if target.json {
+        println!("{}", serde_json::to_string_pretty(&data).expect("json"));
+        return ExitCode::SUCCESS;
+    }
+    match (req, &data) {
+        (Request::Nodes, serde_json::Value::Array(nodes)) => {
+            println!(
+                "{:<14} {:<14} {:<9} {:>7} {:>8} {:>12}",
+                "node", "chassis", "state", "weight", "share%", "packets"
+            );
+            for n in nodes {
+                println!(
+                    "{:<14} {:<14} {:<9} {:>7} {:>8.2} {:>12}",
+                    n["name"].as_str().unwrap_or(""),
+                    n["chassis"].as_str().unwrap_or(""),
+                    n["state"].as_str().unwrap_or(""),
+                    n["weight"],
+                    n["table_share_pct"].as_f64().unwrap_or(0.0),
+                    n["selected"]
+                );
+            }
+        }
+        (_, serde_json::Value::Object(m)) => {
+            for (k, v) in m {
+                match v {
+                    serde_json::Value::Object(_) | serde_json::Value::Array(_) => println!("{k}: {v}"),
+                    serde_json::Value::String(s) => println!("{k}: {s}"),
+                    v => println!("{k}: {v}"),
+                }
+            }
+        }
+        (_, v) => println!("{v}"),
+    }
+    ExitCode::SUCCESS
+}
+
+fn remote(target: Target, req: Result<Request, String>) -> ExitCode {
+    let req = match req {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("sluicectl: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match ask(&target, &req) {
+        Ok(resp) => show(&target, &req, resp),
+        Err(e) => {
+            eprintln!("sluicectl: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     match Args::parse().cmd {
+        Cmd::Status { target } => remote(target, Ok(Request::Status)),
+        Cmd::Stats { target } => remote(target, Ok(Request::Stats)),
+        Cmd::Reload { target } => remote(target, Ok(Request::Reload)),
+        Cmd::Nodes { target, cmd } => remote(target, node_request(cmd.unwrap_or(NodeCmd::List))),
         Cmd::Check { config, json } => {
             let cfg = match Config::load(&config) {
                 Ok(c) => c,

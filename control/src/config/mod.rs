@@ -42,6 +42,8 @@ pub struct Config {
     #[serde(default)]
     pub resets: ResetConfig,
     #[serde(default)]
+    pub console: ConsoleConfig,
+    #[serde(default)]
     pub ports: Vec<PortConfig>,
     #[serde(default)]
     pub vips: Vec<VipConfig>,
@@ -131,6 +133,30 @@ impl Default for DataplaneConfig {
             chassis_table_size: 16381,
             idle_sleep_us: 0,
         }
+    }
+}
+
+/// The operator console: a Unix socket `sluicectl` talks to.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    pub enabled: bool,
+    /// The socket's path; default `/run/sluice/<file_prefix>.sock`.
+    pub socket: Option<std::path::PathBuf>,
+    /// Its permission bits (owner-only by default).
+    pub mode: u32,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig { enabled: true, socket: None, mode: 0o600 }
+    }
+}
+
+impl Config {
+    /// Where the console socket is.
+    pub fn console_socket(&self) -> std::path::PathBuf {
+        self.console.socket.clone().unwrap_or_else(|| format!("/run/sluice/{}.sock", self.eal.file_prefix).into())
     }
 }
 

@@ -16,7 +16,8 @@ fn err(field: impl Into<String>, problem: impl Into<String>) -> R {
 }
 
 impl Config {
-    pub(super) fn validate(&self) -> R {
+    /// Checks everything serde cannot; the first problem found names its field.
+    pub fn validate(&self) -> R {
         self.validate_eal()?;
         self.validate_dataplane()?;
         self.validate_resets()?;

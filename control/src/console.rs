@@ -1,0 +1,132 @@
+//! The console protocol between `sluicectl` and a running appliance: one JSON request per line on a
+//! Unix socket, one JSON response per line back. Changes to nodes are applied to a copy of the running
+//! configuration and validated whole before anything is published: a refused change changes nothing.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, ConfigError, NodeConfig, NodeState};
+
+/// What an operator asks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// Role, generation, uptime, workers, ports, nodes.
+    Status,
+    /// Every counter (the summary format).
+    Stats,
+    /// The nodes and their shares.
+    Nodes,
+    NodeAdd {
+        node: NodeConfig,
+    },
+    NodeRemove {
+        name: String,
+    },
+    NodeWeight {
+        name: String,
+        weight: u32,
+    },
+    NodeDrain {
+        name: String,
+    },
+    NodeUndrain {
+        name: String,
+    },
+    NodeDown {
+        name: String,
+    },
+    /// Re-read the configuration file (as SIGHUP does).
+    Reload,
+}
+
+/// The answer: `ok` with `data`, or an `error` that says what was wrong.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
+}
+
+impl Response {
+    pub fn ok(data: serde_json::Value) -> Response {
+        Response { ok: true, error: None, data: Some(data) }
+    }
+    pub fn err(e: impl std::fmt::Display) -> Response {
+        Response { ok: false, error: Some(e.to_string()), data: None }
+    }
+}
+
+/// Parses one request line; the error says what is wrong with it.
+pub fn parse_request(line: &str) -> Result<Request, String> {
+    serde_json::from_str(line.trim()).map_err(|e| format!("malformed request: {e}"))
+}
+
+fn find(cfg: &Config, name: &str) -> Result<usize, ConfigError> {
+    cfg.nodes.iter().position(|n| n.name == name).ok_or_else(|| ConfigError::new("name", format!("no node {name:?}")))
+}
+
+/// The configuration a node request would leave, validated; None for requests that change nothing.
+pub fn apply(cfg: &Config, req: &Request) -> Result<Option<Config>, ConfigError> {
+    let mut new = cfg.clone();
+    match req {
+        Request::NodeAdd { node } => {
+            if cfg.nodes.iter().any(|n| n.name == node.name) {
+                return Err(ConfigError::new("node.name", format!("node {:?} already exists", node.name)));
+            }
+            new.nodes.push(node.clone());
+        }
+        Request::NodeRemove { name } => {
+            let i = find(cfg, name)?;
+            new.nodes.remove(i);
+        }
+        Request::NodeWeight { name, weight } => new.nodes[find(cfg, name)?].weight = *weight,
+        Request::NodeDrain { name } => new.nodes[find(cfg, name)?].state = NodeState::Draining,
+        Request::NodeUndrain { name } => new.nodes[find(cfg, name)?].state = NodeState::Active,
+        Request::NodeDown { name } => new.nodes[find(cfg, name)?].state = NodeState::Down,
+        _ => return Ok(None),
+    }
+    new.validate()?;
+    Ok(Some(new))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> Config {
+        let t = include_str!("../../examples/demo.toml").replace("@CLIENT_IN@", "a").replace("@NODE_IN@", "b");
+        Config::from_toml(&t).unwrap()
+    }
+
+    #[test]
+    fn requests_parse_and_malformed_ones_are_named() {
+        assert_eq!(parse_request(r#"{"cmd":"status"}"#), Ok(Request::Status));
+        assert_eq!(parse_request(r#"{"cmd":"node_drain","name":"a1"}"#), Ok(Request::NodeDrain { name: "a1".into() }));
+        assert!(parse_request("status").unwrap_err().starts_with("malformed request"));
+        assert!(parse_request(r#"{"cmd":"explode"}"#).unwrap_err().contains("explode"));
+        assert!(parse_request(r#"{"cmd":"node_weight","name":"a1"}"#).unwrap_err().contains("weight"));
+    }
+
+    #[test]
+    fn node_changes_are_validated_whole() {
+        let c = cfg();
+        let d = apply(&c, &Request::NodeDrain { name: "a1".into() }).unwrap().unwrap();
+        assert_eq!(d.nodes[0].state, NodeState::Draining);
+        assert_eq!(apply(&c, &Request::NodeDrain { name: "zz".into() }).unwrap_err().problem, "no node \"zz\"");
+        // Removing every node, or weighing them all to 0, is refused.
+        let mut x = c.clone();
+        for n in ["a1", "a2", "b1"] {
+            x = apply(&x, &Request::NodeRemove { name: n.into() }).unwrap().unwrap();
+        }
+        assert_eq!(apply(&x, &Request::NodeRemove { name: "b2".into() }).unwrap_err().field, "nodes");
+        assert_eq!(apply(&x, &Request::NodeWeight { name: "b2".into(), weight: 0 }).unwrap_err().field, "nodes");
+        let mut n = c.nodes[0].clone();
+        assert_eq!(apply(&c, &Request::NodeAdd { node: n.clone() }).unwrap_err().field, "node.name");
+        n.name = "a9".into();
+        n.chassis = "nowhere".into();
+        assert!(apply(&c, &Request::NodeAdd { node: n }).unwrap_err().field.ends_with(".chassis"));
+        assert_eq!(apply(&c, &Request::Status).unwrap(), None);
+    }
+}

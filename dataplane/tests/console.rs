@@ -1,0 +1,150 @@
+//! The operator console against a running sluice on virtual devices, driven by the real `sluicectl`:
+//! drain a node and see its traffic stop while the others carry on, refused changes and reloads that
+//! change nothing, and protocol errors.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use pcap_file::pcap::{PcapPacket, PcapWriter};
+use serde_json::Value;
+use support::*;
+
+/// `sluicectl` lives in the control package; build it next to `sluice` if a narrower build left it out.
+fn sluicectl() -> PathBuf {
+    let p = Path::new(env!("CARGO_BIN_EXE_sluice")).with_file_name("sluicectl");
+    if !p.exists() {
+        let ok = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "sluice-control", "--bin", "sluicectl"])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    p
+}
+
+fn ctl(socket: &Path, args: &[&str]) -> Output {
+    Command::new(sluicectl()).args(args).arg("--socket").arg(socket).output().unwrap()
+}
+
+fn ctl_json(socket: &Path, args: &[&str]) -> Value {
+    let mut a = args.to_vec();
+    a.push("--json");
+    let out = ctl(socket, &a);
+    assert!(out.status.success(), "sluicectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn selected(nodes: &Value, name: &str) -> u64 {
+    nodes.as_array().unwrap().iter().find(|n| n["name"] == name).unwrap()["selected"].as_u64().unwrap()
+}
+
+#[test]
+fn console_drains_a_node_and_refuses_bad_changes_without_changing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let frames: Vec<Vec<u8>> =
+        (0..2000u16).map(|i| tcp4([172, 16, (i >> 8) as u8, i as u8], 10_000 + i, VIP4, 2049, b"data")).collect();
+    let mut w = PcapWriter::new(std::fs::File::create(d.join("c.pcap")).unwrap()).unwrap();
+    for f in &frames {
+        w.write_packet(&PcapPacket::new(Duration::ZERO, f.len() as u32, f)).unwrap();
+    }
+    drop(w);
+    let socket = d.join("console.sock");
+    let cfg_text = example_toml(&format!("{}/c.pcap", d.display()), &format!("{}/c.pcap", d.display()))
+        .replace("file_prefix = \"sluice-demo\"", &format!("file_prefix = \"sluice-console-{}\"", std::process::id()))
+        .replace("mbufs = 65535", "mbufs = 16383\nidle_sleep_us = 0")
+        .replacen("[[ports]]", &format!("[console]\nsocket = \"{}\"\n\n[[ports]]", socket.display()), 1);
+    let cfg = d.join("sluice.toml");
+    std::fs::write(&cfg, &cfg_text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["--config", cfg.to_str().unwrap(), "--stats-interval-ms", "0", "--stats-json"])
+        .arg(d.join("s.json"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while UnixStream::connect(&socket).is_err() {
+        assert!(t0.elapsed() < Duration::from_secs(20), "no console socket");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777, 0o600);
+
+    let status = ctl_json(&socket, &["status"]);
+    assert_eq!((status["role"].as_str(), status["generation"].as_u64()), (Some("single"), Some(1)));
+    std::thread::sleep(Duration::from_millis(500));
+    let nodes = ctl_json(&socket, &["nodes"]);
+    for n in ["a1", "a2", "b1", "b2"] {
+        assert!(selected(&nodes, n) > 0, "{n} takes traffic: {nodes}");
+    }
+    // Drain a1: generation 2, and from then on it gets nothing while the others carry on.
+    let r = ctl_json(&socket, &["nodes", "drain", "a1"]);
+    assert_eq!(r["generation"], 2);
+    std::thread::sleep(Duration::from_millis(500));
+    let nodes = ctl_json(&socket, &["nodes"]);
+    assert_eq!(selected(&nodes, "a1"), 0, "{nodes}");
+    assert!(["a2", "b1", "b2"].iter().all(|n| selected(&nodes, n) > 0), "{nodes}");
+    assert_eq!(nodes.as_array().unwrap().iter().find(|n| n["name"] == "a1").unwrap()["state"], "draining");
+    // Refused changes: unknown node, a weight that leaves nothing active, a duplicate add. Nothing changes.
+    let out = ctl(&socket, &["nodes", "remove", "zz"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no node \"zz\""));
+    for n in ["a2", "b1"] {
+        ctl_json(&socket, &["nodes", "weight", n, "0"]);
+    }
+    let out = ctl(&socket, &["nodes", "weight", "b2", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no node is active"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = ctl(
+        &socket,
+        &["nodes", "add", "b2", "--chassis", "chassis-b", "--mac", "02:00:00:00:0b:09", "--ip", "198.51.100.99"],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    assert_eq!(ctl_json(&socket, &["status"])["generation"], 4);
+    // A reload of a file that removes every node is refused whole.
+    let no_nodes = cfg_text.split("[[nodes]]").next().unwrap().to_string();
+    std::fs::write(&cfg, no_nodes).unwrap();
+    let out = ctl(&socket, &["reload"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reload refused, nothing changed"));
+    assert_eq!(ctl_json(&socket, &["status"])["generation"], 4);
+    // Add a node through the console; it takes traffic.
+    let r = ctl_json(
+        &socket,
+        &["nodes", "add", "b3", "--chassis", "chassis-b", "--mac", "02:00:00:00:0b:03", "--ip", "198.51.100.23"],
+    );
+    assert_eq!(r["generation"], 5);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(selected(&ctl_json(&socket, &["nodes"]), "b3") > 0);
+    // Malformed requests get an answer naming the problem.
+    for bad in ["hello", "{\"cmd\":\"explode\"}", "{\"cmd\":\"node_weight\",\"name\":\"a1\"}"] {
+        let s = UnixStream::connect(&socket).unwrap();
+        writeln!(&s, "{bad}").unwrap();
+        let mut line = String::new();
+        BufReader::new(&s).read_line(&mut line).unwrap();
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["ok"], false);
+        assert!(v["error"].as_str().unwrap().starts_with("malformed request"), "{v}");
+    }
+    let stats = ctl_json(&socket, &["stats"]);
+    assert!(stats["rx"].as_u64().unwrap() > 0 && stats["counters_balance"] == true);
+    // Clean stop; the socket goes away.
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    assert!(!socket.exists());
+    let s: Value = serde_json::from_str(&std::fs::read_to_string(d.join("s.json")).unwrap()).unwrap();
+    assert_eq!(s["mempool_in_use_at_exit"], 0);
+}

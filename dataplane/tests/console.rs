@@ -40,6 +40,16 @@ fn ctl_json(socket: &Path, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// Kills the appliance when the test ends, however it ends.
+struct Appliance(std::process::Child);
+
+impl Drop for Appliance {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn selected(nodes: &Value, name: &str) -> u64 {
     nodes.as_array().unwrap().iter().find(|n| n["name"] == name).unwrap()["selected"].as_u64().unwrap()
 }
@@ -62,13 +72,16 @@ fn console_drains_a_node_and_refuses_bad_changes_without_changing_anything() {
         .replacen("[[ports]]", &format!("[console]\nsocket = \"{}\"\n\n[[ports]]", socket.display()), 1);
     let cfg = d.join("sluice.toml");
     std::fs::write(&cfg, &cfg_text).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["--config", cfg.to_str().unwrap(), "--stats-interval-ms", "0", "--stats-json"])
-        .arg(d.join("s.json"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut appliance = Appliance(
+        Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["--config", cfg.to_str().unwrap(), "--stats-interval-ms", "0", "--stats-json"])
+            .arg(d.join("s.json"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut appliance.0;
     let t0 = Instant::now();
     while UnixStream::connect(&socket).is_err() {
         assert!(t0.elapsed() < Duration::from_secs(20), "no console socket");

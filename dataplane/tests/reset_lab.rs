@@ -182,6 +182,8 @@ enum Event {
 /// SIGHUP while the client keeps sending.
 fn membership_change(layout: Layout, nodes_in_lab: usize, before: (usize, &str), after: (usize, &str)) {
     let _g = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
+    let began = Instant::now();
+    let phase = |what: &str| eprintln!("[{:7.2}s] {what}", began.elapsed().as_secs_f64());
     let mut lab = Lab::up(nodes_in_lab, layout);
     let mut appliances = Vec::new();
     for who in layout.appliances() {
@@ -191,6 +193,7 @@ fn membership_change(layout: Layout, nodes_in_lab: usize, before: (usize, &str),
         appliances.push((*who, cfg, json, i));
     }
     let cfg = appliances[0].1.clone();
+    phase("appliances started");
     // Wait until the VIP answers (EAL start, ARP).
     let t0 = Instant::now();
     let connect = || {
@@ -206,6 +209,7 @@ fn membership_change(layout: Layout, nodes_in_lab: usize, before: (usize, &str),
         assert!(t0.elapsed() < Duration::from_secs(20), "the VIP never answered");
         std::thread::sleep(Duration::from_millis(200));
     }
+    phase("the VIP answers");
     let client = lab.spawn(
         Command::new("ip")
             .args(["netns", "exec", "sl-cli", "python3"])
@@ -250,6 +254,7 @@ fn membership_change(layout: Layout, nodes_in_lab: usize, before: (usize, &str),
     let moved: BTreeSet<u16> = holder_of.iter().filter(|(p, n)| after_pred[*p] != **n).map(|(p, _)| *p).collect();
     assert!(!moved.is_empty(), "the change moves at least one live connection");
     let pids: Vec<String> = appliances.iter().map(|a| lab.children[a.3].id().to_string()).collect();
+    phase("changing membership");
     let changed = Instant::now();
     for pid in &pids {
         sh(&["kill", "-HUP", pid], &[]);
@@ -287,14 +292,17 @@ fn membership_change(layout: Layout, nodes_in_lab: usize, before: (usize, &str),
     for (p, echoes) in &done {
         assert!(*echoes >= 60, "connection {p} was disturbed: only {echoes} echoes in 6 s");
     }
+    phase("client events complete");
     // New connections to the VIP succeed.
     for _ in 0..3 {
         assert!(connect(), "a new connection after the change failed");
     }
+    phase("new connections succeed");
     let mut totals: BTreeMap<String, u64> = BTreeMap::new();
     for (who, _, json, i) in &appliances {
         sh(&["kill", "-TERM", &lab.children[*i].id().to_string()], &[]);
         let status = lab.children[*i].wait().unwrap();
+        phase(&format!("{who} stopped"));
         let mut err = String::new();
         std::io::Read::read_to_string(lab.children[*i].stderr.as_mut().unwrap(), &mut err).unwrap();
         assert!(status.success(), "{who}: {err}");
@@ -307,6 +315,7 @@ fn membership_change(layout: Layout, nodes_in_lab: usize, before: (usize, &str),
             *totals.entry(k.clone()).or_default() += v.as_u64().unwrap();
         }
     }
+    phase("appliances stopped");
     let moved = moved.len() as u64;
     let first = layout.appliances()[0];
     assert!(totals[&format!("{first}.fanouts_started")] >= moved, "{totals:?}");

@@ -3,6 +3,7 @@
 //! every mbuf.
 
 use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -18,7 +19,7 @@ use sluice_control::console::{self, Request, Response};
 use sluice_control::{Config, Topology};
 
 use crate::pipeline::Context;
-use crate::report::{interval_line, PortSummary, Summary};
+use crate::report::{interval_line, prometheus, PortSummary, Summary};
 use crate::stats::{Shared, Snapshot};
 use crate::worker::{self, Links, Plan};
 
@@ -160,7 +161,23 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
     } else {
         None
     };
+    let metrics = if cfg.metrics.prometheus {
+        match TcpListener::bind(cfg.metrics.listen).and_then(|l| l.set_nonblocking(true).map(|_| l)) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                stop.store(true, Relaxed);
+                for l in &launched {
+                    eal.wait(LcoreId(*l));
+                }
+                teardown(&ports);
+                return Err(AppError(format!("metrics endpoint {}: {e}", cfg.metrics.listen)));
+            }
+        }
+    } else {
+        None
+    };
     let mut control = Control {
+        metrics,
         cfg: cfg.clone(),
         ctx,
         macs,
@@ -239,6 +256,7 @@ struct Control {
     links: Arc<Vec<WorkerLink>>,
     lcores: Vec<u32>,
     console: Option<UnixListener>,
+    metrics: Option<TcpListener>,
     config_path: Option<PathBuf>,
     start: Instant,
 }
@@ -276,6 +294,7 @@ impl Control {
                 }
             }
             self.serve_console();
+            self.serve_metrics();
             if opts.duration.is_some_and(|d| now - start >= d) {
                 break;
             }
@@ -324,6 +343,7 @@ impl Control {
             ("ports", new.ports == self.cfg.ports),
             ("resets", new.resets == self.cfg.resets),
             ("console", new.console == self.cfg.console),
+            ("metrics", new.metrics == self.cfg.metrics),
             ("role", new.role == self.cfg.role && new.this_chassis == self.cfg.this_chassis),
         ] {
             if !same {
@@ -354,6 +374,34 @@ impl Control {
         self.ctx = ctx;
         self.cfg = new;
         Ok(msg)
+    }
+
+    /// Answers every waiting HTTP request on the metrics endpoint: GET /metrics, else 404.
+    fn serve_metrics(&self) {
+        let Some(l) = &self.metrics else { return };
+        while let Ok((stream, _)) = l.accept() {
+            let _ = stream.set_nonblocking(false);
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+            let mut line = String::new();
+            let _ = BufReader::new(std::io::Read::take(&stream, 8192)).read_line(&mut line);
+            let (status, body) = if line.starts_with("GET /metrics ") || line.starts_with("GET /metrics?") {
+                let s = Summary::new(
+                    self.start.elapsed().as_secs_f64(),
+                    &self.snapshots(),
+                    &self.lcores,
+                    &self.ctx.topology,
+                );
+                ("200 OK", prometheus(&s, self.ctx.generation))
+            } else {
+                ("404 Not Found", "only /metrics is served here\n".to_string())
+            };
+            let mut w = &stream;
+            let _ = write!(
+                w,
+                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
     }
 
     /// Answers every console connection waiting (one request each).

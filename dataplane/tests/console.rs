@@ -66,10 +66,18 @@ fn console_drains_a_node_and_refuses_bad_changes_without_changing_anything() {
     }
     drop(w);
     let socket = d.join("console.sock");
+    let metrics_port = 20_000 + (std::process::id() % 20_000) as u16;
     let cfg_text = example_toml(&format!("{}/c.pcap", d.display()), &format!("{}/c.pcap", d.display()))
         .replace("file_prefix = \"sluice-demo\"", &format!("file_prefix = \"sluice-console-{}\"", std::process::id()))
         .replace("mbufs = 65535", "mbufs = 16383\nidle_sleep_us = 0")
-        .replacen("[[ports]]", &format!("[console]\nsocket = \"{}\"\n\n[[ports]]", socket.display()), 1);
+        .replacen(
+            "[[ports]]",
+            &format!(
+                "[console]\nsocket = \"{}\"\n\n[metrics]\nprometheus = true\nlisten = \"127.0.0.1:{metrics_port}\"\n\n[[ports]]",
+                socket.display()
+            ),
+            1,
+        );
     let cfg = d.join("sluice.toml");
     std::fs::write(&cfg, &cfg_text).unwrap();
     let mut appliance = Appliance(
@@ -151,6 +159,23 @@ fn console_drains_a_node_and_refuses_bad_changes_without_changing_anything() {
     }
     let stats = ctl_json(&socket, &["stats"]);
     assert!(stats["rx"].as_u64().unwrap() > 0 && stats["counters_balance"] == true);
+    // The same counters on the Prometheus endpoint (loopback, opt-in).
+    let get = |path: &str| {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", metrics_port)).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut body = String::new();
+        std::io::Read::read_to_string(&mut s, &mut body).unwrap();
+        body
+    };
+    let m = get("/metrics");
+    assert!(m.starts_with("HTTP/1.1 200 OK"), "{m}");
+    assert!(m.contains("sluice_generation 5"), "{m}");
+    assert!(m.contains("# TYPE sluice_rx_packets_total counter"));
+    assert!(m.contains("sluice_rx_packets_total{worker=\"0\",lcore=\"1\"} "));
+    assert!(m.contains("sluice_node_packets{node=\"a1\",chassis=\"chassis-a\",state=\"draining\"} 0"), "{m}");
+    assert!(m.contains("sluice_drops_total{reason=\"malformed_l2\"} 0"));
+    assert!(m.contains("sluice_resets{counter=\"fanouts_started\"} 0"));
+    assert!(get("/other").starts_with("HTTP/1.1 404"));
     // Clean stop; the socket goes away.
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     let status = child.wait().unwrap();

@@ -44,6 +44,8 @@ pub struct Config {
     #[serde(default)]
     pub console: ConsoleConfig,
     #[serde(default)]
+    pub metrics: MetricsConfig,
+    #[serde(default)]
     pub ports: Vec<PortConfig>,
     #[serde(default)]
     pub vips: Vec<VipConfig>,
@@ -157,6 +159,21 @@ impl Config {
     /// Where the console socket is.
     pub fn console_socket(&self) -> std::path::PathBuf {
         self.console.socket.clone().unwrap_or_else(|| format!("/run/sluice/{}.sock", self.eal.file_prefix).into())
+    }
+}
+
+/// The Prometheus text endpoint (opt-in).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub prometheus: bool,
+    /// Where it listens; loopback by default.
+    pub listen: std::net::SocketAddr,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig { prometheus: false, listen: "127.0.0.1:9377".parse().expect("literal") }
     }
 }
 

@@ -102,6 +102,31 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
         teardown(&ports);
         return Err(e);
     }
+    // The console and metrics endpoints, before any worker runs: a failure here only has ports to undo.
+    let endpoints = (|| {
+        let console = match cfg.console.enabled {
+            true => Some(step(
+                &format!("console socket {}", cfg.console_socket().display()),
+                bind_console(&cfg.console_socket(), cfg.console.mode),
+            )?),
+            false => None,
+        };
+        let metrics = match cfg.metrics.prometheus {
+            true => Some(step(
+                &format!("metrics endpoint {}", cfg.metrics.listen),
+                TcpListener::bind(cfg.metrics.listen).and_then(|l| l.set_nonblocking(true).map(|_| l)),
+            )?),
+            false => None,
+        };
+        Ok::<_, AppError>((console, metrics))
+    })();
+    let (console, metrics) = match endpoints {
+        Ok(e) => e,
+        Err(e) => {
+            teardown(&ports);
+            return Err(e);
+        }
+    };
 
     let topology = Topology::build(cfg);
     let ctx = Arc::new(Context::new(cfg, topology.clone(), &macs, 1));
@@ -146,36 +171,6 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
         }
         launched.push(lcore);
     }
-    let console = if cfg.console.enabled {
-        match bind_console(&cfg.console_socket(), cfg.console.mode) {
-            Ok(l) => Some(l),
-            Err(e) => {
-                stop.store(true, Relaxed);
-                for l in &launched {
-                    eal.wait(LcoreId(*l));
-                }
-                teardown(&ports);
-                return Err(AppError(format!("console socket {}: {e}", cfg.console_socket().display())));
-            }
-        }
-    } else {
-        None
-    };
-    let metrics = if cfg.metrics.prometheus {
-        match TcpListener::bind(cfg.metrics.listen).and_then(|l| l.set_nonblocking(true).map(|_| l)) {
-            Ok(l) => Some(l),
-            Err(e) => {
-                stop.store(true, Relaxed);
-                for l in &launched {
-                    eal.wait(LcoreId(*l));
-                }
-                teardown(&ports);
-                return Err(AppError(format!("metrics endpoint {}: {e}", cfg.metrics.listen)));
-            }
-        }
-    } else {
-        None
-    };
     let mut control = Control {
         metrics,
         cfg: cfg.clone(),

@@ -2,6 +2,7 @@
 //! and the poll-mode workers that run it on DPDK ports ([`worker`]).
 
 pub mod app;
+mod counters;
 pub mod hash;
 pub mod pipeline;
 pub mod report;

@@ -22,6 +22,8 @@
 //! node's answer to a probe reaches the client. RSTs from clients never start a fan-out.
 
 use serde::Serialize;
+
+use crate::counters::named_counters;
 use sluice_control::config::ResetConfig;
 
 use crate::hash::ContentHasher;
@@ -31,21 +33,9 @@ use crate::wire::parse::{Addr, PROTO_TCP};
 use crate::wire::tcp::flags;
 use crate::wire::{ipv4, ipv6};
 
-macro_rules! counters {
-    ($($v:ident => $s:literal: $doc:literal,)*) => {
-        /// A reset counter.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        #[repr(u8)]
-        pub enum ResetCounter { $(#[doc = $doc] $v,)* }
-        impl ResetCounter {
-            pub const ALL: &'static [ResetCounter] = &[$(ResetCounter::$v,)*];
-            pub const COUNT: usize = ResetCounter::ALL.len();
-            pub fn as_str(self) -> &'static str { match self { $(ResetCounter::$v => $s,)* } }
-        }
-    };
-}
-
-counters! {
+named_counters! {
+    /// A reset counter.
+    ResetCounter {
     NodeRsts => "node_rsts": "RSTs from a VIP seen on the node side",
     RstsForwarded => "rsts_forwarded": "node RSTs forwarded to the client",
     Fanouts => "fanouts_started": "fan-outs started",
@@ -58,6 +48,7 @@ counters! {
     Entries => "softstate_entries": "soft-state entries in use (a gauge)",
     Evictions => "softstate_evictions": "live entries evicted because the table was full",
     ProbeAllocFailed => "probe_alloc_failed": "probes not sent for want of an mbuf",
+}
 }
 
 /// A worker's reset counters, indexed by [`ResetCounter`].

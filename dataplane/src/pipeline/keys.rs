@@ -4,29 +4,19 @@
 //! key, and a content key that cannot be read falls back to the flow key and is counted.
 
 use super::{flow_hash, Context, Vip, VipKey};
+use crate::counters::named_counters;
 use crate::hash::nfs3;
 use crate::wire::parse::{Parsed, PROTO_UDP};
 use crate::wire::udp;
 
-macro_rules! counters {
-    ($($v:ident => $s:literal: $doc:literal,)*) => {
-        /// A key counter.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        #[repr(u8)]
-        pub enum KeyCounter { $(#[doc = $doc] $v,)* }
-        impl KeyCounter {
-            pub const ALL: &'static [KeyCounter] = &[$(KeyCounter::$v,)*];
-            pub const COUNT: usize = KeyCounter::ALL.len();
-            pub fn as_str(self) -> &'static str { match self { $(KeyCounter::$v => $s,)* } }
-        }
-    };
-}
-
-counters! {
+named_counters! {
+    /// A key counter.
+    KeyCounter {
     Nfs3 => "nfs3": "requests keyed on an NFSv3 file handle (and offset region)",
     Payload => "payload": "requests keyed on a payload field",
     FallbackFragment => "fallback_fragment": "content-keyed VIP, fragmented datagram: flow key used",
     FallbackUnparsed => "fallback_unparsed": "content-keyed VIP, content not parseable (truncated, not NFSv3, other procedure, bad handle): flow key used",
+}
 }
 
 /// A worker's key counters, indexed by [`KeyCounter`].

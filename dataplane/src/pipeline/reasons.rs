@@ -1,30 +1,11 @@
 //! Why a packet was dropped. Every drop is counted under exactly one reason.
 
+use crate::counters::named_counters;
 use crate::wire::{self, ErrorKind, Layer};
 
-macro_rules! reasons {
-    ($($v:ident => $s:literal: $doc:literal,)*) => {
-        /// A drop reason.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        #[repr(u8)]
-        pub enum DropReason { $(#[doc = $doc] $v,)* }
-
-        impl DropReason {
-            /// Every reason, in counter order.
-            pub const ALL: &'static [DropReason] = &[$(DropReason::$v,)*];
-            pub const COUNT: usize = DropReason::ALL.len();
-            /// The counter name.
-            pub fn as_str(self) -> &'static str {
-                match self { $(DropReason::$v => $s,)* }
-            }
-            pub fn describe(self) -> &'static str {
-                match self { $(DropReason::$v => $doc,)* }
-            }
-        }
-    };
-}
-
-reasons! {
+named_counters! {
+    /// A drop reason. Every drop is counted under exactly one.
+    DropReason {
     MalformedL2 => "malformed_l2": "Ethernet header or VLAN tags truncated, or more than two tags",
     UnknownEthertype => "unknown_ethertype": "neither ARP, IPv4 nor IPv6",
     MalformedArp => "malformed_arp": "ARP truncated or not Ethernet/IPv4",
@@ -47,6 +28,7 @@ reasons! {
     ResetSwallowed => "reset_swallowed": "a node's answer to a reset probe, or a duplicate RST, kept from the client",
     FanoutReceived => "fanout_received": "a spine's fan-out frame, consumed here (the probes it causes count as generated)",
     FanoutForged => "fanout_forged": "a fan-out frame where none is accepted (only a chassis's spine-side port takes them)",
+}
 }
 
 impl From<wire::Error> for DropReason {

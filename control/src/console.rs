@@ -35,6 +35,8 @@ pub enum Request {
     NodeDown {
         name: String,
     },
+    /// The latest reset fan-outs, newest first.
+    Resets,
     /// Re-read the configuration file (as SIGHUP does).
     Reload,
 }

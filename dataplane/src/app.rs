@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam::channel::{bounded, Receiver, Sender};
+use crossbeam::queue::ArrayQueue;
 use crossbeam::utils::CachePadded;
 use dpdk_sys::eal::Eal;
 use dpdk_sys::{LcoreId, Mempool, PortConf, PortId, SocketId};
@@ -20,6 +21,7 @@ use sluice_control::{Config, Topology};
 
 use crate::pipeline::Context;
 use crate::report::{interval_line, prometheus, PortSummary, Summary};
+use crate::reset::FanoutEvent;
 use crate::stats::{Shared, Snapshot};
 use crate::worker::{self, Links, Plan};
 
@@ -142,6 +144,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
             .collect(),
     );
     let stop = Arc::new(AtomicBool::new(false));
+    let events = Arc::new(ArrayQueue::new(1024));
     let mut launched = Vec::new();
     for (w, &lcore) in workers.iter().enumerate() {
         let plan = Plan {
@@ -155,10 +158,19 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
             resets: cfg.resets.clone(),
             idle_sleep: (d.idle_sleep_us > 0).then(|| Duration::from_micros(d.idle_sleep_us as u64)),
         };
-        let (ctx, links, worker_stop, pool) = (ctx.clone(), links.clone(), stop.clone(), pool.clone());
+        let (ctx, links, worker_stop, pool, ev) =
+            (ctx.clone(), links.clone(), stop.clone(), pool.clone(), events.clone());
         let r = eal.launch(LcoreId(lcore), move || {
             let l = &links[w];
-            worker::run(&plan, ctx, Links { shared: &l.shared, stop: &worker_stop, updates: &l.updates, pool: &pool });
+            let links = Links {
+                shared: &l.shared,
+                stop: &worker_stop,
+                updates: &l.updates,
+                pool: &pool,
+                events: &ev,
+                index: w as u16,
+            };
+            worker::run(&plan, ctx, links);
             0
         });
         if let Err(e) = r {
@@ -172,6 +184,8 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
         launched.push(lcore);
     }
     let mut control = Control {
+        events,
+        recent: std::collections::VecDeque::with_capacity(RECENT_RESETS),
         metrics,
         cfg: cfg.clone(),
         ctx,
@@ -241,6 +255,9 @@ fn teardown(ports: &[PortId]) {
     }
 }
 
+/// Fan-outs the console remembers.
+const RECENT_RESETS: usize = 64;
+
 /// The control lcore's state: the configuration in force, the context the workers run on, and the ends
 /// of the channels that carry new contexts to them.
 struct Control {
@@ -252,6 +269,9 @@ struct Control {
     lcores: Vec<u32>,
     console: Option<UnixListener>,
     metrics: Option<TcpListener>,
+    events: Arc<ArrayQueue<FanoutEvent>>,
+    /// The latest fan-outs with when the control lcore saw them (newest last).
+    recent: std::collections::VecDeque<(std::time::SystemTime, FanoutEvent)>,
     config_path: Option<PathBuf>,
     start: Instant,
 }
@@ -287,6 +307,12 @@ impl Control {
                     Ok(msg) => eprintln!("sluice: {msg}"),
                     Err(e) => eprintln!("sluice: reload refused, nothing changed: {e}"),
                 }
+            }
+            while let Some(e) = self.events.pop() {
+                if self.recent.len() == RECENT_RESETS {
+                    self.recent.pop_front();
+                }
+                self.recent.push_back((std::time::SystemTime::now(), e));
             }
             self.serve_console();
             self.serve_metrics();
@@ -463,6 +489,24 @@ impl Control {
                     })
                     .collect();
                 Response::ok(serde_json::json!(nodes))
+            }
+            Request::Resets => {
+                let list: Vec<_> = self
+                    .recent
+                    .iter()
+                    .rev()
+                    .map(|(t, e)| {
+                        let at = t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+                        serde_json::json!({
+                            "at": at,
+                            "client": std::net::SocketAddr::new(e.conn.client.to_ip(), e.conn.cport).to_string(),
+                            "vip": std::net::SocketAddr::new(e.conn.vip.to_ip(), e.conn.vport).to_string(),
+                            "worker": e.worker,
+                            "started_by": if e.from_spine { "spine fan-out frame" } else { "node RST" },
+                        })
+                    })
+                    .collect();
+                Response::ok(serde_json::json!(list))
             }
             Request::Reload => match self.reload() {
                 Ok(msg) => Response::ok(serde_json::json!({ "applied": msg })),

@@ -48,6 +48,7 @@ named_counters! {
     Entries => "softstate_entries": "soft-state entries in use (a gauge)",
     Evictions => "softstate_evictions": "live entries evicted because the table was full",
     ProbeAllocFailed => "probe_alloc_failed": "probes not sent for want of an mbuf",
+    EventsDropped => "events_dropped": "fan-out reports the control lcore's queue had no room for",
 }
 }
 
@@ -65,11 +66,22 @@ pub struct Conn {
     pub vport: u16,
 }
 
+/// What a worker reports to the control lcore when it starts a fan-out.
+#[derive(Debug, Clone, Copy)]
+pub struct FanoutEvent {
+    pub conn: Conn,
+    pub worker: u16,
+    /// Started by a spine's fan-out frame (at a chassis appliance) rather than a node RST.
+    pub from_spine: bool,
+}
+
 /// A fan-out to send: probes for `conn` to every node that may hold it except `exclude`.
 #[derive(Debug, Clone, Copy)]
 pub struct Fanout {
     pub conn: Conn,
     pub exclude: Option<u16>,
+    /// Started by a spine's fan-out frame.
+    pub from_spine: bool,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -190,7 +202,7 @@ impl Resets {
         } else {
             self.insert(conn, now);
             self.count(ResetCounter::Fanouts);
-            self.pending.push(Fanout { conn, exclude: sender });
+            self.pending.push(Fanout { conn, exclude: sender, from_spine: false });
         }
         self.count(ResetCounter::RstsForwarded);
         true
@@ -218,7 +230,7 @@ impl Resets {
         } else {
             self.insert(conn, now);
             self.count(ResetCounter::Fanouts);
-            self.pending.push(Fanout { conn, exclude: None });
+            self.pending.push(Fanout { conn, exclude: None, from_spine: true });
         }
     }
 
@@ -257,6 +269,10 @@ impl Resets {
 
     pub fn count_probe(&mut self, sent: bool) {
         self.count(if sent { ResetCounter::FramesTier2 } else { ResetCounter::ProbeAllocFailed });
+    }
+
+    pub fn count_event_dropped(&mut self) {
+        self.count(ResetCounter::EventsDropped);
     }
 
     pub fn count_fanout_frame(&mut self, sent: bool) {

@@ -10,7 +10,7 @@ use dpdk_sys::{lcore, Burst, Mbuf, Mempool, PortId, BURST_MAX};
 use sluice_control::config::{NodeState, ResetConfig, Role};
 
 use crate::pipeline::{self, Context, DropReason, Frame, Verdict, WorkerState};
-use crate::reset::{self, Fanout, Resets, PENDING_MAX};
+use crate::reset::{self, Fanout, FanoutEvent, Resets, PENDING_MAX};
 use crate::stats::{Local, Shared};
 
 /// What one worker polls and where it transmits.
@@ -36,6 +36,10 @@ pub struct Links<'a> {
     pub updates: &'a Receiver<Arc<Context>>,
     /// Where reset probes come from.
     pub pool: &'a Mempool,
+    /// Fan-outs started, for the console (bounded; a full queue drops the report and counts it).
+    pub events: &'a crossbeam::queue::ArrayQueue<FanoutEvent>,
+    /// This worker's index.
+    pub index: u16,
 }
 
 struct Tx<'a> {
@@ -128,6 +132,10 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
             st.resets.take_pending(&mut fanouts);
             for f in &fanouts {
                 send_probes(&ctx, f, links.pool, &mut st.resets, &mut tx, &mut local);
+                let e = FanoutEvent { conn: f.conn, worker: links.index, from_spine: f.from_spine };
+                if links.events.push(e).is_err() {
+                    st.resets.count_event_dropped();
+                }
             }
             tx.flush_all(&mut local);
         }

@@ -378,8 +378,8 @@ fn node_rst_is_forwarded_and_fans_out_to_every_other_node() {
     let mut pending = Vec::new();
     r.resets.take_pending(&mut pending);
     assert_eq!(pending.len(), 1);
-    let Fanout { conn, exclude } = pending[0];
-    assert_eq!(exclude, Some(a1));
+    let Fanout { conn, exclude, from_spine } = pending[0];
+    assert_eq!((exclude, from_spine), (Some(a1), false));
     assert_eq!((conn.client, conn.vip, conn.cport, conn.vport), (Addr::v4(client), Addr::v4(VIP4), 40001, 2049));
     // The probe toward each node is a SYN|ACK from the client to the VIP, addressed like client traffic.
     for n in 0..ctx.nodes.len() as u16 {

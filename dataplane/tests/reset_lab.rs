@@ -293,6 +293,18 @@ fn membership_change(layout: Layout, nodes_in_lab: usize, before: (usize, &str),
         assert!(*echoes >= 60, "connection {p} was disturbed: only {echoes} echoes in 6 s");
     }
     phase("client events complete");
+    // The first appliance (single, or the spine) lists the fan-outs on its console.
+    let socket = Config::load(&appliances[0].1).unwrap().console_socket();
+    let s = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    std::io::Write::write_all(&mut &s, b"{\"cmd\":\"resets\"}\n").unwrap();
+    let mut line = String::new();
+    BufReader::new(&s).read_line(&mut line).unwrap();
+    let listed: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let clients: BTreeSet<String> =
+        listed["data"].as_array().unwrap().iter().map(|e| e["client"].as_str().unwrap().to_string()).collect();
+    for p in &moved {
+        assert!(clients.contains(&format!("192.0.2.100:{p}")), "fan-out for {p} listed: {listed}");
+    }
     // New connections to the VIP succeed.
     for _ in 0..3 {
         assert!(connect(), "a new connection after the change failed");

@@ -127,7 +127,7 @@ fn chassis_takes_fanout_frames_only_from_its_spine_side() {
     assert_eq!(run(&c, CLIENT, &frame, &mut r).0, Verdict::Drop(DropReason::FanoutReceived));
     let mut p = Vec::new();
     r.resets.take_pending(&mut p);
-    assert_eq!((p.len(), p[0].conn, p[0].exclude), (1, conn(555), None));
+    assert_eq!((p.len(), p[0].conn, p[0].exclude, p[0].from_spine), (1, conn(555), None, true));
     // Its nodes' answers: a refusal is kept back, a challenge ACK becomes the exact RST.
     let a1 = c.topology.node_index("a1").unwrap() as u16;
     let a1_mac = c.nodes[a1 as usize].mac;

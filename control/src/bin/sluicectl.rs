@@ -14,6 +14,13 @@ use sluice_control::config::{ForwardMode, MacAddr, NodeConfig, NodeState};
 use sluice_control::console::{Request, Response};
 use sluice_control::{maglev, Config, Topology};
 
+/// Prints a line to stdout, ignoring a reader that went away (`sluicectl nodes | head`).
+macro_rules! out {
+    ($($t:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
 #[derive(Parser, Debug)]
 #[command(version, about = "Operate a sluice appliance")]
 struct Args {
@@ -86,6 +93,11 @@ enum Cmd {
         target: Target,
         #[command(subcommand)]
         cmd: Option<NodeCmd>,
+    },
+    /// The latest reset fan-outs (newest first): connection, worker, what started it.
+    Resets {
+        #[command(flatten)]
+        target: Target,
     },
     /// Re-read the appliance's configuration file (as SIGHUP does).
     Reload {
@@ -217,17 +229,14 @@ fn show(target: &Target, req: &Request, resp: Response) -> ExitCode {
     }
     let data = resp.data.unwrap_or_default();
     if target.json {
-        println!("{}", serde_json::to_string_pretty(&data).expect("json"));
+        out!("{}", serde_json::to_string_pretty(&data).expect("json"));
         return ExitCode::SUCCESS;
     }
     match (req, &data) {
         (Request::Nodes, serde_json::Value::Array(nodes)) => {
-            println!(
-                "{:<14} {:<14} {:<9} {:>7} {:>8} {:>12}",
-                "node", "chassis", "state", "weight", "share%", "packets"
-            );
+            out!("{:<14} {:<14} {:<9} {:>7} {:>8} {:>12}", "node", "chassis", "state", "weight", "share%", "packets");
             for n in nodes {
-                println!(
+                out!(
                     "{:<14} {:<14} {:<9} {:>7} {:>8.2} {:>12}",
                     n["name"].as_str().unwrap_or(""),
                     n["chassis"].as_str().unwrap_or(""),
@@ -238,16 +247,29 @@ fn show(target: &Target, req: &Request, resp: Response) -> ExitCode {
                 );
             }
         }
+        (Request::Resets, serde_json::Value::Array(list)) => {
+            out!("{:<18} {:<44} {:<28} {:>6}  started by", "at (unix s)", "client", "vip", "worker");
+            for e in list {
+                out!(
+                    "{:<18.3} {:<44} {:<28} {:>6}  {}",
+                    e["at"].as_f64().unwrap_or(0.0),
+                    e["client"].as_str().unwrap_or(""),
+                    e["vip"].as_str().unwrap_or(""),
+                    e["worker"],
+                    e["started_by"].as_str().unwrap_or("")
+                );
+            }
+        }
         (_, serde_json::Value::Object(m)) => {
             for (k, v) in m {
                 match v {
-                    serde_json::Value::Object(_) | serde_json::Value::Array(_) => println!("{k}: {v}"),
-                    serde_json::Value::String(s) => println!("{k}: {s}"),
-                    v => println!("{k}: {v}"),
+                    serde_json::Value::Object(_) | serde_json::Value::Array(_) => out!("{k}: {v}"),
+                    serde_json::Value::String(s) => out!("{k}: {s}"),
+                    v => out!("{k}: {v}"),
                 }
             }
         }
-        (_, v) => println!("{v}"),
+        (_, v) => out!("{v}"),
     }
     ExitCode::SUCCESS
 }
@@ -274,6 +296,7 @@ fn main() -> ExitCode {
         Cmd::Status { target } => remote(target, Ok(Request::Status)),
         Cmd::Stats { target } => remote(target, Ok(Request::Stats)),
         Cmd::Reload { target } => remote(target, Ok(Request::Reload)),
+        Cmd::Resets { target } => remote(target, Ok(Request::Resets)),
         Cmd::Nodes { target, cmd } => remote(target, node_request(cmd.unwrap_or(NodeCmd::List))),
         Cmd::Check { config, json } => {
             let cfg = match Config::load(&config) {
@@ -285,10 +308,10 @@ fn main() -> ExitCode {
             };
             let r = report(&cfg);
             if json {
-                println!("{}", serde_json::to_string_pretty(&r).expect("report serialises"));
+                out!("{}", serde_json::to_string_pretty(&r).expect("report serialises"));
                 return ExitCode::SUCCESS;
             }
-            println!(
+            out!(
                 "{}: OK — {} ports, {} VIPs, {} workers, tier-1 table of {} slots",
                 config.display(),
                 r.ports,
@@ -297,15 +320,19 @@ fn main() -> ExitCode {
                 r.table_size
             );
             for c in &r.chassis {
-                println!("chassis {:<16} {:>3} nodes {:6.2}%", c.name, c.nodes, c.share_pct);
+                out!("chassis {:<16} {:>3} nodes {:6.2}%", c.name, c.nodes, c.share_pct);
             }
             for n in &r.nodes {
-                println!(
+                out!(
                     "  node {:<16} {:<16} {:<8} weight {:>7} {:6.2}%",
-                    n.name, n.chassis, n.state, n.weight, n.share_pct
+                    n.name,
+                    n.chassis,
+                    n.state,
+                    n.weight,
+                    n.share_pct
                 );
             }
-            println!("EAL: {}", r.eal_args.join(" "));
+            out!("EAL: {}", r.eal_args.join(" "));
             ExitCode::SUCCESS
         }
     }

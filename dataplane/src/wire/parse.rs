@@ -34,6 +34,15 @@ impl Addr {
             &self.bytes[..4]
         }
     }
+    /// As a standard address.
+    pub fn to_ip(&self) -> std::net::IpAddr {
+        if self.v6 {
+            std::net::IpAddr::from(self.bytes)
+        } else {
+            std::net::IpAddr::from(self.v4_bytes())
+        }
+    }
+
     pub fn v4_bytes(&self) -> [u8; 4] {
         self.bytes[..4].try_into().expect("4")
     }

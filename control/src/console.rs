@@ -39,6 +39,27 @@ pub enum Request {
     Resets,
     /// Re-read the configuration file (as SIGHUP does).
     Reload,
+    /// Affinity entries matching a filter, heaviest first, and the table's counters.
+    Affinity {
+        #[serde(default)]
+        filter: crate::affinity::Filter,
+    },
+    /// Pin a client VM (an IP or MAC, as `affinity.client_id` says) to an active CVM.
+    AffinityPin {
+        client: String,
+        node: String,
+    },
+    /// Turn a pin back into a learned entry.
+    AffinityUnpin {
+        client: String,
+    },
+    /// Forget learned entries (of one CVM, or all); pins stay.
+    AffinityFlush {
+        #[serde(default)]
+        node: Option<String>,
+    },
+    /// Health-check state of every node.
+    Health,
 }
 
 /// The answer: `ok` with `data`, or an `error` that says what was wrong.
@@ -109,6 +130,14 @@ mod tests {
         assert!(parse_request("status").unwrap_err().starts_with("malformed request"));
         assert!(parse_request(r#"{"cmd":"explode"}"#).unwrap_err().contains("explode"));
         assert!(parse_request(r#"{"cmd":"node_weight","name":"a1"}"#).unwrap_err().contains("weight"));
+        assert_eq!(
+            parse_request(r#"{"cmd":"affinity","filter":{"node":"a1","limit":3}}"#),
+            Ok(Request::Affinity {
+                filter: crate::affinity::Filter { node: Some("a1".into()), limit: 3, ..Default::default() }
+            })
+        );
+        assert!(parse_request(r#"{"cmd":"affinity","filter":{"nod":"a1"}}"#).unwrap_err().contains("nod"));
+        assert!(parse_request(r#"{"cmd":"affinity_pin","client":"10.0.0.1"}"#).unwrap_err().contains("node"));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! sluice's control side: configuration, topology and Maglev table builds. Pure Rust, no DPDK.
 
+pub mod affinity;
 pub mod config;
 pub mod console;
+pub mod health;
 pub mod maglev;
 pub mod topology;
 

@@ -16,9 +16,14 @@ use crossbeam::queue::ArrayQueue;
 use crossbeam::utils::CachePadded;
 use dpdk_sys::eal::Eal;
 use dpdk_sys::{LcoreId, Mempool, PortConf, PortId, SocketId};
+use sluice_control::affinity::{AffinityTable, ClientId, Move};
+use sluice_control::config::{HealthCheck, NodeState};
 use sluice_control::console::{self, Request, Response};
+use sluice_control::health::{Change, HealthChecker};
 use sluice_control::{Config, Topology};
 
+use crate::affinity::{AffinityMap, AffinityReport};
+use crate::pipeline::health::{self, Answer, Probe};
 use crate::pipeline::Context;
 use crate::report::{interval_line, prometheus, PortSummary, Summary};
 use crate::reset::FanoutEvent;
@@ -145,6 +150,9 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
     );
     let stop = Arc::new(AtomicBool::new(false));
     let events = Arc::new(ArrayQueue::new(1024));
+    let reports = Arc::new(ArrayQueue::new(cfg.affinity.report_queue as usize));
+    let probes = Arc::new(ArrayQueue::new(1024));
+    let answers = Arc::new(ArrayQueue::new(1024));
     let mut launched = Vec::new();
     for (w, &lcore) in workers.iter().enumerate() {
         let plan = Plan {
@@ -160,6 +168,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
         };
         let (ctx, links, worker_stop, pool, ev) =
             (ctx.clone(), links.clone(), stop.clone(), pool.clone(), events.clone());
+        let (rep, prb, ans) = (reports.clone(), probes.clone(), answers.clone());
         let r = eal.launch(LcoreId(lcore), move || {
             let l = &links[w];
             let links = Links {
@@ -168,6 +177,9 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
                 updates: &l.updates,
                 pool: &pool,
                 events: &ev,
+                reports: &rep,
+                probes: &prb,
+                answers: &ans,
                 index: w as u16,
             };
             worker::run(&plan, ctx, links);
@@ -183,7 +195,22 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
         }
         launched.push(lcore);
     }
+    let now_ms = 0;
     let mut control = Control {
+        affinity: cfg.affinity.enabled.then(|| AffinityTable::new(&cfg.affinity, now_ms)),
+        health: cfg.health.enabled.then(|| {
+            let names: Vec<&str> = topology.nodes.iter().map(|n| n.name.as_str()).collect();
+            HealthChecker::new(&cfg.health, &names, now_ms)
+        }),
+        reports,
+        probes,
+        answers,
+        moves: std::collections::VecDeque::with_capacity(RECENT_MOVES),
+        health_events: std::collections::VecDeque::with_capacity(RECENT_MOVES),
+        adoption: hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
+        last_affinity_publish: Instant::now(),
+        last_aging: Instant::now(),
+        probes_unqueued: 0,
         events,
         recent: std::collections::VecDeque::with_capacity(RECENT_RESETS),
         metrics,
@@ -255,8 +282,12 @@ fn teardown(ports: &[PortId]) {
     }
 }
 
+const AFFINITY_OFF: &str = "affinity is off in this appliance's configuration ([affinity] enabled = false)";
+
 /// Fan-outs the console remembers.
 const RECENT_RESETS: usize = 64;
+/// Affinity moves and health changes the console remembers.
+const RECENT_MOVES: usize = 64;
 
 /// The control lcore's state: the configuration in force, the context the workers run on, and the ends
 /// of the channels that carry new contexts to them.
@@ -274,9 +305,199 @@ struct Control {
     recent: std::collections::VecDeque<(std::time::SystemTime, FanoutEvent)>,
     config_path: Option<PathBuf>,
     start: Instant,
+    /// The controller-VM affinity table (when enabled).
+    affinity: Option<AffinityTable>,
+    /// Health checks (when enabled).
+    health: Option<HealthChecker>,
+    reports: Arc<ArrayQueue<AffinityReport>>,
+    probes: Arc<ArrayQueue<Probe>>,
+    answers: Arc<ArrayQueue<Answer>>,
+    moves: std::collections::VecDeque<(std::time::SystemTime, Move)>,
+    health_events: std::collections::VecDeque<(std::time::SystemTime, Change)>,
+    /// Publication → every worker adopted, in microseconds.
+    adoption: hdrhistogram::Histogram<u64>,
+    last_affinity_publish: Instant,
+    last_aging: Instant,
+    /// Health probes the workers' queue had no room for.
+    probes_unqueued: u64,
+}
+
+fn remember<T>(q: &mut std::collections::VecDeque<(std::time::SystemTime, T)>, item: T) {
+    if q.len() == RECENT_MOVES {
+        q.pop_front();
+    }
+    q.push_back((std::time::SystemTime::now(), item));
+}
+
+fn unix_secs(t: std::time::SystemTime) -> f64 {
+    t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 impl Control {
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    /// The configuration the tables are built from: the operator's, with nodes that failed their health
+    /// checks marked down.
+    fn effective(&self, cfg: &Config) -> Config {
+        let mut c = cfg.clone();
+        if let Some(h) = &self.health {
+            for n in c.nodes.iter_mut() {
+                if !h.is_up(&n.name) {
+                    n.state = NodeState::Down;
+                }
+            }
+        }
+        c
+    }
+
+    /// Hands `ctx` to every worker and waits (bounded) until all run on it; records how long that took.
+    fn publish(&mut self, ctx: Context) -> Duration {
+        let generation = ctx.generation;
+        let ctx = Arc::new(ctx);
+        let t0 = Instant::now();
+        for (tx, rx) in &self.senders {
+            // A worker that has not taken the previous snapshot yet gets this one instead.
+            while rx.try_recv().is_ok() {}
+            let _ = tx.try_send(ctx.clone());
+        }
+        let deadline = t0 + Duration::from_secs(2);
+        while self.links.iter().any(|l| l.shared.adopted.load(Relaxed) < generation) && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        let took = t0.elapsed();
+        let _ = self.adoption.record((took.as_micros() as u64).max(1));
+        self.ctx = ctx;
+        took
+    }
+
+    /// Builds and publishes the context of `cfg` (with health applied): affinities of CVMs that are no
+    /// longer active move first, so workers never see a map pointing at them.
+    fn rebuild(&mut self, cfg: &Config) -> Duration {
+        let generation = self.ctx.generation + 1;
+        let eff = self.effective(cfg);
+        let mut ctx = Context::new(cfg, Topology::build(&eff), &self.macs, generation);
+        if let Some(h) = &mut self.health {
+            let names: Vec<&str> = ctx.topology.nodes.iter().map(|n| n.name.as_str()).collect();
+            h.sync(&names, self.start.elapsed().as_millis() as u64);
+        }
+        if let Some(a) = &mut self.affinity {
+            let moves = a.evacuate(&ctx.topology);
+            ctx.affinity = Arc::new(AffinityMap::build(&a.honoured(&ctx.topology)));
+            a.counters.publishes += 1;
+            a.take_dirty();
+            self.note_moves(moves);
+            self.last_affinity_publish = Instant::now();
+        }
+        self.publish(ctx)
+    }
+
+    fn note_moves(&mut self, moves: Vec<Move>) {
+        let Some(a) = &self.affinity else { return };
+        let kind = a.kind();
+        for m in moves {
+            eprintln!(
+                "sluice: affinity: client {} moved {} -> {} ({:?})",
+                m.client.display(kind),
+                m.from,
+                m.to,
+                m.reason
+            );
+            remember(&mut self.moves, m);
+        }
+    }
+
+    /// Publishes the affinity table as it is now (same topology, next generation).
+    fn publish_affinity(&mut self) {
+        let Some(a) = &mut self.affinity else { return };
+        let mut ctx = (*self.ctx).clone();
+        ctx.generation += 1;
+        ctx.affinity = Arc::new(AffinityMap::build(&a.honoured(&ctx.topology)));
+        a.counters.publishes += 1;
+        a.take_dirty();
+        self.last_affinity_publish = Instant::now();
+        self.publish(ctx);
+    }
+
+    /// The control core's periodic work: affinity reports, aging, rebalancing and publication; health
+    /// answers, timeouts, probes and the state changes they cause.
+    fn tick(&mut self) {
+        let now_ms = self.now_ms();
+        if let Some(a) = &mut self.affinity {
+            while let Some(r) = self.reports.pop() {
+                if r.topology != self.ctx.topology_id {
+                    a.counters.reports_stale += 1;
+                    continue;
+                }
+                match self.ctx.topology.nodes.get(r.node as usize) {
+                    Some(n) => a.observe(r.client, &n.name, r.packets as u64, r.bytes, now_ms),
+                    None => a.counters.reports_stale += 1,
+                }
+            }
+            let mut moves = Vec::new();
+            if self.last_aging.elapsed() >= Duration::from_millis(100) {
+                self.last_aging = Instant::now();
+                a.age(now_ms);
+                moves = a.rebalance(&self.ctx.topology, now_ms);
+            }
+            let due =
+                self.last_affinity_publish.elapsed() >= Duration::from_millis(self.cfg.affinity.publish_interval_ms);
+            let dirty = a.is_dirty();
+            self.note_moves(moves);
+            if dirty && due {
+                self.publish_affinity();
+            }
+        }
+        let mut changes = Vec::new();
+        if let Some(h) = &mut self.health {
+            while let Some(ans) = self.answers.pop() {
+                let Some(i) = self.ctx.node_by_ip(&ans.from) else { continue };
+                let name = &self.ctx.topology.nodes[i as usize].name;
+                let what = match (ans.kind, ans.ok) {
+                    (health::Kind::Tcp, true) => "SYN-ACK",
+                    (health::Kind::Tcp, false) => "RST: nothing listens",
+                    (health::Kind::Icmp, _) => "echo reply",
+                    (health::Kind::Arp, _) => "ARP reply",
+                };
+                changes.extend(h.answer(name, ans.token, ans.ok, what.to_string()));
+            }
+            let cfg_nodes = &self.cfg.nodes;
+            let (send, timeouts) =
+                h.tick(now_ms, |n| cfg_nodes.iter().any(|c| c.name == n && c.state != NodeState::Down));
+            changes.extend(timeouts);
+            let kind = match h.config().check {
+                HealthCheck::Tcp => health::Kind::Tcp,
+                HealthCheck::Icmp => health::Kind::Icmp,
+                HealthCheck::Arp => health::Kind::Arp,
+            };
+            let port = h.config().port;
+            for (name, token) in send {
+                let Some(i) = self.ctx.topology.node_index(&name) else { continue };
+                if let Some(p) = health::write_probe(&self.ctx, i as u16, kind, port, token) {
+                    if self.probes.push(p).is_err() {
+                        self.probes_unqueued += 1;
+                    }
+                }
+            }
+        }
+        if !changes.is_empty() {
+            for c in &changes {
+                eprintln!("sluice: health: node {} is {} after {}", c.node, if c.up { "up" } else { "down" }, c.why);
+            }
+            for c in changes {
+                remember(&mut self.health_events, c);
+            }
+            let cfg = self.cfg.clone();
+            let took = self.rebuild(&cfg);
+            eprintln!(
+                "sluice: health: generation {} adopted by all {} workers in {} us",
+                self.ctx.generation,
+                self.links.len(),
+                took.as_micros()
+            );
+        }
+    }
     /// Runs until a signal, the duration or idleness says stop. Returns seconds run.
     fn run(&mut self, opts: &RunOptions, stop: &AtomicBool) -> f64 {
         let signalled = Arc::new(AtomicBool::new(false));
@@ -314,6 +535,7 @@ impl Control {
                 }
                 self.recent.push_back((std::time::SystemTime::now(), e));
             }
+            self.tick();
             self.serve_console();
             self.serve_metrics();
             if opts.duration.is_some_and(|d| now - start >= d) {
@@ -365,25 +587,16 @@ impl Control {
             ("resets", new.resets == self.cfg.resets),
             ("console", new.console == self.cfg.console),
             ("metrics", new.metrics == self.cfg.metrics),
+            ("affinity", new.affinity == self.cfg.affinity),
+            ("health", new.health == self.cfg.health),
             ("role", new.role == self.cfg.role && new.this_chassis == self.cfg.this_chassis),
         ] {
             if !same {
                 return Err(format!("[{what}] cannot change while running (restart)"));
             }
         }
-        let generation = self.ctx.generation + 1;
-        let ctx = Arc::new(Context::new(&new, Topology::build(&new), &self.macs, generation));
-        let t0 = Instant::now();
-        for (tx, rx) in &self.senders {
-            // A worker that has not taken the previous snapshot yet gets this one instead.
-            while rx.try_recv().is_ok() {}
-            let _ = tx.try_send(ctx.clone());
-        }
-        let deadline = t0 + Duration::from_secs(2);
-        while self.links.iter().any(|l| l.shared.adopted.load(Relaxed) < generation) && Instant::now() < deadline {
-            std::thread::yield_now();
-        }
-        let took = t0.elapsed();
+        let took = self.rebuild(&new);
+        let generation = self.ctx.generation;
         let n = &new.nodes;
         let msg = format!(
             "applied {source}: generation {generation}, {} nodes ({} active), adopted by all {} workers in {} us",
@@ -392,9 +605,46 @@ impl Control {
             self.links.len(),
             took.as_micros()
         );
-        self.ctx = ctx;
         self.cfg = new;
         Ok(msg)
+    }
+
+    /// The control core's own metrics: snapshot adoption, affinity and health.
+    fn extra_metrics(&self) -> String {
+        use std::fmt::Write as _;
+        let mut o = String::new();
+        let h = &self.adoption;
+        let _ = writeln!(
+            o,
+            "# HELP sluice_adoption_seconds Publication of a snapshot until every worker runs on it.\n# TYPE sluice_adoption_seconds summary"
+        );
+        for q in [0.5, 0.99, 1.0] {
+            let _ = writeln!(o, "sluice_adoption_seconds{{quantile=\"{q}\"}} {}", h.value_at_quantile(q) as f64 / 1e6);
+        }
+        let _ = writeln!(o, "sluice_adoption_seconds_count {}", h.len());
+        if let Some(a) = &self.affinity {
+            let _ = writeln!(
+                o,
+                "# HELP sluice_affinity_entries Client VMs with a CVM.\n# TYPE sluice_affinity_entries gauge"
+            );
+            let _ = writeln!(o, "sluice_affinity_entries {}", a.len());
+            let _ = writeln!(o, "# HELP sluice_affinity Affinity table counters.\n# TYPE sluice_affinity counter");
+            if let Ok(serde_json::Value::Object(m)) = serde_json::to_value(&a.counters) {
+                for (k, v) in m {
+                    let _ = writeln!(o, "sluice_affinity{{counter=\"{k}\"}} {v}");
+                }
+            }
+        }
+        if let Some(hc) = &self.health {
+            let _ = writeln!(
+                o,
+                "# HELP sluice_node_health 1 when a node passes its health checks.\n# TYPE sluice_node_health gauge"
+            );
+            for (name, n) in hc.nodes() {
+                let _ = writeln!(o, "sluice_node_health{{node=\"{name}\"}} {}", n.up as u8);
+            }
+        }
+        o
     }
 
     /// Answers every waiting HTTP request on the metrics endpoint: GET /metrics, else 404.
@@ -412,7 +662,7 @@ impl Control {
                     &self.lcores,
                     &self.ctx.topology,
                 );
-                ("200 OK", prometheus(&s, self.ctx.generation))
+                ("200 OK", prometheus(&s, self.ctx.generation) + &self.extra_metrics())
             } else {
                 ("404 Not Found", "only /metrics is served here\n".to_string())
             };
@@ -449,6 +699,66 @@ impl Control {
         }
     }
 
+    /// Publishes an operator's affinity change at once, or reports why it was refused.
+    fn affinity_change(&mut self, r: Result<String, sluice_control::ConfigError>) -> Response {
+        match r {
+            Ok(msg) => {
+                self.publish_affinity();
+                eprintln!("sluice: affinity: {msg} (generation {})", self.ctx.generation);
+                Response::ok(serde_json::json!({ "applied": msg, "generation": self.ctx.generation }))
+            }
+            Err(e) => Response::err(format!("refused, nothing changed: {e}")),
+        }
+    }
+
+    fn affinity_summary(&self) -> serde_json::Value {
+        match &self.affinity {
+            None => serde_json::json!({ "enabled": false }),
+            Some(a) => serde_json::json!({
+                "enabled": true,
+                "entries": a.len(),
+                "pinned": a.show(&Default::default()).map_or(0, |l| l.iter().filter(|(_, e)| e.pinned).count()),
+                "honoured": self.ctx.affinity.len(),
+                "counters": a.counters,
+            }),
+        }
+    }
+
+    fn health_summary(&self) -> serde_json::Value {
+        let Some(h) = &self.health else { return serde_json::json!({ "enabled": false, "nodes": [] }) };
+        let nodes: Vec<_> = h
+            .nodes()
+            .map(|(name, n)| {
+                serde_json::json!({
+                    "name": name, "health": if n.up { "up" } else { "down" }, "successes": n.successes,
+                    "failures": n.failures, "ok_streak": n.ok_streak, "fail_streak": n.fail_streak,
+                    "went_down": n.went_down, "came_up": n.came_up, "last": n.last,
+                })
+            })
+            .collect();
+        let events: Vec<_> = self
+            .health_events
+            .iter()
+            .rev()
+            .map(|(t, c)| serde_json::json!({ "at": unix_secs(*t), "node": c.node, "up": c.up, "why": c.why }))
+            .collect();
+        let c = h.config();
+        serde_json::json!({
+            "enabled": true,
+            "check": format!("{:?}", c.check).to_lowercase(), "port": c.port, "interval_ms": c.interval_ms,
+            "timeout_ms": c.timeout_ms, "rise": c.rise, "fall": c.fall,
+            "nodes": nodes, "recent_changes": events, "probes_unqueued": self.probes_unqueued,
+        })
+    }
+
+    fn adoption_summary(&self) -> serde_json::Value {
+        let h = &self.adoption;
+        serde_json::json!({
+            "publications": h.len(),
+            "p50_us": h.value_at_quantile(0.5), "p99_us": h.value_at_quantile(0.99), "max_us": h.max(),
+        })
+    }
+
     fn handle(&mut self, req: Request) -> Response {
         let topo = &self.ctx.topology;
         match req {
@@ -464,7 +774,72 @@ impl Control {
             })),
             Request::Stats => {
                 let s = Summary::new(self.start.elapsed().as_secs_f64(), &self.snapshots(), &self.lcores, topo);
-                Response::ok(serde_json::to_value(&s).expect("summary serialises"))
+                let mut v = serde_json::to_value(&s).expect("summary serialises");
+                v["role"] = format!("{:?}", self.cfg.role).to_lowercase().into();
+                v["generation"] = self.ctx.generation.into();
+                v["affinity"] = self.affinity_summary();
+                v["health"] = self.health_summary();
+                v["adoption"] = self.adoption_summary();
+                Response::ok(v)
+            }
+            Request::Health => Response::ok(self.health_summary()),
+            Request::Affinity { filter } => {
+                let Some(a) = &self.affinity else { return Response::err(AFFINITY_OFF) };
+                let now = self.now_ms();
+                let kind = a.kind();
+                match a.show(&filter) {
+                    Ok(list) => {
+                        let entries: Vec<_> = list
+                            .iter()
+                            .map(|(c, e)| {
+                                serde_json::json!({
+                                    "client": c.display(kind).to_string(), "node": e.node, "pinned": e.pinned,
+                                    "packets": e.packets, "bytes": e.bytes, "moves": e.moves,
+                                    "idle_s": now.saturating_sub(e.last_seen_ms) as f64 / 1000.0,
+                                    "age_s": now.saturating_sub(e.created_ms) as f64 / 1000.0,
+                                })
+                            })
+                            .collect();
+                        let moves: Vec<_> = self
+                            .moves
+                            .iter()
+                            .rev()
+                            .map(|(t, m)| {
+                                serde_json::json!({
+                                    "at": unix_secs(*t), "client": m.client.display(kind).to_string(),
+                                    "from": m.from, "to": m.to, "reason": m.reason,
+                                })
+                            })
+                            .collect();
+                        Response::ok(serde_json::json!({
+                            "entries": entries, "total": a.len(), "counters": a.counters, "recent_moves": moves,
+                        }))
+                    }
+                    Err(e) => Response::err(format!("refused: {e}")),
+                }
+            }
+            Request::AffinityPin { client, node } => {
+                let now = self.now_ms();
+                let topo = self.ctx.topology.clone();
+                let Some(a) = &mut self.affinity else { return Response::err(AFFINITY_OFF) };
+                let r = ClientId::parse(a.kind(), &client).and_then(|c| a.pin(c, &node, &topo, now));
+                self.affinity_change(r.map(|_| format!("pinned {client} to {node}")))
+            }
+            Request::AffinityUnpin { client } => {
+                let now = self.now_ms();
+                let Some(a) = &mut self.affinity else { return Response::err(AFFINITY_OFF) };
+                let r = ClientId::parse(a.kind(), &client).and_then(|c| a.unpin(c, now));
+                self.affinity_change(r.map(|_| format!("unpinned {client}")))
+            }
+            Request::AffinityFlush { node } => {
+                if let Some(n) = &node {
+                    if topo.node_index(n).is_none() {
+                        return Response::err(format!("refused, nothing changed: config field `node`: no node {n:?}"));
+                    }
+                }
+                let Some(a) = &mut self.affinity else { return Response::err(AFFINITY_OFF) };
+                let n = a.flush(node.as_deref());
+                self.affinity_change(Ok(format!("flushed {n} learned entries")))
             }
             Request::Nodes => {
                 let slots = topo.node_table.len().max(1) as f64;
@@ -485,6 +860,7 @@ impl Control {
                             "name": n.name, "chassis": ns.chassis, "state": ns.state, "weight": n.weight,
                             "ip": n.ip.to_string(), "table_share_pct": 100.0 * *c as f64 / slots,
                             "selected": ns.selected,
+                            "health": self.health.as_ref().map_or("-", |h| if h.is_up(&n.name) { "up" } else { "down" }),
                         })
                     })
                     .collect();

@@ -9,7 +9,9 @@ use crossbeam::channel::Receiver;
 use dpdk_sys::{lcore, Burst, Mbuf, Mempool, PortId, BURST_MAX};
 use sluice_control::config::{NodeState, ResetConfig, Role};
 
-use crate::pipeline::{self, Context, DropReason, Frame, Verdict, WorkerState};
+use crate::affinity::AffinityReport;
+use crate::pipeline::health::{Answer, Probe};
+use crate::pipeline::{self, Context, DropReason, Frame, KeyCounter, Verdict, WorkerState};
 use crate::reset::{self, Fanout, FanoutEvent, Resets, PENDING_MAX};
 use crate::stats::{Local, Shared};
 
@@ -38,6 +40,12 @@ pub struct Links<'a> {
     pub pool: &'a Mempool,
     /// Fan-outs started, for the console (bounded; a full queue drops the report and counts it).
     pub events: &'a crossbeam::queue::ArrayQueue<FanoutEvent>,
+    /// Affinity observations for the control core (bounded; a full queue drops the report and counts it).
+    pub reports: &'a crossbeam::queue::ArrayQueue<AffinityReport>,
+    /// Health probes the control core asks to send (worker 0 sends them).
+    pub probes: &'a crossbeam::queue::ArrayQueue<Probe>,
+    /// Answers to health probes, for the control core.
+    pub answers: &'a crossbeam::queue::ArrayQueue<Answer>,
     /// This worker's index.
     pub index: u16,
 }
@@ -75,13 +83,20 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
     let mut tx = Tx { bursts: plan.ports.iter().map(|_| Burst::new(BURST_MAX)).collect(), plan };
     let publish_every = (lcore::tsc_hz() / 1000).max(1);
     let mut last_publish = lcore::rdtsc();
+    // Affinity reports go out every 10 ms.
+    let report_every = (lcore::tsc_hz() / 100).max(1);
+    let mut last_report = last_publish;
     links.shared.adopted.store(ctx.generation, Relaxed);
     let mut empty_polls = 0u32;
     while !links.stop.load(Relaxed) {
         if let Ok(next) = links.updates.try_recv() {
+            if next.topology_id != ctx.topology_id {
+                // Node indices change with the topology: report what was learned under the old one first.
+                flush_reports(&mut st, &ctx, &links);
+                local.nodes = next.nodes.len();
+                local.per_node.iter_mut().for_each(|c| *c = 0);
+            }
             ctx = next;
-            local.nodes = ctx.nodes.len();
-            local.per_node.iter_mut().for_each(|c| *c = 0);
             links.shared.publish(&local, &st.resets.counters, &st.keys);
             links.shared.adopted.store(ctx.generation, Relaxed);
         }
@@ -137,7 +152,20 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
                     st.resets.count_event_dropped();
                 }
             }
+            for a in st.health.drain() {
+                if links.answers.push(a).is_err() {
+                    st.keys[KeyCounter::HealthAnswersLost as usize] += 1;
+                }
+            }
             tx.flush_all(&mut local);
+        }
+        if links.index == 0 && !links.probes.is_empty() {
+            send_health_probes(&links, &mut st, &mut tx, &mut local);
+        }
+        if now.wrapping_sub(last_report) >= report_every {
+            st.keys[KeyCounter::HealthAnswersLost as usize] += std::mem::take(&mut st.health.lost);
+            flush_reports(&mut st, &ctx, &links);
+            last_report = now;
         }
         if now.wrapping_sub(last_publish) >= publish_every {
             st.resets.sweep(now);
@@ -150,7 +178,36 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
             }
         }
     }
+    flush_reports(&mut st, &ctx, &links);
     links.shared.publish(&local, &st.resets.counters, &st.keys);
+}
+
+/// Sends the health probes the control core queued (a few per call), from the pool.
+fn send_health_probes(links: &Links<'_>, st: &mut WorkerState, tx: &mut Tx<'_>, local: &mut Local) {
+    for _ in 0..32 {
+        let Some(p) = links.probes.pop() else { break };
+        let Some(mut m) = links.pool.alloc() else {
+            st.keys[KeyCounter::HealthProbesUnsent as usize] += 1;
+            continue;
+        };
+        let (buf, off, _) = m.buffer_mut();
+        let len = p.len as usize;
+        buf[off..off + len].copy_from_slice(&p.frame[..len]);
+        m.set_data_range(off, len);
+        local.generated += 1;
+        st.keys[KeyCounter::HealthProbesSent as usize] += 1;
+        tx.push(p.port, m, local);
+    }
+    tx.flush_all(local);
+}
+
+/// Hands the learner's sums to the control core; what the queue has no room for is counted.
+fn flush_reports(st: &mut WorkerState, ctx: &Context, links: &Links<'_>) {
+    if st.learn.is_empty() {
+        return;
+    }
+    let refused = st.learn.flush(ctx.topology_id, |r| links.reports.push(r).is_ok());
+    st.keys[KeyCounter::AffinityReportsDropped as usize] += refused;
 }
 
 /// Sends the fan-out for one connection: a fan-out frame to every chassis appliance (spine), or a probe

@@ -46,6 +46,10 @@ pub struct Config {
     #[serde(default)]
     pub metrics: MetricsConfig,
     #[serde(default)]
+    pub affinity: AffinityConfig,
+    #[serde(default)]
+    pub health: HealthConfig,
+    #[serde(default)]
     pub ports: Vec<PortConfig>,
     #[serde(default)]
     pub vips: Vec<VipConfig>,
@@ -198,6 +202,97 @@ impl Default for ResetConfig {
     }
 }
 
+/// Controller-VM affinity: the control core remembers which CVM served each client VM and workers send
+/// the client's traffic to it (for VIPs with `affinity = true`) while that CVM is active.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AffinityConfig {
+    pub enabled: bool,
+    /// What identifies a client VM: its source `ip`, or its source `mac` (clients on the client port's L2).
+    pub client_id: ClientIdKind,
+    /// An unpinned entry with no traffic for this long is forgotten.
+    pub idle_timeout_ms: u64,
+    /// Most entries kept; clients beyond it are balanced by their key and counted (`table_full`).
+    pub max_entries: u32,
+    /// A CVM whose share of affinity traffic exceeds its weight share by more than this fraction sheds
+    /// affinities to the least loaded CVMs (0.25: more than 125% of its share). Negative disables.
+    pub rebalance_margin: f64,
+    /// How often load is compared (the window the shares are measured over).
+    pub rebalance_interval_ms: u64,
+    /// A window with fewer affinity packets than this is too thin to rebalance on.
+    pub rebalance_min_packets: u64,
+    /// Changes are published to workers at most this often.
+    pub publish_interval_ms: u64,
+    /// Capacity of the workers' report queue (full: the report is dropped and counted).
+    pub report_queue: u32,
+}
+
+impl Default for AffinityConfig {
+    fn default() -> Self {
+        AffinityConfig {
+            enabled: false,
+            client_id: ClientIdKind::Ip,
+            idle_timeout_ms: 300_000,
+            max_entries: 65536,
+            rebalance_margin: 0.25,
+            rebalance_interval_ms: 5000,
+            rebalance_min_packets: 10_000,
+            publish_interval_ms: 100,
+            report_queue: 8192,
+        }
+    }
+}
+
+/// How a client VM is identified for affinity.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientIdKind {
+    #[default]
+    Ip,
+    Mac,
+}
+
+/// Active health checks of every node, sent by the appliance through its own node ports.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    pub enabled: bool,
+    /// `tcp` (a SYN to `port`: SYN-ACK is healthy, RST or silence is not), `icmp` (echo) or `arp`.
+    pub check: HealthCheck,
+    /// The service port TCP checks connect to.
+    pub port: u16,
+    pub interval_ms: u64,
+    /// A probe unanswered this long failed (at most `interval_ms`).
+    pub timeout_ms: u64,
+    /// Consecutive successes that bring a down node back.
+    pub rise: u32,
+    /// Consecutive failures that take an up node down.
+    pub fall: u32,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            enabled: false,
+            check: HealthCheck::Tcp,
+            port: 2049,
+            interval_ms: 1000,
+            timeout_ms: 500,
+            rise: 2,
+            fall: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthCheck {
+    #[default]
+    Tcp,
+    Icmp,
+    Arp,
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum PortRole {
@@ -265,6 +360,10 @@ pub struct VipConfig {
     /// Destination ports served; empty means every port.
     #[serde(default)]
     pub ports: Vec<u16>,
+    /// Honour controller-VM affinity (needs `[affinity] enabled`): a client VM with an entry goes to its
+    /// CVM whatever the key says; the key picks for clients without one, and that choice is learned.
+    #[serde(default)]
+    pub affinity: bool,
 }
 
 /// How a VIP's traffic is keyed.

@@ -21,6 +21,8 @@ impl Config {
         self.validate_eal()?;
         self.validate_dataplane()?;
         self.validate_resets()?;
+        self.validate_affinity()?;
+        self.validate_health()?;
         self.validate_ports()?;
         self.validate_vips()?;
         self.validate_topology()?;
@@ -136,6 +138,90 @@ impl Config {
         }
         if !r.table_entries.is_power_of_two() || !(64..=1 << 20).contains(&r.table_entries) {
             return err("resets.table_entries", format!("{} must be a power of two in 64..=1048576", r.table_entries));
+        }
+        Ok(())
+    }
+
+    fn validate_affinity(&self) -> R {
+        let a = &self.affinity;
+        if a.enabled && self.role != Role::Single {
+            return err(
+                "affinity.enabled",
+                "affinity is kept by a role = \"single\" appliance (it picks the node itself)",
+            );
+        }
+        if a.idle_timeout_ms == 0 {
+            return err("affinity.idle_timeout_ms", "must be at least 1");
+        }
+        if !(1..=1 << 22).contains(&a.max_entries) {
+            return err("affinity.max_entries", format!("{} is outside 1..=4194304", a.max_entries));
+        }
+        if !a.rebalance_margin.is_finite() {
+            return err("affinity.rebalance_margin", "must be a number (negative disables rebalancing)");
+        }
+        if a.rebalance_interval_ms < 100 {
+            return err("affinity.rebalance_interval_ms", format!("{} is below 100", a.rebalance_interval_ms));
+        }
+        if !(10..=60_000).contains(&a.publish_interval_ms) {
+            return err("affinity.publish_interval_ms", format!("{} is outside 10..=60000", a.publish_interval_ms));
+        }
+        if !(64..=1 << 20).contains(&a.report_queue) {
+            return err("affinity.report_queue", format!("{} is outside 64..=1048576", a.report_queue));
+        }
+        for (i, v) in self.vips.iter().enumerate() {
+            if v.affinity && !a.enabled {
+                return err(format!("vips[{i}].affinity"), "needs [affinity] enabled = true");
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_health(&self) -> R {
+        let h = &self.health;
+        if h.interval_ms < 10 || h.interval_ms > 600_000 {
+            return err("health.interval_ms", format!("{} is outside 10..=600000", h.interval_ms));
+        }
+        if h.timeout_ms == 0 || h.timeout_ms > h.interval_ms {
+            return err(
+                "health.timeout_ms",
+                format!("{} must be in 1..=interval_ms ({})", h.timeout_ms, h.interval_ms),
+            );
+        }
+        if !(1..=100).contains(&h.rise) {
+            return err("health.rise", format!("{} is outside 1..=100", h.rise));
+        }
+        if !(1..=100).contains(&h.fall) {
+            return err("health.fall", format!("{} is outside 1..=100", h.fall));
+        }
+        if h.check == super::HealthCheck::Tcp && h.port == 0 {
+            return err("health.port", "port 0 cannot be checked");
+        }
+        if h.enabled {
+            for (i, n) in self.nodes.iter().enumerate() {
+                let port = match &n.port {
+                    Some(p) => self.ports.iter().find(|q| &q.name == p),
+                    None => self.ports.iter().find(|q| q.role == PortRole::Node),
+                };
+                let Some(port) = port else { continue };
+                if !port.addresses.iter().any(|a| a.is_ipv4() == n.ip.is_ipv4()) {
+                    return err(
+                        format!("nodes[{i}].ip"),
+                        format!("health checks need an address of the same family as {} on port {:?}", n.ip, port.name),
+                    );
+                }
+                if h.check == super::HealthCheck::Arp && (n.ip.is_ipv6() || n.forward == ForwardMode::Ipip) {
+                    return err(
+                        "health.check",
+                        format!("node {:?} is not an IPv4 neighbour: ARP checks only MAC-mode IPv4 nodes", n.name),
+                    );
+                }
+                if self.role == Role::Spine {
+                    return err(
+                        "health.enabled",
+                        "a spine reaches chassis appliances, not nodes: check on the chassis appliances",
+                    );
+                }
+            }
         }
         Ok(())
     }

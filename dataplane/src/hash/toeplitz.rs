@@ -8,6 +8,7 @@
 pub const MAX_INPUT: usize = 36;
 
 /// A Toeplitz hasher for one key.
+#[derive(Clone)]
 pub struct Toeplitz {
     table: Box<[[u32; 256]; MAX_INPUT]>,
     key: Vec<u8>,

@@ -1,8 +1,11 @@
 //! The immutable snapshot the pipeline decides from: ports, VIPs, nodes, tables and the hash key.
 
-use sluice_control::config::{Config, ForwardMode, KeyKind, PortRole, Protocol, Role};
+use std::sync::Arc;
+
+use sluice_control::config::{ClientIdKind, Config, ForwardMode, KeyKind, PortRole, Protocol, Role};
 use sluice_control::topology::Topology;
 
+use crate::affinity::AffinityMap;
 use crate::hash::{ContentHasher, Toeplitz};
 use crate::wire::parse::{Addr, PROTO_TCP, PROTO_UDP};
 
@@ -33,11 +36,14 @@ pub enum VipKey {
 }
 
 /// A served VIP.
+#[derive(Clone)]
 pub struct Vip {
     pub addr: Addr,
     pub key: VipKey,
     pub tcp: bool,
     pub udp: bool,
+    /// Controller-VM affinity is honoured and learned for this VIP.
+    pub affinity: bool,
     /// Served destination ports as a bitmap; None serves every port.
     ports: Option<Box<[u64; 1024]>>,
 }
@@ -71,9 +77,12 @@ pub struct NodeCtx {
 }
 
 /// Everything a worker needs to decide about a packet. Built by the control side, shared read-only.
+#[derive(Clone)]
 pub struct Context {
-    /// Bumped by every reload; workers report the generation they run on.
+    /// Bumped by every publication; workers report the generation they run on.
     pub generation: u64,
+    /// Changes only when the nodes or tables change (node indices are valid within one topology id).
+    pub topology_id: u64,
     pub role: Role,
     /// A chassis appliance's chassis (index into the topology's chassis).
     pub this_chassis: Option<u16>,
@@ -87,6 +96,9 @@ pub struct Context {
     pub topology: Topology,
     pub toeplitz: Toeplitz,
     pub content: ContentHasher,
+    /// Client VM → CVM (node index) for affinity VIPs, published by the control core.
+    pub affinity: Arc<AffinityMap>,
+    pub client_id: ClientIdKind,
 }
 
 impl Context {
@@ -118,6 +130,7 @@ impl Context {
                     KeyKind::Nfs3 => VipKey::Nfs3 { region_shift: v.nfs3_region_bytes.trailing_zeros() },
                     KeyKind::Payload => VipKey::Payload { offset: v.payload_offset, length: v.payload_length },
                 },
+                affinity: v.affinity,
                 tcp: v.protocols.contains(&Protocol::Tcp),
                 udp: v.protocols.contains(&Protocol::Udp),
                 ports: (!v.ports.is_empty()).then(|| {
@@ -158,6 +171,7 @@ impl Context {
             .map(|i| i as u16);
         Context {
             generation,
+            topology_id: generation,
             role: cfg.role,
             this_chassis,
             chassis_links,
@@ -168,6 +182,8 @@ impl Context {
             topology,
             toeplitz: Toeplitz::new(&cfg.dataplane.hash_key.bytes),
             content: ContentHasher::default(),
+            affinity: Arc::new(AffinityMap::default()),
+            client_id: cfg.affinity.client_id,
         }
     }
 

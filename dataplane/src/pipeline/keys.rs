@@ -16,6 +16,12 @@ named_counters! {
     Payload => "payload": "requests keyed on a payload field",
     FallbackFragment => "fallback_fragment": "content-keyed VIP, fragmented datagram: flow key used",
     FallbackUnparsed => "fallback_unparsed": "content-keyed VIP, content not parseable (truncated, not NFSv3, other procedure, bad handle): flow key used",
+    AffinityHit => "affinity_hit": "affinity VIP, the client VM has an active CVM: sent there",
+    AffinityNone => "affinity_none": "affinity VIP, no entry (yet) for the client VM: its key picked the node",
+    AffinityReportsDropped => "affinity_reports_dropped": "affinity observations lost (worker learner or report queue full)",
+    HealthAnswersLost => "health_answers_lost": "health-probe answers lost (worker inbox or the control core's queue full)",
+    HealthProbesSent => "health_probes_sent": "health probes a worker sent for the control core",
+    HealthProbesUnsent => "health_probes_unsent": "health probes not sent for want of an mbuf",
 }
 }
 

@@ -3,6 +3,7 @@
 //! rewrites it in place (moving its start into the headroom for encapsulation) and returns a [`Verdict`].
 
 mod context;
+pub mod health;
 mod keys;
 mod reasons;
 mod reply;
@@ -14,8 +15,9 @@ pub use keys::{KeyCounter, KeyCounters};
 pub use reasons::DropReason;
 pub use resets::probe_to;
 
-use sluice_control::config::PortRole;
+use sluice_control::config::{ClientIdKind, PortRole};
 
+use crate::affinity::Learner;
 use crate::reset::Resets;
 use crate::wire::icmp;
 use crate::wire::parse::{
@@ -81,15 +83,24 @@ pub enum Verdict {
     Drop(DropReason),
 }
 
-/// What the pipeline keeps per worker between packets: the reset soft state and the key counters.
+/// What the pipeline keeps per worker between packets: the reset soft state, the key counters and the
+/// affinity learner.
 pub struct WorkerState {
     pub resets: Resets,
     pub keys: KeyCounters,
+    pub learn: Learner,
+    /// Answers to health probes, for the control core.
+    pub health: health::Inbox,
 }
 
 impl WorkerState {
     pub fn new(resets: &sluice_control::config::ResetConfig, ticks_per_sec: u64) -> WorkerState {
-        WorkerState { resets: Resets::new(resets, ticks_per_sec), keys: [0; KeyCounter::COUNT] }
+        WorkerState {
+            resets: Resets::new(resets, ticks_per_sec),
+            keys: [0; KeyCounter::COUNT],
+            learn: Learner::default(),
+            health: health::Inbox::default(),
+        }
     }
 }
 
@@ -107,18 +118,21 @@ pub fn process(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, st: &mut Work
         Err(e) => return Verdict::Drop(e.into()),
     };
     if p.network == Network::Arp {
+        if let Some(v) = health::arp_answer(ctx, in_port, frame, &p, &mut st.health) {
+            return v;
+        }
         return reply::arp(ctx, in_port, frame, &p);
     }
     if p.protocol == PROTO_ICMPV6 && p.icmp_type == icmp::v6::NEIGHBOR_SOLICIT {
         return reply::neighbor_solicit(ctx, in_port, frame, &p);
     }
     match ctx.ports[in_port as usize].role {
-        PortRole::Client => from_client(ctx, in_port, frame, &p, &mut st.keys),
-        PortRole::Node => from_node(ctx, in_port, frame, &p, resets, now),
+        PortRole::Client => from_client(ctx, in_port, frame, &p, st),
+        PortRole::Node => from_node(ctx, in_port, frame, &p, st, now),
     }
 }
 
-fn from_client(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed, keys: &mut KeyCounters) -> Verdict {
+fn from_client(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed, st: &mut WorkerState) -> Verdict {
     let Some(vip) = ctx.vip(&p.dst) else {
         if ctx.is_own(in_port, &p.dst) {
             return reply::echo_or(ctx, in_port, frame, p, DropReason::ToAppliance);
@@ -131,7 +145,10 @@ fn from_client(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed, k
             if !vip.serves(p.protocol, port) {
                 return Verdict::Drop(DropReason::VipUnserved);
             }
-            let hash = keys::key_hash(ctx, vip, p, frame.data(), keys);
+            let hash = keys::key_hash(ctx, vip, p, frame.data(), &mut st.keys);
+            if vip.affinity {
+                return with_affinity(ctx, frame, p, hash, client_id(ctx, frame.data(), &p.src), st);
+            }
             rewrite::to_node(ctx, frame, p, hash)
         }
         PROTO_ICMP | PROTO_ICMPV6 if !p.fragment => {
@@ -146,7 +163,12 @@ fn from_client(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed, k
             match parse::embedded_flow(body, v6) {
                 Ok(f) if f.src == p.dst && vip.serves(f.protocol, (!f.fragment).then_some(f.src_port)) => {
                     let hash = flow_hash(ctx, &f.dst, &f.src, f.fragment, f.dst_port, f.src_port);
-                    rewrite::to_node(ctx, frame, p, hash)
+                    // The flow's node is its client's CVM when the VIP keeps affinity.
+                    let bound = vip.affinity.then(|| ctx.affinity.get(client_id(ctx, frame.data(), &f.dst))).flatten();
+                    match bound {
+                        Some(n) => rewrite::forward_to(ctx, frame, p, n, hash),
+                        None => rewrite::to_node(ctx, frame, p, hash),
+                    }
                 }
                 _ => Verdict::Drop(DropReason::IcmpUnhandled),
             }
@@ -156,7 +178,15 @@ fn from_client(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed, k
     }
 }
 
-fn from_node(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed, resets: &mut Resets, now: u64) -> Verdict {
+fn from_node(
+    ctx: &Context,
+    in_port: u16,
+    frame: &mut Frame<'_>,
+    p: &Parsed,
+    st: &mut WorkerState,
+    now: u64,
+) -> Verdict {
+    let resets = &mut st.resets;
     if ctx.vip(&p.src).is_some() {
         let sender = ctx.node_by_mac(frame.data()[6..12].try_into().expect("parsed frame"));
         if let Some(v) = resets::return_segment(ctx, frame, p, sender, resets, now) {
@@ -165,6 +195,9 @@ fn from_node(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed, res
         return rewrite::to_client(ctx, frame, p.l3_offset, frame.len() - p.l3_offset);
     }
     if ctx.is_own(in_port, &p.dst) {
+        if let Some(v) = health::answer(ctx, in_port, frame, p, &mut st.health) {
+            return v;
+        }
         if matches!(p.protocol, PROTO_IPIP | PROTO_IPV6) && !p.fragment {
             let sender = ctx.node_by_ip(&p.src);
             let v = rewrite::decapsulate_to_client(ctx, frame, p);
@@ -182,6 +215,46 @@ fn from_node(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed, res
         return reply::echo_or(ctx, in_port, frame, p, DropReason::ToAppliance);
     }
     Verdict::Drop(DropReason::UnknownSource)
+}
+
+/// The client VM a packet from `src` (in `frame`) belongs to, as the affinity table identifies it.
+#[inline]
+fn client_id(ctx: &Context, frame: &[u8], src: &parse::Addr) -> u128 {
+    match ctx.client_id {
+        ClientIdKind::Ip if src.v6 => u128::from_be_bytes(src.bytes),
+        ClientIdKind::Ip => 0xffff_0000_0000 | u32::from_be_bytes(src.v4_bytes()) as u128,
+        ClientIdKind::Mac => frame[6..12].iter().fold(0u128, |a, b| a << 8 | *b as u128),
+    }
+}
+
+/// An affinity VIP: the client VM's CVM when it has an active one, else the node its key picks; either
+/// way the learner notes what the client sent where.
+#[inline]
+fn with_affinity(
+    ctx: &Context,
+    frame: &mut Frame<'_>,
+    p: &Parsed,
+    hash: u32,
+    client: u128,
+    st: &mut WorkerState,
+) -> Verdict {
+    let bytes = frame.len();
+    let v = match ctx.affinity.get(client) {
+        Some(n) => {
+            st.keys[KeyCounter::AffinityHit as usize] += 1;
+            rewrite::forward_to(ctx, frame, p, n, hash)
+        }
+        None => {
+            st.keys[KeyCounter::AffinityNone as usize] += 1;
+            rewrite::to_node(ctx, frame, p, hash)
+        }
+    };
+    if let Verdict::Node { node, .. } = v {
+        if !st.learn.record(client, node, bytes) {
+            st.keys[KeyCounter::AffinityReportsDropped as usize] += 1;
+        }
+    }
+    v
 }
 
 /// The flow hash in the client → VIP direction: Toeplitz over addresses and ports, or over addresses alone

@@ -27,6 +27,7 @@ named_counters! {
     TxFull => "tx_full": "the driver's transmit queue did not take the packet",
     ResetSwallowed => "reset_swallowed": "a node's answer to a reset probe, or a duplicate RST, kept from the client",
     FanoutReceived => "fanout_received": "a spine's fan-out frame, consumed here (the probes it causes count as generated)",
+    HealthAnswer => "health_answer": "a node's answer to a health probe, consumed by the appliance (a SYN-ACK is answered with a RST, counted as a reply)",
     FanoutForged => "fanout_forged": "a fan-out frame where none is accepted (only a chassis's spine-side port takes them)",
 }
 }

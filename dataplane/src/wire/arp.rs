@@ -6,7 +6,7 @@ pub const PACKET_LEN: usize = 28;
 pub const OP_REQUEST: u16 = 1;
 pub const OP_REPLY: u16 = 2;
 
-mod field {
+pub mod field {
     use std::ops::Range;
     pub const HTYPE: usize = 0;
     pub const PTYPE: usize = 2;

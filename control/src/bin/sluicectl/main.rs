@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use serde::Serialize;
+use sluice_control::affinity::Filter;
 use sluice_control::config::{ForwardMode, MacAddr, NodeConfig, NodeState};
 use sluice_control::console::{Request, Response};
 use sluice_control::{maglev, Config, Topology};
@@ -21,6 +22,8 @@ macro_rules! out {
     }};
 }
 
+mod top;
+
 #[derive(Parser, Debug)]
 #[command(version, about = "Operate a sluice appliance")]
 struct Args {
@@ -30,7 +33,7 @@ struct Args {
 
 /// Where the appliance's console is.
 #[derive(ClapArgs, Debug)]
-struct Target {
+pub(crate) struct Target {
     /// The console socket.
     #[arg(long, global = true, conflicts_with = "config")]
     socket: Option<PathBuf>,
@@ -39,7 +42,7 @@ struct Target {
     config: Option<PathBuf>,
     /// Print the answer as JSON.
     #[arg(long, global = true)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -76,6 +79,34 @@ enum NodeCmd {
 }
 
 #[derive(Subcommand, Debug)]
+enum AffinityCmd {
+    /// List entries (heaviest first) and the table's counters.
+    Show {
+        /// Only this CVM's entries.
+        #[arg(long)]
+        node: Option<String>,
+        /// Only this client (IP or MAC).
+        #[arg(long)]
+        client: Option<String>,
+        /// Only pinned entries.
+        #[arg(long)]
+        pinned: bool,
+        /// At most this many (0: all).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Pin a client VM to an active CVM (it never ages or moves; honoured while the CVM is active).
+    Pin { client: String, node: String },
+    /// Turn a pin back into a learned entry.
+    Unpin { client: String },
+    /// Forget learned entries (of --node, or all); pins stay.
+    Flush {
+        #[arg(long)]
+        node: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum Cmd {
     /// Role, generation, uptime, workers, ports, VIPs, nodes.
     Status {
@@ -98,6 +129,29 @@ enum Cmd {
     Resets {
         #[command(flatten)]
         target: Target,
+    },
+    /// Controller-VM affinity: show (with filters), pin, unpin, flush.
+    Affinity {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        cmd: Option<AffinityCmd>,
+    },
+    /// Health-check state of every node.
+    Health {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// A live view refreshed every second: Mpps, per-node share, affinity moves, resets.
+    Top {
+        #[command(flatten)]
+        target: Target,
+        /// Stop after this many refreshes (0: until q or Ctrl-C).
+        #[arg(long, default_value_t = 0)]
+        count: u32,
+        /// Seconds between refreshes.
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
     },
     /// Re-read the appliance's configuration file (as SIGHUP does).
     Reload {
@@ -183,7 +237,7 @@ fn report(cfg: &Config) -> Report {
 }
 
 /// Sends one request and returns the answer.
-fn ask(target: &Target, req: &Request) -> Result<Response, String> {
+pub(crate) fn ask(target: &Target, req: &Request) -> Result<Response, String> {
     let path = match (&target.socket, &target.config) {
         (Some(s), _) => s.clone(),
         (None, Some(c)) => Config::load(c).map_err(|e| format!("{}: {e}", c.display()))?.console_socket(),
@@ -234,16 +288,77 @@ fn show(target: &Target, req: &Request, resp: Response) -> ExitCode {
     }
     match (req, &data) {
         (Request::Nodes, serde_json::Value::Array(nodes)) => {
-            out!("{:<14} {:<14} {:<9} {:>7} {:>8} {:>12}", "node", "chassis", "state", "weight", "share%", "packets");
+            out!(
+                "{:<14} {:<14} {:<9} {:<6} {:>7} {:>8} {:>12}",
+                "node",
+                "chassis",
+                "state",
+                "health",
+                "weight",
+                "share%",
+                "packets"
+            );
             for n in nodes {
                 out!(
-                    "{:<14} {:<14} {:<9} {:>7} {:>8.2} {:>12}",
+                    "{:<14} {:<14} {:<9} {:<6} {:>7} {:>8.2} {:>12}",
                     n["name"].as_str().unwrap_or(""),
                     n["chassis"].as_str().unwrap_or(""),
                     n["state"].as_str().unwrap_or(""),
+                    n["health"].as_str().unwrap_or(""),
                     n["weight"],
                     n["table_share_pct"].as_f64().unwrap_or(0.0),
                     n["selected"]
+                );
+            }
+        }
+        (Request::Affinity { .. }, serde_json::Value::Object(m)) => {
+            let empty = vec![];
+            let list = m.get("entries").and_then(|e| e.as_array()).unwrap_or(&empty);
+            out!(
+                "{:<40} {:<14} {:<7} {:>12} {:>14} {:>6} {:>10}",
+                "client",
+                "cvm",
+                "pinned",
+                "packets",
+                "bytes",
+                "moves",
+                "idle s"
+            );
+            for e in list {
+                out!(
+                    "{:<40} {:<14} {:<7} {:>12} {:>14} {:>6} {:>10.1}",
+                    e["client"].as_str().unwrap_or(""),
+                    e["node"].as_str().unwrap_or(""),
+                    if e["pinned"] == true { "yes" } else { "" },
+                    e["packets"],
+                    e["bytes"],
+                    e["moves"],
+                    e["idle_s"].as_f64().unwrap_or(0.0)
+                );
+            }
+            out!("{} of {} entries shown; counters: {}", list.len(), m["total"], m["counters"]);
+        }
+        (Request::Health, serde_json::Value::Object(m)) => {
+            out!("check: {}", m["check"]);
+            out!(
+                "{:<14} {:<6} {:>6} {:>6} {:>10} {:>10}  last",
+                "node",
+                "health",
+                "ok",
+                "fail",
+                "up->down",
+                "down->up"
+            );
+            for n in m["nodes"].as_array().unwrap_or(&vec![]) {
+                out!(
+                    "{:<14} {:<6} {:>6} {:>6} {:>10} {:>10}  {}",
+                    n["name"].as_str().unwrap_or(""),
+                    n["health"].as_str().unwrap_or(""),
+                    n["successes"],
+                    n["failures"],
+                    n["went_down"],
+                    n["came_up"],
+                    n["last"].as_str().unwrap_or("")
                 );
             }
         }
@@ -298,6 +413,19 @@ fn main() -> ExitCode {
         Cmd::Reload { target } => remote(target, Ok(Request::Reload)),
         Cmd::Resets { target } => remote(target, Ok(Request::Resets)),
         Cmd::Nodes { target, cmd } => remote(target, node_request(cmd.unwrap_or(NodeCmd::List))),
+        Cmd::Health { target } => remote(target, Ok(Request::Health)),
+        Cmd::Affinity { target, cmd } => {
+            let req = match cmd.unwrap_or(AffinityCmd::Show { node: None, client: None, pinned: false, limit: 50 }) {
+                AffinityCmd::Show { node, client, pinned, limit } => {
+                    Request::Affinity { filter: Filter { node, client, pinned_only: pinned, limit } }
+                }
+                AffinityCmd::Pin { client, node } => Request::AffinityPin { client, node },
+                AffinityCmd::Unpin { client } => Request::AffinityUnpin { client },
+                AffinityCmd::Flush { node } => Request::AffinityFlush { node },
+            };
+            remote(target, Ok(req))
+        }
+        Cmd::Top { target, count, interval } => top::run(&target, count, interval),
         Cmd::Check { config, json } => {
             let cfg = match Config::load(&config) {
                 Ok(c) => c,

@@ -1,0 +1,582 @@
+//! The controller-VM affinity table, owned by the control core: which CVM (node) served each client VM.
+//!
+//! Workers report what they sent (client, node, packets, bytes); the first report for a client creates
+//! its entry, later ones refresh it and add to its load. The control core ages idle entries, moves the
+//! entries of CVMs that stop being active (down, draining, removed, failed health checks) and of CVMs that
+//! carry more than their weight share of affinity traffic by a margin, and publishes the honoured entries
+//! to workers as an immutable map. Pinned entries are the operator's: they never age and never move; a
+//! pin is honoured while its CVM is active and resumes when the CVM comes back.
+//!
+//! Time is passed in as milliseconds so the logic is testable without clocks.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::config::{AffinityConfig, ClientIdKind, ConfigError, MacAddr, NodeState};
+use crate::topology::Topology;
+
+/// A client VM's identity: an IP address (IPv4 as v4-mapped IPv6) or a MAC in the low 48 bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientId(pub u128);
+
+impl ClientId {
+    pub fn from_ip(ip: IpAddr) -> ClientId {
+        ClientId(match ip {
+            IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
+            IpAddr::V6(a) => u128::from(a),
+        })
+    }
+    pub fn from_mac(mac: [u8; 6]) -> ClientId {
+        ClientId(mac.iter().fold(0u128, |acc, b| acc << 8 | *b as u128))
+    }
+
+    /// Parses an operator's spelling for `kind`; the error says what was expected.
+    pub fn parse(kind: ClientIdKind, s: &str) -> Result<ClientId, ConfigError> {
+        match kind {
+            ClientIdKind::Ip => s.trim().parse::<IpAddr>().map(ClientId::from_ip).map_err(|_| {
+                ConfigError::new("client", format!("{s:?} is not an IP address (affinity.client_id = \"ip\")"))
+            }),
+            ClientIdKind::Mac => s
+                .parse::<MacAddr>()
+                .map(|m| ClientId::from_mac(m.0))
+                .map_err(|e| ConfigError::new("client", format!("{e} (affinity.client_id = \"mac\")"))),
+        }
+    }
+
+    pub fn display(self, kind: ClientIdKind) -> ClientDisplay {
+        ClientDisplay(self, kind)
+    }
+}
+
+/// A [`ClientId`] written as an address of its kind.
+pub struct ClientDisplay(ClientId, ClientIdKind);
+
+impl fmt::Display for ClientDisplay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.0 .0;
+        match self.1 {
+            ClientIdKind::Ip => {
+                let a = std::net::Ipv6Addr::from(v);
+                match a.to_ipv4_mapped() {
+                    Some(v4) => write!(f, "{v4}"),
+                    None => write!(f, "{a}"),
+                }
+            }
+            ClientIdKind::Mac => {
+                let b = v.to_be_bytes();
+                let mut m = [0u8; 6];
+                m.copy_from_slice(&b[10..]);
+                write!(f, "{}", MacAddr(m))
+            }
+        }
+    }
+}
+
+/// One client VM's affinity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// The CVM's node name (names survive topology changes; indices do not).
+    pub node: String,
+    pub pinned: bool,
+    pub created_ms: u64,
+    pub last_seen_ms: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    /// Load in the current rebalance window.
+    pub window_bytes: u64,
+    pub window_packets: u64,
+    /// Times the control core moved it.
+    pub moves: u32,
+}
+
+/// Why an entry moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MoveReason {
+    /// Its CVM is no longer active (down, draining, failed checks, removed).
+    CvmUnavailable,
+    /// Its CVM carried more than its weight share by the margin.
+    Overload,
+}
+
+/// A move, for logs and the console.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Move {
+    pub client: ClientId,
+    pub from: String,
+    pub to: String,
+    pub reason: MoveReason,
+}
+
+/// The table's counters (cumulative).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AffinityCounters {
+    pub learned: u64,
+    pub aged: u64,
+    pub moved_unavailable: u64,
+    pub moved_overload: u64,
+    pub pinned: u64,
+    pub unpinned: u64,
+    pub flushed: u64,
+    /// Clients not learned because the table was full.
+    pub table_full: u64,
+    pub reports: u64,
+    /// Reports naming a node index of a topology no longer in force.
+    pub reports_stale: u64,
+    pub publishes: u64,
+}
+
+/// What `show` selects.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    #[serde(default)]
+    pub node: Option<String>,
+    #[serde(default)]
+    pub client: Option<String>,
+    #[serde(default)]
+    pub pinned_only: bool,
+    /// At most this many (heaviest first); 0: all.
+    #[serde(default)]
+    pub limit: usize,
+}
+
+/// The control core's affinity table.
+#[derive(Debug, Clone)]
+pub struct AffinityTable {
+    cfg: AffinityConfig,
+    entries: HashMap<ClientId, Entry>,
+    pub counters: AffinityCounters,
+    /// Something changed since the last [`AffinityTable::take_dirty`].
+    dirty: bool,
+    window_start_ms: u64,
+}
+
+fn active(topo: &Topology, name: &str) -> Option<usize> {
+    topo.node_index(name).filter(|&i| topo.nodes[i].state == NodeState::Active && topo.nodes[i].weight > 0)
+}
+
+/// A deterministic spread of client ids over a topology's table (splitmix64 finaliser).
+fn client_hash(c: ClientId) -> u32 {
+    let mut z = (c.0 as u64) ^ ((c.0 >> 64) as u64).rotate_left(29);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) as u32
+}
+
+impl AffinityTable {
+    pub fn new(cfg: &AffinityConfig, now_ms: u64) -> AffinityTable {
+        AffinityTable {
+            cfg: cfg.clone(),
+            entries: HashMap::new(),
+            counters: AffinityCounters::default(),
+            dirty: false,
+            window_start_ms: now_ms,
+        }
+    }
+
+    pub fn kind(&self) -> ClientIdKind {
+        self.cfg.client_id
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn get(&self, c: ClientId) -> Option<&Entry> {
+        self.entries.get(&c)
+    }
+
+    /// Something changed since the last publication.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// True once since the last change: time to publish.
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// A worker's report: `client` sent `packets`/`bytes` to `node`. Learns a new client; for a known one
+    /// refreshes it and adds the load (traffic that went elsewhere, before a publication reached the
+    /// workers, keeps the client alive but does not change its CVM).
+    pub fn observe(&mut self, client: ClientId, node: &str, packets: u64, bytes: u64, now_ms: u64) {
+        self.counters.reports += 1;
+        if let Some(e) = self.entries.get_mut(&client) {
+            e.last_seen_ms = e.last_seen_ms.max(now_ms);
+            if e.node == node {
+                e.packets += packets;
+                e.bytes += bytes;
+                e.window_packets += packets;
+                e.window_bytes += bytes;
+            }
+            return;
+        }
+        if self.entries.len() >= self.cfg.max_entries as usize {
+            self.counters.table_full += 1;
+            return;
+        }
+        self.entries.insert(
+            client,
+            Entry {
+                node: node.to_string(),
+                pinned: false,
+                created_ms: now_ms,
+                last_seen_ms: now_ms,
+                packets,
+                bytes,
+                window_bytes: bytes,
+                window_packets: packets,
+                moves: 0,
+            },
+        );
+        self.counters.learned += 1;
+        self.dirty = true;
+    }
+
+    /// Forgets unpinned entries idle for longer than the timeout. Returns how many.
+    pub fn age(&mut self, now_ms: u64) -> usize {
+        let timeout = self.cfg.idle_timeout_ms;
+        let before = self.entries.len();
+        self.entries.retain(|_, e| e.pinned || now_ms.saturating_sub(e.last_seen_ms) <= timeout);
+        let aged = before - self.entries.len();
+        if aged > 0 {
+            self.counters.aged += aged as u64;
+            self.dirty = true;
+        }
+        aged
+    }
+
+    /// Moves every unpinned entry whose CVM is not active in `topo` to the CVM the client's hash picks
+    /// among the active ones (weighted, deterministic).
+    pub fn evacuate(&mut self, topo: &Topology) -> Vec<Move> {
+        let mut moves = Vec::new();
+        for (c, e) in self.entries.iter_mut() {
+            if e.pinned || active(topo, &e.node).is_some() {
+                continue;
+            }
+            let Some(to) = topo.lookup(client_hash(*c)) else { continue };
+            let to = topo.nodes[to as usize].name.clone();
+            moves.push(Move {
+                client: *c,
+                from: std::mem::replace(&mut e.node, to.clone()),
+                to,
+                reason: MoveReason::CvmUnavailable,
+            });
+            e.moves += 1;
+            e.window_bytes = 0;
+            e.window_packets = 0;
+        }
+        self.counters.moved_unavailable += moves.len() as u64;
+        self.dirty |= !moves.is_empty();
+        moves
+    }
+
+    /// Once per rebalance interval: every active CVM whose share of the window's affinity bytes exceeds
+    /// its weight share × (1 + margin) sheds unpinned entries, heaviest first, to the CVMs furthest below
+    /// their share; an entry moves only if its new CVM stays within its own bound (no ping-pong). Starts a
+    /// new window. Does nothing until the interval has passed.
+    pub fn rebalance(&mut self, topo: &Topology, now_ms: u64) -> Vec<Move> {
+        if now_ms.saturating_sub(self.window_start_ms) < self.cfg.rebalance_interval_ms {
+            return Vec::new();
+        }
+        self.window_start_ms = now_ms;
+        let mut moves = Vec::new();
+        let margin = self.cfg.rebalance_margin;
+        let packets: u64 = self.entries.values().map(|e| e.window_packets).sum();
+        let total: u64 = self.entries.values().map(|e| e.window_bytes).sum();
+        if margin >= 0.0 && packets >= self.cfg.rebalance_min_packets && total > 0 {
+            let weights: Vec<f64> =
+                topo.nodes.iter().map(|n| if n.state == NodeState::Active { n.weight as f64 } else { 0.0 }).collect();
+            let wsum: f64 = weights.iter().sum();
+            let mut load = vec![0f64; topo.nodes.len()];
+            for e in self.entries.values() {
+                if let Some(i) = topo.node_index(&e.node) {
+                    load[i] += e.window_bytes as f64;
+                }
+            }
+            let total = total as f64;
+            let bound = |i: usize| weights[i] / wsum * total * (1.0 + margin);
+            for over in 0..topo.nodes.len() {
+                if weights[over] == 0.0 || load[over] <= bound(over) {
+                    continue;
+                }
+                let mut mine: Vec<(ClientId, u64)> = self
+                    .entries
+                    .iter()
+                    .filter(|(_, e)| !e.pinned && e.node == topo.nodes[over].name && e.window_bytes > 0)
+                    .map(|(c, e)| (*c, e.window_bytes))
+                    .collect();
+                mine.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                for (c, b) in mine {
+                    if load[over] <= bound(over) {
+                        break;
+                    }
+                    let b = b as f64;
+                    // The CVM furthest below its share that can take this entry within its bound.
+                    let to = (0..topo.nodes.len())
+                        .filter(|&j| j != over && weights[j] > 0.0 && load[j] + b <= bound(j))
+                        .min_by(|&x, &y| (load[x] / weights[x]).total_cmp(&(load[y] / weights[y])));
+                    let Some(to) = to else { continue };
+                    load[over] -= b;
+                    load[to] += b;
+                    let e = self.entries.get_mut(&c).expect("listed above");
+                    let name = topo.nodes[to].name.clone();
+                    moves.push(Move {
+                        client: c,
+                        from: std::mem::replace(&mut e.node, name.clone()),
+                        to: name,
+                        reason: MoveReason::Overload,
+                    });
+                    e.moves += 1;
+                }
+            }
+        }
+        for e in self.entries.values_mut() {
+            e.window_bytes = 0;
+            e.window_packets = 0;
+        }
+        self.counters.moved_overload += moves.len() as u64;
+        self.dirty |= !moves.is_empty();
+        moves
+    }
+
+    /// Pins `client` to `node`, which must exist and be active. Replaces a learned entry.
+    pub fn pin(&mut self, client: ClientId, node: &str, topo: &Topology, now_ms: u64) -> Result<(), ConfigError> {
+        let Some(i) = topo.node_index(node) else {
+            return Err(ConfigError::new("node", format!("no node {node:?}")));
+        };
+        let n = &topo.nodes[i];
+        if n.state != NodeState::Active || n.weight == 0 {
+            let why = match n.state {
+                NodeState::Active => "has weight 0".to_string(),
+                s => format!("is {}", format!("{s:?}").to_lowercase()),
+            };
+            return Err(ConfigError::new("node", format!("node {node:?} {why}: pin to an active CVM")));
+        }
+        if !self.entries.contains_key(&client) && self.entries.len() >= self.cfg.max_entries as usize {
+            return Err(ConfigError::new("client", format!("the table is full ({} entries)", self.cfg.max_entries)));
+        }
+        let e = self.entries.entry(client).or_insert_with(|| Entry {
+            node: node.to_string(),
+            pinned: true,
+            created_ms: now_ms,
+            last_seen_ms: now_ms,
+            packets: 0,
+            bytes: 0,
+            window_bytes: 0,
+            window_packets: 0,
+            moves: 0,
+        });
+        e.node = node.to_string();
+        e.pinned = true;
+        self.counters.pinned += 1;
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Turns a pin back into a learned entry (it ages from now).
+    pub fn unpin(&mut self, client: ClientId, now_ms: u64) -> Result<(), ConfigError> {
+        match self.entries.get_mut(&client) {
+            Some(e) if e.pinned => {
+                e.pinned = false;
+                e.last_seen_ms = now_ms;
+                self.counters.unpinned += 1;
+                self.dirty = true;
+                Ok(())
+            }
+            Some(_) => Err(ConfigError::new("client", "not pinned")),
+            None => Err(ConfigError::new("client", "no affinity for this client")),
+        }
+    }
+
+    /// Forgets learned entries (of `node`, or all); pins stay. Returns how many.
+    pub fn flush(&mut self, node: Option<&str>) -> usize {
+        let before = self.entries.len();
+        self.entries.retain(|_, e| e.pinned || node.is_some_and(|n| n != e.node));
+        let n = before - self.entries.len();
+        self.counters.flushed += n as u64;
+        self.dirty |= n > 0;
+        n
+    }
+
+    /// The entries workers honour under `topo`: (client, node index) for every entry whose CVM is active.
+    pub fn honoured(&self, topo: &Topology) -> Vec<(ClientId, u16)> {
+        let mut v: Vec<(ClientId, u16)> =
+            self.entries.iter().filter_map(|(c, e)| active(topo, &e.node).map(|i| (*c, i as u16))).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Entries matching `filter`, heaviest first.
+    pub fn show(&self, filter: &Filter) -> Result<Vec<(ClientId, &Entry)>, ConfigError> {
+        let client = filter.client.as_deref().map(|s| ClientId::parse(self.cfg.client_id, s)).transpose()?;
+        let mut v: Vec<(ClientId, &Entry)> = self
+            .entries
+            .iter()
+            .filter(|(c, e)| {
+                client.is_none_or(|x| x == **c)
+                    && filter.node.as_deref().is_none_or(|n| n == e.node)
+                    && (!filter.pinned_only || e.pinned)
+            })
+            .map(|(c, e)| (*c, e))
+            .collect();
+        v.sort_by(|a, b| b.1.bytes.cmp(&a.1.bytes).then(a.0.cmp(&b.0)));
+        if filter.limit > 0 {
+            v.truncate(filter.limit);
+        }
+        Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn topo(states: &[(&str, NodeState)]) -> Topology {
+        let t = include_str!("../../examples/demo.toml").replace("@CLIENT_IN@", "a").replace("@NODE_IN@", "b");
+        let mut c = Config::from_toml(&t).unwrap();
+        for (n, s) in states {
+            c.nodes.iter_mut().find(|x| x.name == *n).unwrap().state = *s;
+        }
+        Topology::build(&c)
+    }
+
+    fn cfg() -> AffinityConfig {
+        AffinityConfig {
+            enabled: true,
+            idle_timeout_ms: 1000,
+            rebalance_interval_ms: 1000,
+            rebalance_min_packets: 10,
+            max_entries: 100,
+            ..Default::default()
+        }
+    }
+
+    fn ip(s: &str) -> ClientId {
+        ClientId::parse(ClientIdKind::Ip, s).unwrap()
+    }
+
+    #[test]
+    fn client_ids_parse_and_print() {
+        assert_eq!(ip("10.0.0.1").display(ClientIdKind::Ip).to_string(), "10.0.0.1");
+        assert_eq!(ip("2001:db8::7").display(ClientIdKind::Ip).to_string(), "2001:db8::7");
+        let m = ClientId::parse(ClientIdKind::Mac, "02:00:00:00:c1:01").unwrap();
+        assert_eq!(m, ClientId::from_mac([2, 0, 0, 0, 0xc1, 1]));
+        assert_eq!(m.display(ClientIdKind::Mac).to_string(), "02:00:00:00:c1:01");
+        assert_eq!(ClientId::parse(ClientIdKind::Ip, "02:00:00:00:c1:01").unwrap_err().field, "client");
+        assert!(ClientId::parse(ClientIdKind::Mac, "10.0.0.1").unwrap_err().problem.contains("MAC"));
+    }
+
+    #[test]
+    fn learns_refreshes_and_ages() {
+        let t = topo(&[]);
+        let mut a = AffinityTable::new(&cfg(), 0);
+        a.observe(ip("10.0.0.1"), "a1", 5, 500, 0);
+        assert!(a.take_dirty() && !a.take_dirty());
+        // Traffic that reached another CVM before the entry was published keeps it alive, unchanged.
+        a.observe(ip("10.0.0.1"), "b1", 1, 100, 800);
+        let e = a.get(ip("10.0.0.1")).unwrap();
+        assert_eq!((e.node.as_str(), e.packets, e.last_seen_ms), ("a1", 5, 800));
+        assert_eq!(a.honoured(&t), vec![(ip("10.0.0.1"), t.node_index("a1").unwrap() as u16)]);
+        assert_eq!(a.age(1800), 0);
+        assert_eq!(a.age(1801), 1);
+        assert!(a.is_empty() && a.take_dirty());
+        assert_eq!((a.counters.learned, a.counters.aged), (1, 1));
+        // Full: new clients are counted, not learned.
+        let mut a = AffinityTable::new(&AffinityConfig { max_entries: 2, ..cfg() }, 0);
+        for i in 0..3 {
+            a.observe(ip(&format!("10.0.0.{i}")), "a1", 1, 1, 0);
+        }
+        assert_eq!((a.len(), a.counters.table_full), (2, 1));
+    }
+
+    #[test]
+    fn unavailable_cvms_shed_learned_entries_only() {
+        let mut a = AffinityTable::new(&AffinityConfig { max_entries: 1000, ..cfg() }, 0);
+        for i in 0..200 {
+            a.observe(ip(&format!("10.0.{}.{}", i / 250, i % 250)), if i % 2 == 0 { "a1" } else { "b1" }, 1, 1, 0);
+        }
+        let pinned = ip("10.9.9.9");
+        let t = topo(&[]);
+        a.pin(pinned, "a1", &t, 0).unwrap();
+        let down = topo(&[("a1", NodeState::Down)]);
+        let moves = a.evacuate(&down);
+        assert_eq!(moves.len(), 100, "exactly a1's learned entries move");
+        assert!(moves.iter().all(|m| m.from == "a1" && m.to != "a1" && m.reason == MoveReason::CvmUnavailable));
+        // They spread over the other three (b2 included), and b1's entries stay put.
+        for n in ["a2", "b1", "b2"] {
+            assert!(moves.iter().any(|m| m.to == n), "{n} takes some");
+        }
+        assert!(a.show(&Filter { node: Some("b1".into()), ..Default::default() }).unwrap().len() > 100);
+        // The pin stays on a1 but is not honoured while a1 is down, and is again when it is back.
+        assert_eq!(a.get(pinned).unwrap().node, "a1");
+        assert!(!a.honoured(&down).iter().any(|(c, _)| *c == pinned));
+        assert!(a.honoured(&t).iter().any(|(c, _)| *c == pinned));
+        assert!(a.evacuate(&down).is_empty(), "nothing more to move");
+    }
+
+    #[test]
+    fn overload_moves_affinities_to_the_least_loaded_without_ping_pong() {
+        let t = topo(&[]);
+        let mut a = AffinityTable::new(&cfg(), 0);
+        // a1 carries 70% of the bytes over 7 clients; the others 10% each.
+        for i in 0..7 {
+            a.observe(ip(&format!("10.0.0.{i}")), "a1", 10, 1000, 0);
+        }
+        a.observe(ip("10.0.1.1"), "a2", 10, 1000, 0);
+        a.observe(ip("10.0.1.2"), "b1", 10, 1000, 0);
+        a.observe(ip("10.0.1.3"), "b2", 10, 1000, 0);
+        assert!(a.rebalance(&t, 999).is_empty(), "not before the interval");
+        let moves = a.rebalance(&t, 1000);
+        // Equal weights: a bound of 25% × 1.25 of 10 000 bytes = 3125 → a1 keeps 3 and sheds 4, one to each
+        // of the others while they stay within their bound.
+        assert_eq!(moves.len(), 4, "{moves:?}");
+        assert!(moves.iter().all(|m| m.from == "a1" && m.reason == MoveReason::Overload));
+        let count = |n: &str| a.show(&Filter { node: Some(n.into()), ..Default::default() }).unwrap().len();
+        assert_eq!((count("a1"), count("a2"), count("b1"), count("b2")), (3, 3, 2, 2));
+        // A single heavy client cannot be helped by moving it: it stays.
+        let mut a = AffinityTable::new(&cfg(), 0);
+        a.observe(ip("10.0.0.1"), "a1", 100, 100_000, 0);
+        a.observe(ip("10.0.0.2"), "b1", 1, 10, 0);
+        assert!(a.rebalance(&t, 1000).is_empty());
+        // Too little traffic: no decision.
+        let mut a = AffinityTable::new(&AffinityConfig { rebalance_min_packets: 1000, ..cfg() }, 0);
+        for i in 0..7 {
+            a.observe(ip(&format!("10.0.0.{i}")), "a1", 10, 1000, 0);
+        }
+        assert!(a.rebalance(&t, 1000).is_empty());
+    }
+
+    #[test]
+    fn pins_are_checked_and_flush_keeps_them() {
+        let t = topo(&[("a2", NodeState::Draining), ("b1", NodeState::Down)]);
+        let mut a = AffinityTable::new(&cfg(), 0);
+        let c = ip("10.0.0.1");
+        assert_eq!(a.pin(c, "zz", &t, 0).unwrap_err().problem, "no node \"zz\"");
+        assert!(a.pin(c, "b1", &t, 0).unwrap_err().problem.contains("is down"));
+        assert!(a.pin(c, "a2", &t, 0).unwrap_err().problem.contains("is draining"));
+        assert!(a.is_empty(), "a refused pin changes nothing");
+        a.observe(c, "a1", 1, 1, 0);
+        a.pin(c, "b2", &t, 0).unwrap();
+        assert_eq!(a.get(c).unwrap().node, "b2");
+        a.observe(ip("10.0.0.2"), "a1", 1, 1, 0);
+        assert_eq!(a.age(10_000), 1, "the learned one ages, the pin does not");
+        a.observe(ip("10.0.0.3"), "a1", 1, 1, 0);
+        assert_eq!(a.flush(None), 1);
+        assert_eq!(a.len(), 1);
+        assert_eq!(a.unpin(ip("10.0.0.3"), 0).unwrap_err().problem, "no affinity for this client");
+        a.unpin(c, 20_000).unwrap();
+        assert_eq!(a.unpin(c, 0).unwrap_err().problem, "not pinned");
+        assert_eq!(a.flush(Some("a1")), 0);
+        assert_eq!(a.flush(Some("b2")), 1);
+    }
+}

@@ -186,3 +186,146 @@ fn console_drains_a_node_and_refuses_bad_changes_without_changing_anything() {
     let s: Value = serde_json::from_str(&std::fs::read_to_string(d.join("s.json")).unwrap()).unwrap();
     assert_eq!(s["mempool_in_use_at_exit"], 0);
 }
+
+/// Per-node packets selected over `ms` milliseconds (counters restart when the topology changes; measure
+/// after the change).
+fn selection_over(socket: &Path, ms: u64) -> std::collections::BTreeMap<String, u64> {
+    let a = ctl_json(socket, &["nodes"]);
+    std::thread::sleep(Duration::from_millis(ms));
+    let b = ctl_json(socket, &["nodes"]);
+    b.as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            let name = n["name"].as_str().unwrap().to_string();
+            let before = selected(&a, &name);
+            (name.clone(), selected(&b, &name).saturating_sub(before))
+        })
+        .filter(|(_, d)| *d > 0)
+        .collect()
+}
+
+fn entry_node(aff: &Value, client: &str) -> String {
+    let e = aff["entries"].as_array().unwrap().iter().find(|e| e["client"] == client);
+    e.unwrap_or_else(|| panic!("no entry for {client}: {aff}"))["node"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn console_affinity_is_learned_honoured_pinned_and_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Two client VMs with 200 flows each: without affinity their flows would cover every node.
+    let mut w = PcapWriter::new(std::fs::File::create(d.join("c.pcap")).unwrap()).unwrap();
+    for i in 0..400u16 {
+        let f = tcp4([172, 16, 9, 1 + (i % 2) as u8], 10_000 + i, VIP4, 2049, b"data");
+        w.write_packet(&PcapPacket::new(Duration::ZERO, f.len() as u32, &f)).unwrap();
+    }
+    drop(w);
+    let socket = d.join("console.sock");
+    let metrics_port = 20_000 + ((std::process::id() + 7) % 20_000) as u16;
+    let cfg_text = example_toml(&format!("{}/c.pcap", d.display()), &format!("{}/c.pcap", d.display()))
+        .replace("file_prefix = \"sluice-demo\"", &format!("file_prefix = \"sluice-aff-{}\"", std::process::id()))
+        .replace("mbufs = 65535", "mbufs = 16383")
+        .replacen(
+            "[[ports]]",
+            &format!(
+                "[console]\nsocket = \"{}\"\n\n[metrics]\nprometheus = true\nlisten = \"127.0.0.1:{metrics_port}\"\n\n[affinity]\nenabled = true\npublish_interval_ms = 20\n\n[[ports]]",
+                socket.display()
+            ),
+            1,
+        )
+        .replacen("[[vips]]\naddress = \"10.10.0.1\"", "[[vips]]\naffinity = true\naddress = \"10.10.0.1\"", 1);
+    let cfg = d.join("sluice.toml");
+    std::fs::write(&cfg, &cfg_text).unwrap();
+    let mut appliance = Appliance(
+        Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["--config", cfg.to_str().unwrap(), "--stats-interval-ms", "0", "--stats-json"])
+            .arg(d.join("s.json"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let t0 = Instant::now();
+    while UnixStream::connect(&socket).is_err() {
+        assert!(t0.elapsed() < Duration::from_secs(20), "no console socket");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // Learned: one entry per client VM, and each client's traffic goes to its CVM alone.
+    let aff = ctl_json(&socket, &["affinity"]);
+    assert_eq!(aff["total"], 2, "{aff}");
+    assert_eq!(aff["counters"]["learned"], 2);
+    let (c1, c2) = (entry_node(&aff, "172.16.9.1"), entry_node(&aff, "172.16.9.2"));
+    let used = selection_over(&socket, 400);
+    let expect: std::collections::BTreeSet<&str> = [c1.as_str(), c2.as_str()].into();
+    assert_eq!(used.keys().map(String::as_str).collect::<std::collections::BTreeSet<_>>(), expect, "{used:?}");
+    // Pin client 1 to a CVM neither client uses: honoured at once.
+    let all = ["a1", "a2", "b1", "b2"];
+    let x = *all.iter().find(|n| **n != c1 && **n != c2).unwrap();
+    let r = ctl_json(&socket, &["affinity", "pin", "172.16.9.1", x]);
+    assert!(r["applied"].as_str().unwrap().contains("pinned"), "{r}");
+    std::thread::sleep(Duration::from_millis(200));
+    let used = selection_over(&socket, 400);
+    let expect: std::collections::BTreeSet<&str> = [x, c2.as_str()].into();
+    assert_eq!(used.keys().map(String::as_str).collect::<std::collections::BTreeSet<_>>(), expect, "{used:?}");
+    // Drain client 2's CVM: its affinity moves elsewhere (counted), its traffic follows.
+    ctl_json(&socket, &["nodes", "drain", &c2]);
+    let aff = ctl_json(&socket, &["affinity"]);
+    let moved_to = entry_node(&aff, "172.16.9.2");
+    assert_ne!(moved_to, c2);
+    assert_eq!(aff["counters"]["moved_unavailable"], 1, "{aff}");
+    assert_eq!(aff["recent_moves"][0]["reason"], "cvm_unavailable");
+    std::thread::sleep(Duration::from_millis(200));
+    let used = selection_over(&socket, 400);
+    assert!(!used.contains_key(&c2) && used.contains_key(&moved_to) && used.contains_key(x), "{used:?}");
+    // Refused: pinning to the draining CVM, to an unknown one, a client that is not an address.
+    for (args, says) in [
+        (vec!["affinity", "pin", "172.16.9.1", c2.as_str()], "is draining"),
+        (vec!["affinity", "pin", "172.16.9.1", "zz"], "no node \"zz\""),
+        (vec!["affinity", "pin", "not-an-ip", "a1"], "config field `client`"),
+        (vec!["affinity", "unpin", "172.16.9.2"], "not pinned"),
+        (vec!["affinity", "flush", "--node", "zz"], "no node"),
+    ] {
+        let out = ctl(&socket, &args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(err.contains(says) && err.contains("nothing changed"), "{args:?}: {err}");
+    }
+    assert_eq!(entry_node(&ctl_json(&socket, &["affinity"]), "172.16.9.1"), x, "refusals changed nothing");
+    let pinned = ctl_json(&socket, &["affinity", "show", "--pinned"]);
+    assert_eq!(pinned["entries"].as_array().unwrap().len(), 1);
+    // Unpin, then flush the learned entries: the clients are learned again from their traffic.
+    ctl_json(&socket, &["affinity", "unpin", "172.16.9.1"]);
+    let r = ctl_json(&socket, &["affinity", "flush"]);
+    assert_eq!(r["applied"], "flushed 2 learned entries");
+    std::thread::sleep(Duration::from_millis(300));
+    let aff = ctl_json(&socket, &["affinity"]);
+    assert_eq!((aff["total"].as_u64(), aff["counters"]["learned"].as_u64()), (Some(2), Some(4)), "{aff}");
+    // Human output, top, stats and metrics carry it too.
+    let out = ctl(&socket, &["affinity"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("172.16.9.1"));
+    let out = ctl(&socket, &["top", "--count", "2", "--interval", "0.3"]);
+    let top = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(top.contains("Mpps") && top.contains("affinity: 2 entries") && top.contains("b2"), "{top}");
+    assert_eq!(top.matches("per worker Mpps").count(), 2, "{top}");
+    let stats = ctl_json(&socket, &["stats"]);
+    assert!(stats["adoption"]["publications"].as_u64().unwrap() >= 4, "{}", stats["adoption"]);
+    assert!(stats["keys"]["affinity_hit"].as_u64().unwrap() > 0);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", metrics_port)).unwrap();
+    write!(s, "GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+    let mut m = String::new();
+    std::io::Read::read_to_string(&mut s, &mut m).unwrap();
+    assert!(m.contains("sluice_affinity_entries 2") && m.contains("sluice_adoption_seconds_count"), "{m}");
+    let child = &mut appliance.0;
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    assert!(err.contains("affinity: client 172.16.9.2 moved"), "{err}");
+    let s: Value = serde_json::from_str(&std::fs::read_to_string(d.join("s.json")).unwrap()).unwrap();
+    assert_eq!(s["mempool_in_use_at_exit"], 0);
+    assert_eq!(s["counters_balance"], true);
+}

@@ -14,7 +14,8 @@
 #   tiered: chassis-a's nodes on bridge slbra (appliance port sla0 ↔ sla0b), chassis-b's on slbrb (slb0 ↔
 #           slb0b); the spine reaches chassis-a's appliance over ssa0 ↔ ssa1 and chassis-b's over ssb0 ↔ ssb1.
 # Configuration knobs: LAB_NODES (nodes configured, default 4), LAB_DRAIN (space-separated names that are
-# draining), LAB_PREFIX (EAL file prefix). Checksum offload is off in every namespace.
+# draining), LAB_PREFIX (EAL file prefix), LAB_HEALTH (tcp|icmp|arp: health-check the nodes every 200 ms,
+# rise 2, fall 2). Checksum offload is off in every namespace.
 #
 # Interfaces sluice attaches to get interface indexes in a range per appliance (single/spine 1001+,
 # chassis-a 2001+, chassis-b 3001+): DPDK 22.11's af_packet PMD names its PACKET_FANOUT group
@@ -119,6 +120,9 @@ table_size = 65537
 chassis_table_size = 16381
 idle_sleep_us = $idle
 EOT
+  if [ -n "${LAB_HEALTH:-}" ] && [ "$who" != spine ]; then
+    printf '\n[health]\nenabled = true\ncheck = "%s"\nport = 2049\ninterval_ms = 200\ntimeout_ms = 150\nrise = 2\nfall = 2\n' "$LAB_HEALTH"
+  fi
   case "$who" in
     single)
       port client net_af_packet0,iface=slc0 client 02:00:00:00:00:01 192.0.2.1 02:00:00:00:c1:01

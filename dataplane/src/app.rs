@@ -711,6 +711,12 @@ impl Control {
         }
     }
 
+    /// A node's state as the operator set it (health is reported apart).
+    fn operator_state(&self, name: &str) -> String {
+        let s = self.cfg.nodes.iter().find(|n| n.name == name).map_or(NodeState::Down, |n| n.state);
+        format!("{s:?}").to_lowercase()
+    }
+
     fn affinity_summary(&self) -> serde_json::Value {
         match &self.affinity {
             None => serde_json::json!({ "enabled": false }),
@@ -857,7 +863,7 @@ impl Control {
                     .zip(&counts)
                     .map(|((n, ns), c)| {
                         serde_json::json!({
-                            "name": n.name, "chassis": ns.chassis, "state": ns.state, "weight": n.weight,
+                            "name": n.name, "chassis": ns.chassis, "state": self.operator_state(&n.name), "weight": n.weight,
                             "ip": n.ip.to_string(), "table_share_pct": 100.0 * *c as f64 / slots,
                             "selected": ns.selected,
                             "health": self.health.as_ref().map_or("-", |h| if h.is_up(&n.name) { "up" } else { "down" }),

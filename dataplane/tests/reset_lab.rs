@@ -60,27 +60,35 @@ impl Lab {
         sh(&["bash", lab.to_str().unwrap(), "up", &nodes.to_string(), l], &[]);
         let mut l = Lab { children: Vec::new(), dir: tempfile::tempdir().unwrap() };
         for i in 1..=nodes {
-            let c = Command::new("ip")
-                .args(["netns", "exec", &format!("sl-n{i}"), "python3"])
-                .arg(root().join("scripts/lab_tcp.py"))
-                .args(["server", "2049"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            l.children.push(c);
+            l.start_server(i);
         }
         l
     }
 
     fn write_config(&self, who: &str, nodes: usize, drain: &str) -> PathBuf {
+        self.write_config_with(who, nodes, drain, &[])
+    }
+
+    fn write_config_with(&self, who: &str, nodes: usize, drain: &str, env: &[(&str, &str)]) -> PathBuf {
         let p = self.dir.path().join(format!("{who}.toml"));
         let prefix = format!("sluice-lab-{}", std::process::id());
-        sh(
-            &["bash", root().join("scripts/lab.sh").to_str().unwrap(), "config", p.to_str().unwrap(), who],
-            &[("LAB_NODES", &nodes.to_string()), ("LAB_DRAIN", drain), ("LAB_PREFIX", &prefix)],
-        );
+        let mut e = vec![("LAB_NODES", nodes.to_string()), ("LAB_DRAIN", drain.to_string()), ("LAB_PREFIX", prefix)];
+        e.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
+        let e: Vec<(&str, &str)> = e.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        sh(&["bash", root().join("scripts/lab.sh").to_str().unwrap(), "config", p.to_str().unwrap(), who], &e);
         p
+    }
+
+    /// (Re)starts node `i`'s echo server.
+    fn start_server(&mut self, i: usize) -> usize {
+        self.spawn(
+            Command::new("ip")
+                .args(["netns", "exec", &format!("sl-n{i}"), "python3"])
+                .arg(root().join("scripts/lab_tcp.py"))
+                .args(["server", "2049"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
     }
 
     /// Starts one appliance. DPDK 22.11's af_packet PMD names its PACKET_FANOUT group after
@@ -132,6 +140,11 @@ impl Drop for Lab {
 
 /// Established connections to the VIP per node namespace: node name → client source ports.
 fn holders(nodes: usize) -> BTreeMap<String, BTreeSet<u16>> {
+    holders_from(nodes, SPORT)
+}
+
+/// The same for the connections from source ports `base..base + CONNS`.
+fn holders_from(nodes: usize, base: u16) -> BTreeMap<String, BTreeSet<u16>> {
     (1..=nodes)
         .map(|i| {
             let out = sh(
@@ -151,7 +164,7 @@ fn holders(nodes: usize) -> BTreeMap<String, BTreeSet<u16>> {
             let ports = out
                 .lines()
                 .filter_map(|l| l.split_whitespace().nth(3)?.rsplit(':').next()?.parse().ok())
-                .filter(|p| (SPORT..SPORT + CONNS).contains(p))
+                .filter(|p| (base..base + CONNS).contains(p))
                 .collect();
             (format!("n{i}"), ports)
         })
@@ -160,15 +173,51 @@ fn holders(nodes: usize) -> BTreeMap<String, BTreeSet<u16>> {
 
 /// Which node each connection's flow hashes to under `cfg`.
 fn predicted(cfg: &Path) -> BTreeMap<u16, String> {
+    predicted_from(cfg, SPORT)
+}
+
+/// The same for the connections from source ports `base..base + CONNS`.
+fn predicted_from(cfg: &Path, base: u16) -> BTreeMap<u16, String> {
     let cfg = Config::load(cfg).unwrap();
     let topo = Topology::build(&cfg);
     let t = Toeplitz::new(&cfg.dataplane.hash_key.bytes);
-    (SPORT..SPORT + CONNS)
+    (base..base + CONNS)
         .map(|p| {
             let n = topo.lookup(t.hash_v4(CLIENT, VIP, Some((p, 2049)))).unwrap();
             (p, topo.nodes[n as usize].name.clone())
         })
         .collect()
+}
+
+/// One connection to the VIP from the client namespace: true if it echoed.
+fn connect() -> bool {
+    Command::new("ip")
+        .args(["netns", "exec", "sl-cli", "python3"])
+        .arg(root().join("scripts/lab_tcp.py"))
+        .args(["connect", "10.10.0.1", "2049"])
+        .status()
+        .unwrap()
+        .success()
+}
+
+fn wait_for_vip() {
+    let t0 = Instant::now();
+    while !connect() {
+        assert!(t0.elapsed() < Duration::from_secs(20), "the VIP never answered");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// One console request (JSON) to the appliance whose configuration is `cfg`; returns the data.
+fn console(cfg: &Path, req: &str) -> serde_json::Value {
+    let socket = Config::load(cfg).unwrap().console_socket();
+    let s = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    std::io::Write::write_all(&mut &s, format!("{req}\n").as_bytes()).unwrap();
+    let mut line = String::new();
+    BufReader::new(&s).read_line(&mut line).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["ok"], true, "{req}: {v}");
+    v["data"].clone()
 }
 
 #[derive(Debug)]
@@ -195,20 +244,7 @@ fn membership_change(layout: Layout, nodes_in_lab: usize, before: (usize, &str),
     let cfg = appliances[0].1.clone();
     phase("appliances started");
     // Wait until the VIP answers (EAL start, ARP).
-    let t0 = Instant::now();
-    let connect = || {
-        Command::new("ip")
-            .args(["netns", "exec", "sl-cli", "python3"])
-            .arg(root().join("scripts/lab_tcp.py"))
-            .args(["connect", "10.10.0.1", "2049"])
-            .status()
-            .unwrap()
-            .success()
-    };
-    while !connect() {
-        assert!(t0.elapsed() < Duration::from_secs(20), "the VIP never answered");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for_vip();
     phase("the VIP answers");
     let client = lab.spawn(
         Command::new("ip")
@@ -294,14 +330,9 @@ fn membership_change(layout: Layout, nodes_in_lab: usize, before: (usize, &str),
     }
     phase("client events complete");
     // The first appliance (single, or the spine) lists the fan-outs on its console.
-    let socket = Config::load(&appliances[0].1).unwrap().console_socket();
-    let s = std::os::unix::net::UnixStream::connect(&socket).unwrap();
-    std::io::Write::write_all(&mut &s, b"{\"cmd\":\"resets\"}\n").unwrap();
-    let mut line = String::new();
-    BufReader::new(&s).read_line(&mut line).unwrap();
-    let listed: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let listed = console(&appliances[0].1, "{\"cmd\":\"resets\"}");
     let clients: BTreeSet<String> =
-        listed["data"].as_array().unwrap().iter().map(|e| e["client"].as_str().unwrap().to_string()).collect();
+        listed.as_array().unwrap().iter().map(|e| e["client"].as_str().unwrap().to_string()).collect();
     for p in &moved {
         assert!(clients.contains(&format!("192.0.2.100:{p}")), "fan-out for {p} listed: {listed}");
     }
@@ -358,4 +389,123 @@ fn tiered_adding_a_node_resets_through_spine_and_chassis() {
 #[test]
 fn tiered_draining_a_node_resets_through_spine_and_chassis() {
     membership_change(Layout::Tiered, 4, (4, ""), (4, "n2"));
+}
+
+/// Runs `CONNS` connections from source ports `base..` for `secs` seconds from the client namespace; after `look` seconds returns
+/// which node holds each, then waits for the client: every connection must have echoed throughout.
+fn run_client(lab: &mut Lab, base: u16, secs: u32, look: u64) -> BTreeMap<u16, String> {
+    let client = lab.spawn(
+        Command::new("ip")
+            .args(["netns", "exec", "sl-cli", "python3"])
+            .arg(root().join("scripts/lab_tcp.py"))
+            .args(["client", "10.10.0.1", "2049", &CONNS.to_string(), &secs.to_string(), &base.to_string()])
+            .stdout(Stdio::piped()),
+    );
+    std::thread::sleep(Duration::from_millis(look));
+    let mut holder = BTreeMap::new();
+    for (node, ports) in holders_from(4, base) {
+        for p in ports {
+            holder.insert(p, node.clone());
+        }
+    }
+    let out = lab.children[client].wait_with_output_ref();
+    let done = out.lines().filter(|l| l.contains("\"done\"")).count();
+    assert_eq!(done, CONNS as usize, "every connection ran to the end: {out}");
+    holder
+}
+
+trait WaitOutput {
+    fn wait_with_output_ref(&mut self) -> String;
+}
+
+impl WaitOutput for Child {
+    fn wait_with_output_ref(&mut self) -> String {
+        let mut s = String::new();
+        std::io::Read::read_to_string(self.stdout.as_mut().unwrap(), &mut s).unwrap();
+        let _ = self.wait();
+        s
+    }
+}
+
+/// Health checks against real TCP servers: kill node n2's server and the appliance takes n2 down after
+/// `fall` refused probes; every new connection then lands on the other nodes (those n2 would have had
+/// among them, and nothing else moves). Restart it: n2 comes back after `rise` successes and takes its
+/// own flows again.
+#[test]
+fn single_health_checks_take_a_dead_server_out_and_bring_it_back() {
+    let _g = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
+    let mut lab = Lab::up(4, Layout::Single);
+    let cfg = lab.write_config_with("single", 4, "", &[("LAB_HEALTH", "tcp")]);
+    let json = lab.dir.path().join("single.json");
+    let appliance = lab.start_appliance(&cfg, &json);
+    wait_for_vip();
+    let health_of = |node: &str| -> serde_json::Value {
+        let h = console(&cfg, "{\"cmd\":\"health\"}");
+        h["nodes"].as_array().unwrap().iter().find(|n| n["name"] == node).unwrap().clone()
+    };
+    let wait_health = |node: &str, want: &str| -> Duration {
+        let t0 = Instant::now();
+        loop {
+            let h = health_of(node);
+            if h["health"] == want {
+                return t0.elapsed();
+            }
+            assert!(t0.elapsed() < Duration::from_secs(5), "{node} never went {want}: {h}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    std::thread::sleep(Duration::from_millis(600));
+    for n in ["n1", "n2", "n3", "n4"] {
+        let h = health_of(n);
+        assert!(h["health"] == "up" && h["successes"].as_u64().unwrap() >= 2 && h["last"] == "SYN-ACK", "{h}");
+    }
+    // Three runs from three source-port ranges (closed connections linger in TIME_WAIT).
+    let [b1, b2, b3] = [43000, 43100, 43200];
+    let pred = |base| predicted_from(&cfg, base);
+    for b in [b1, b2, b3] {
+        assert!(pred(b).values().any(|n| n == "n2"), "some test flows hash to n2: {:?}", pred(b));
+    }
+    let all_up = run_client(&mut lab, b1, 1, 600);
+    assert_eq!(all_up, pred(b1), "all up: every connection where its flow hashes");
+
+    // Kill n2's server (child 1): its probes are refused, and it goes down.
+    lab.children[1].kill().unwrap();
+    lab.children[1].wait().unwrap();
+    let took = wait_health("n2", "down");
+    eprintln!("n2 down {took:?} after its server died");
+    let h = health_of("n2");
+    assert_eq!(h["last"], "RST: nothing listens", "{h}");
+    let nodes = console(&cfg, "{\"cmd\":\"nodes\"}");
+    let n2 = nodes.as_array().unwrap().iter().find(|n| n["name"] == "n2").unwrap();
+    assert_eq!((n2["state"].as_str(), n2["health"].as_str()), (Some("active"), Some("down")), "{n2}");
+    let without = run_client(&mut lab, b2, 1, 600);
+    assert_eq!(without.len(), CONNS as usize);
+    let p2 = pred(b2);
+    for (p, n) in &without {
+        assert_ne!(n, "n2", "nothing lands on the dead node");
+        if p2[p] != "n2" {
+            assert_eq!(n, &p2[p], "connection {p} of a healthy node stays where it hashes");
+        }
+    }
+
+    // Restart it: back after `rise` successes, and its flows return to it.
+    lab.start_server(2);
+    let took = wait_health("n2", "up");
+    eprintln!("n2 up {took:?} after its server restarted");
+    assert_eq!(health_of("n2")["came_up"], 1);
+    let again = run_client(&mut lab, b3, 1, 600);
+    assert_eq!(again, pred(b3), "n2 takes its own flows again");
+
+    sh(&["kill", "-TERM", &lab.children[appliance].id().to_string()], &[]);
+    let status = lab.children[appliance].wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(lab.children[appliance].stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    assert!(err.contains("health: node n2 is down after 2 consecutive failures (RST: nothing listens)"), "{err}");
+    assert!(err.contains("health: node n2 is up after 2 consecutive successes (SYN-ACK)"), "{err}");
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(s["counters_balance"], true);
+    assert_eq!(s["mempool_in_use_at_exit"], 0);
+    assert!(s["keys"]["health_probes_sent"].as_u64().unwrap() > 20, "{}", s["keys"]);
+    assert!(s["drops"]["health_answer"].as_u64().unwrap() > 0);
 }

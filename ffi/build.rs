@@ -43,6 +43,7 @@ fn main() {
         .allowlist_function("rte_dev_probe|rte_dev_remove|rte_vdev_init|rte_vdev_uninit")
         .allowlist_function("rte_pktmbuf_pool_create|rte_pktmbuf_free_bulk|rte_mempool_(free|avail_count|in_use_count|lookup)")
         .allowlist_function("rte_ring_(create|free|lookup)")
+        .allowlist_function("rte_telemetry_register_cmd|rte_tel_data_(start_dict|add_dict_u64|add_dict_string|add_dict_container|alloc)")
         .allowlist_function("rte_(strerror|lcore_count|get_main_lcore|get_next_lcore|lcore_is_enabled|socket_id|lcore_to_socket_id|get_tsc_hz|delay_us_block)")
         .allowlist_type("rte_mbuf|rte_mempool|rte_ring|rte_eth_conf|rte_eth_dev_info|rte_eth_stats|rte_ether_addr|rte_eth_link|rte_eth_rxconf|rte_eth_txconf")
         .allowlist_var("RTE_ETH_.*|RTE_MBUF_DEFAULT_.*|RTE_PKTMBUF_HEADROOM|RTE_MAX_LCORE|RTE_MAX_ETHPORTS|RING_F_.*|SOCKET_ID_ANY|RTE_ETHER_.*")

@@ -195,8 +195,12 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
         }
         launched.push(lcore);
     }
+    let telemetry_view = Arc::new(std::sync::Mutex::new(serde_json::Value::Null));
+    register_telemetry(&telemetry_view);
     let now_ms = 0;
     let mut control = Control {
+        telemetry_view,
+        last_telemetry: Instant::now() - Duration::from_secs(1),
         affinity: cfg.affinity.enabled.then(|| AffinityTable::new(&cfg.affinity, now_ms)),
         health: cfg.health.enabled.then(|| {
             let names: Vec<&str> = topology.nodes.iter().map(|n| n.name.as_str()).collect();
@@ -320,6 +324,29 @@ struct Control {
     last_aging: Instant,
     /// Health probes the workers' queue had no room for.
     probes_unqueued: u64,
+    /// What the telemetry commands answer from (refreshed by the control loop).
+    telemetry_view: Arc<std::sync::Mutex<serde_json::Value>>,
+    last_telemetry: Instant,
+}
+
+/// The `/sluice/...` telemetry commands: each answers one part of the view the control loop refreshes.
+fn register_telemetry(view: &Arc<std::sync::Mutex<serde_json::Value>>) {
+    for (cmd, part, help) in [
+        ("/sluice/stats", "stats", "sluice totals, drops by reason, reset and key counters, snapshot adoption"),
+        ("/sluice/workers", "workers", "sluice per-worker counters"),
+        ("/sluice/nodes", "nodes", "sluice nodes: state, health, weight, packets selected"),
+        ("/sluice/affinity", "affinity", "sluice controller-VM affinity table counters"),
+        ("/sluice/health", "health", "sluice health checks per node"),
+    ] {
+        let view = view.clone();
+        let handler = Box::new(move |_params: &str| {
+            let v = view.lock().unwrap_or_else(|e| e.into_inner());
+            crate::report::telemetry_entries(&v[part])
+        });
+        if let Err(e) = dpdk_sys::telemetry::register(cmd, help, handler) {
+            eprintln!("sluice: telemetry command {cmd} not registered: {e}");
+        }
+    }
 }
 
 fn remember<T>(q: &mut std::collections::VecDeque<(std::time::SystemTime, T)>, item: T) {
@@ -536,6 +563,9 @@ impl Control {
                 self.recent.push_back((std::time::SystemTime::now(), e));
             }
             self.tick();
+            if self.last_telemetry.elapsed() >= Duration::from_millis(250) {
+                self.refresh_telemetry();
+            }
             self.serve_console();
             self.serve_metrics();
             if opts.duration.is_some_and(|d| now - start >= d) {
@@ -709,6 +739,47 @@ impl Control {
             }
             Err(e) => Response::err(format!("refused, nothing changed: {e}")),
         }
+    }
+
+    /// Refreshes what the telemetry commands answer.
+    fn refresh_telemetry(&mut self) {
+        self.last_telemetry = Instant::now();
+        let mut stats = match self.handle(Request::Stats).data {
+            Some(v) => v,
+            None => return,
+        };
+        let workers = stats.as_object_mut().and_then(|m| m.remove("workers")).unwrap_or_default();
+        let workers: Vec<_> = workers
+            .as_array()
+            .unwrap_or(&vec![])
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                // Scalars only: the per-reason arrays are in /sluice/stats by name.
+                let mut w: serde_json::Map<String, serde_json::Value> = w
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, v)| !v.is_array() && !v.is_object())
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                w.insert("name".into(), format!("worker{i}").into());
+                serde_json::Value::Object(w)
+            })
+            .collect();
+        if let Some(m) = stats.as_object_mut() {
+            for k in ["nodes", "ports", "affinity", "health"] {
+                m.remove(k);
+            }
+        }
+        let view = serde_json::json!({
+            "stats": stats,
+            "workers": workers,
+            "nodes": self.handle(Request::Nodes).data,
+            "affinity": self.affinity_summary(),
+            "health": self.health_summary(),
+        });
+        *self.telemetry_view.lock().unwrap_or_else(|e| e.into_inner()) = view;
     }
 
     /// A node's state as the operator set it (health is reported apart).

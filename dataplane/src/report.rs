@@ -267,3 +267,30 @@ pub fn prometheus(s: &Summary, generation: u64) -> String {
     }
     o
 }
+
+/// A JSON answer as DPDK telemetry entries: objects become dicts, arrays dicts keyed by each element's
+/// `name` (or its index), numbers u64 (others as text), booleans 0/1; nulls are left out.
+pub fn telemetry_entries(v: &serde_json::Value) -> Vec<(String, dpdk_sys::telemetry::Value)> {
+    use dpdk_sys::telemetry::Value as T;
+    fn one(v: &serde_json::Value) -> Option<T> {
+        Some(match v {
+            serde_json::Value::Null => return None,
+            serde_json::Value::Bool(b) => T::U64(*b as u64),
+            serde_json::Value::Number(n) => n.as_u64().map_or_else(|| T::Str(n.to_string()), T::U64),
+            serde_json::Value::String(s) => T::Str(s.clone()),
+            v => T::Dict(telemetry_entries(v)),
+        })
+    }
+    match v {
+        serde_json::Value::Object(m) => m.iter().filter_map(|(k, v)| Some((k.clone(), one(v)?))).collect(),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| {
+                let k = v.get("name").and_then(|n| n.as_str()).map_or_else(|| i.to_string(), str::to_string);
+                Some((k, one(v)?))
+            })
+            .collect(),
+        v => one(v).map(|x| vec![("value".to_string(), x)]).unwrap_or_default(),
+    }
+}

@@ -176,6 +176,34 @@ fn console_drains_a_node_and_refuses_bad_changes_without_changing_anything() {
     assert!(m.contains("sluice_drops_total{reason=\"malformed_l2\"} 0"));
     assert!(m.contains("sluice_resets{counter=\"fanouts_started\"} 0"));
     assert!(get("/other").starts_with("HTTP/1.1 404"));
+    // DPDK's own telemetry client lists sluice's commands and shows the same counters.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut tel = Command::new("dpdk-telemetry.py")
+        .args(["-f", &format!("sluice-console-{}", std::process::id())])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dpdk-telemetry.py (Debian package dpdk)");
+    tel.stdin.take().unwrap().write_all(b"/\n/sluice/stats\n/sluice/nodes\n/sluice/workers\n").unwrap();
+    let out = tel.wait_with_output().unwrap();
+    let answers: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(answers.len(), 4, "{}", String::from_utf8_lossy(&out.stdout));
+    let listed = answers[0]["/"].as_array().unwrap();
+    for c in
+        ["/sluice/stats", "/sluice/nodes", "/sluice/workers", "/sluice/affinity", "/sluice/health", "/ethdev/stats"]
+    {
+        assert!(listed.iter().any(|x| x == c), "{c} listed");
+    }
+    let st = &answers[1]["/sluice/stats"];
+    assert!(st["rx"].as_u64().unwrap() > 0 && st["counters_balance"] == 1 && st["generation"] == 5, "{st}");
+    assert!(st["drops"]["malformed_l2"].is_u64() && st["resets"]["fanouts_started"].is_u64(), "{st}");
+    assert_eq!(answers[2]["/sluice/nodes"]["a1"]["state"], "draining");
+    assert!(answers[3]["/sluice/workers"]["worker0"]["rx"].as_u64().unwrap() > 0);
     // Clean stop; the socket goes away.
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     let status = child.wait().unwrap();

@@ -5,7 +5,7 @@
 //!   lcore id, TSC, rte_softrss).
 //! * The other modules are the safe API the rest of sluice uses: EAL start and lcore launch ([`eal`]),
 //!   packet-buffer pools ([`mempool`]), owned mbufs and bursts ([`mbuf`]), ports and queues ([`port`]),
-//!   rings ([`ring`]), and DPDK's own Toeplitz for cross-checking ([`thash`]).
+//!   rings ([`ring`]), telemetry commands ([`telemetry`]), and DPDK's own Toeplitz for cross-checking ([`thash`]).
 //!
 //! Every `unsafe` block in sluice lives in this crate and carries a `// SAFETY:` line.
 
@@ -29,6 +29,7 @@ pub mod mbuf;
 pub mod mempool;
 pub mod port;
 pub mod ring;
+pub mod telemetry;
 pub mod thash;
 
 pub use error::{Error, Result};

@@ -15,7 +15,7 @@
 #           slb0b); the spine reaches chassis-a's appliance over ssa0 ↔ ssa1 and chassis-b's over ssb0 ↔ ssb1.
 # Configuration knobs: LAB_NODES (nodes configured, default 4), LAB_DRAIN (space-separated names that are
 # draining), LAB_PREFIX (EAL file prefix), LAB_HEALTH (tcp|icmp|arp: health-check the nodes every 200 ms,
-# rise 2, fall 2). Checksum offload is off in every namespace.
+# rise 2, fall 2), LAB_AFFINITY (non-empty: the single appliance keeps controller-VM affinity for the VIP). Checksum offload is off in every namespace.
 #
 # Interfaces sluice attaches to get interface indexes in a range per appliance (single/spine 1001+,
 # chassis-a 2001+, chassis-b 3001+): DPDK 22.11's af_packet PMD names its PACKET_FANOUT group
@@ -120,6 +120,9 @@ table_size = 65537
 chassis_table_size = 16381
 idle_sleep_us = $idle
 EOT
+  if [ -n "${LAB_AFFINITY:-}" ] && [ "$who" = single ]; then
+    printf '\n[affinity]\nenabled = true\npublish_interval_ms = 20\n'
+  fi
   if [ -n "${LAB_HEALTH:-}" ] && [ "$who" != spine ]; then
     printf '\n[health]\nenabled = true\ncheck = "%s"\nport = 2049\ninterval_ms = 200\ntimeout_ms = 150\nrise = 2\nfall = 2\n' "$LAB_HEALTH"
   fi
@@ -139,6 +142,7 @@ EOT
       port nodes net_af_packet1,iface=slb0 node 02:00:00:00:01:01 198.51.100.1 ;;
   esac
   printf '\n[[vips]]\naddress = "%s"\nprotocols = ["tcp", "udp"]\n' "$VIP"
+  [ -n "${LAB_AFFINITY:-}" ] && [ "$who" = single ] && printf 'affinity = true\n'
   for c in a b; do
     printf '\n[[chassis]]\nname = "chassis-%s"\n' "$c"
     [ "$who" = spine ] && printf 'mac = "02:00:00:00:c%s:00"\nport = "to-%s"\n' "$c" "$c"

@@ -509,3 +509,62 @@ fn single_health_checks_take_a_dead_server_out_and_bring_it_back() {
     assert!(s["keys"]["health_probes_sent"].as_u64().unwrap() > 20, "{}", s["keys"]);
     assert!(s["drops"]["health_answer"].as_u64().unwrap() > 0);
 }
+
+/// Controller-VM affinity through real TCP: the client VM's connections all sit on the CVM it was
+/// learned on; pinning it to another CVM moves them, the new CVM answers each with a RST, and the reset
+/// path resets every one on the client and clears it on the old CVM within a second.
+#[test]
+fn single_affinity_move_resets_the_client_vms_connections_through_the_reset_path() {
+    let _g = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
+    let mut lab = Lab::up(4, Layout::Single);
+    let cfg = lab.write_config_with("single", 4, "", &[("LAB_AFFINITY", "1")]);
+    let json = lab.dir.path().join("single.json");
+    let appliance = lab.start_appliance(&cfg, &json);
+    wait_for_vip();
+    std::thread::sleep(Duration::from_millis(200));
+    let aff = console(&cfg, "{\"cmd\":\"affinity\"}");
+    assert_eq!(aff["total"], 1, "the client VM is learned from its first connection: {aff}");
+    let cvm = aff["entries"][0]["node"].as_str().unwrap().to_string();
+    let base = 44000;
+    let client = lab.spawn(
+        Command::new("ip")
+            .args(["netns", "exec", "sl-cli", "python3"])
+            .arg(root().join("scripts/lab_tcp.py"))
+            .args(["client", "10.10.0.1", "2049", &CONNS.to_string(), "4", &base.to_string()])
+            .stdout(Stdio::piped()),
+    );
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_millis(1500));
+    let held = holders_from(4, base);
+    assert_eq!(held[&cvm].len(), CONNS as usize, "every connection of the client VM is on its CVM: {held:?}");
+    assert!(predicted_from(&cfg, base).values().any(|n| *n != cvm), "without affinity they would spread");
+    let to = ["n1", "n2", "n3", "n4"].into_iter().find(|n| *n != cvm).unwrap();
+    let pinned_at = started.elapsed().as_secs_f64();
+    console(&cfg, &format!("{{\"cmd\":\"affinity_pin\",\"client\":\"192.0.2.100\",\"node\":\"{to}\"}}"));
+    std::thread::sleep(Duration::from_millis(1000));
+    let after = holders_from(4, base);
+    assert!(after[&cvm].is_empty(), "the old CVM was cleared: {after:?}");
+    let out = lab.children[client].wait_with_output_ref();
+    let resets: Vec<f64> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["ev"] == "reset")
+        .map(|v| v["t"].as_f64().unwrap())
+        .collect();
+    assert_eq!(resets.len(), CONNS as usize, "every moved connection is reset: {out}");
+    for t in &resets {
+        assert!(*t > pinned_at - 0.2 && *t < pinned_at + 1.0, "reset at {t}s, pinned at {pinned_at}s");
+    }
+    // New connections go to the pinned CVM.
+    let again = run_client(&mut lab, base + 100, 1, 600);
+    assert!(again.values().all(|n| n == to), "{again:?}");
+    sh(&["kill", "-TERM", &lab.children[appliance].id().to_string()], &[]);
+    let status = lab.children[appliance].wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(lab.children[appliance].stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(s["counters_balance"], true);
+    assert_eq!(s["mempool_in_use_at_exit"], 0);
+    assert!(s["resets"]["completions"].as_u64().unwrap() >= CONNS as u64, "{}", s["resets"]);
+}

@@ -111,3 +111,59 @@ fn node_ip_duplicate() {
     let t = example().replace("ip = \"198.51.100.12\"", "ip = \"198.51.100.11\"");
     assert_eq!(reject(&t).0, "nodes[1].ip");
 }
+
+/// The example with `section` inserted before the first port.
+fn with(section: &str) -> String {
+    example().replacen("[[ports]]", &format!("{section}\n\n[[ports]]"), 1)
+}
+
+#[test]
+fn affinity_settings_are_checked() {
+    let ok = with("[affinity]\nenabled = true\nclient_id = \"mac\"").replacen(
+        "[[vips]]\naddress = \"10.10.0.1\"",
+        "[[vips]]\naffinity = true\naddress = \"10.10.0.1\"",
+        1,
+    );
+    let c = Config::from_toml(&ok).unwrap();
+    assert!(c.affinity.enabled && c.vips[0].affinity && !c.vips[1].affinity);
+    let off = example().replacen(
+        "[[vips]]\naddress = \"10.10.0.1\"",
+        "[[vips]]\naffinity = true\naddress = \"10.10.0.1\"",
+        1,
+    );
+    assert_eq!(reject(&off), ("vips[0].affinity".into(), "needs [affinity] enabled = true".into()));
+    for (bad, field) in [
+        ("[affinity]\nidle_timeout_ms = 0", "affinity.idle_timeout_ms"),
+        ("[affinity]\nmax_entries = 0", "affinity.max_entries"),
+        ("[affinity]\nrebalance_interval_ms = 5", "affinity.rebalance_interval_ms"),
+        ("[affinity]\npublish_interval_ms = 1", "affinity.publish_interval_ms"),
+        ("[affinity]\nreport_queue = 1", "affinity.report_queue"),
+        ("[affinity]\nrebalance_margin = nan", "affinity.rebalance_margin"),
+    ] {
+        assert_eq!(reject(&with(bad)).0, field, "{bad}");
+    }
+    assert!(reject(&with("[affinity]\nclient_id = \"vm\"")).1.contains("unknown variant"));
+}
+
+#[test]
+fn health_settings_are_checked() {
+    let c = Config::from_toml(&with("[health]\nenabled = true\ncheck = \"icmp\"\ninterval_ms = 200\ntimeout_ms = 100"))
+        .unwrap();
+    assert_eq!(c.health.interval_ms, 200);
+    for (bad, field) in [
+        ("[health]\ninterval_ms = 5", "health.interval_ms"),
+        ("[health]\ntimeout_ms = 2000", "health.timeout_ms"),
+        ("[health]\nrise = 0", "health.rise"),
+        ("[health]\nfall = 101", "health.fall"),
+        ("[health]\nport = 0", "health.port"),
+        // b2 is reached by IP-in-IP: not an ARP neighbour.
+        ("[health]\nenabled = true\ncheck = \"arp\"", "health.check"),
+    ] {
+        assert_eq!(reject(&with(bad)).0, field, "{bad}");
+    }
+    // A node whose family the node port has no address of cannot be checked.
+    let no_v4 = with("[health]\nenabled = true")
+        .replace("addresses = [\"198.51.100.1\", \"2001:db8:100::1\"]", "addresses = [\"2001:db8:100::1\"]");
+    let (field, problem) = reject(&no_v4);
+    assert!(field.starts_with("nodes[") && field.ends_with("].ip"), "{field}: {problem}");
+}

@@ -107,7 +107,7 @@ struct Slot {
 }
 
 /// Slots in a worker's learner: distinct (client, node) pairs it can sum between two reports.
-pub const LEARNER_SLOTS: usize = 4096;
+pub const LEARNER_SLOTS: usize = 8192;
 const PROBES: usize = 8;
 
 /// A worker's sums per (client, node) since its last flush.
@@ -133,7 +133,7 @@ impl Learner {
     #[inline]
     pub fn record(&mut self, client: u128, node: u16, bytes: usize) -> bool {
         let mask = LEARNER_SLOTS - 1;
-        let mut i = (mix(client ^ node as u128) >> 52) as usize & mask;
+        let mut i = (mix(client ^ node as u128) >> (64 - LEARNER_SLOTS.trailing_zeros())) as usize & mask;
         for _ in 0..PROBES {
             let s = &mut self.slots[i];
             if s.node == EMPTY {
@@ -154,6 +154,12 @@ impl Learner {
 
     pub fn is_empty(&self) -> bool {
         self.n_used == 0
+    }
+
+    /// Past half its slots probes get long and records start to fail: time to flush early.
+    #[inline]
+    pub fn is_half_full(&self) -> bool {
+        self.n_used >= LEARNER_SLOTS / 2
     }
 
     /// Hands every sum to `send` (which returns false when the queue is full) and empties the learner.

@@ -83,8 +83,8 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
     let mut tx = Tx { bursts: plan.ports.iter().map(|_| Burst::new(BURST_MAX)).collect(), plan };
     let publish_every = (lcore::tsc_hz() / 1000).max(1);
     let mut last_publish = lcore::rdtsc();
-    // Affinity reports go out every 10 ms.
-    let report_every = (lcore::tsc_hz() / 100).max(1);
+    // Affinity reports go out every 50 ms, or sooner when the learner is half full.
+    let report_every = (lcore::tsc_hz() / 20).max(1);
     let mut last_report = last_publish;
     links.shared.adopted.store(ctx.generation, Relaxed);
     let mut empty_polls = 0u32;
@@ -162,7 +162,7 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
         if links.index == 0 && !links.probes.is_empty() {
             send_health_probes(&links, &mut st, &mut tx, &mut local);
         }
-        if now.wrapping_sub(last_report) >= report_every {
+        if now.wrapping_sub(last_report) >= report_every || st.learn.is_half_full() {
             st.keys[KeyCounter::HealthAnswersLost as usize] += std::mem::take(&mut st.health.lost);
             flush_reports(&mut st, &ctx, &links);
             last_report = now;

@@ -16,4 +16,10 @@ echo "== demo smoke run (2 s)"
 DURATION=2 FLOWS=500 bash scripts/demo.sh | tee /tmp/sluice-demo-smoke.log
 grep -q "balanced" /tmp/sluice-demo-smoke.log
 grep -q "0 of .* mbufs in use at exit" /tmp/sluice-demo-smoke.log
+echo "== harness smoke run (sluice vs testpmd: 1 round of 1 s, no hugepages; micro-benchmarks once each)"
+target/release/sluice-perf compare --client demo-out/client-in.pcap --node demo-out/node-in.pcap \
+  --rounds 1 --seconds 1 --huge no --out /tmp/sluice-perf-smoke | tee /tmp/sluice-perf-smoke.log
+grep -q "sluice / macswap" /tmp/sluice-perf-smoke.log
+test -s /tmp/sluice-perf-smoke/compare.svg
+cargo test --quiet --release -p sluice-perf --bench micro
 echo "== all tests passed"

@@ -1,5 +1,10 @@
-//! `sluice-perf`: sluice's benchmark harness. `synth` writes realistic client and node traffic to pcaps.
+//! `sluice-perf`: sluice's benchmark harness. `synth` writes realistic client and node traffic to pcaps;
+//! `compare` runs sluice and DPDK's testpmd on them, alternating, and writes a report with a chart;
+//! `latency` measures latency through the appliance at several offered loads over memif.
 
+mod compare;
+mod latency;
+mod plot;
 mod synth;
 
 use std::path::PathBuf;
@@ -52,6 +57,59 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Run sluice and dpdk-testpmd (io, macswap) on the same pcaps, cores (-l 0,1) and pool size,
+    /// alternating for several rounds; write compare.{json,md,svg} into --out.
+    Compare {
+        #[arg(long)]
+        client: PathBuf,
+        #[arg(long)]
+        node: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+        /// Seconds per run.
+        #[arg(long, default_value_t = 5)]
+        seconds: u32,
+        /// Memory: no (--no-huge), yes (2 MB hugepages, reserved and mounted as needed and put back), both.
+        #[arg(long, value_enum, default_value = "both")]
+        huge: compare::Huge,
+        /// Mbufs in each pool (sluice's and testpmd's).
+        #[arg(long, default_value_t = 65535)]
+        mbufs: u32,
+        #[arg(long, default_value = "target/release/sluice")]
+        sluice: PathBuf,
+        #[arg(long, default_value = "dpdk-testpmd")]
+        testpmd: String,
+        /// The configuration sluice's runs start from (its @CLIENT_IN@/@NODE_IN@ are filled in).
+        #[arg(long, default_value = "examples/demo.toml")]
+        config: PathBuf,
+        #[arg(long, default_value = "results")]
+        out: PathBuf,
+    },
+    /// Latency through sluice (and, as a baseline, testpmd io) over memif at several offered loads:
+    /// TSC stamps in the frames, hdrhistogram percentiles; writes latency.{json,md,svg} into --out.
+    Latency {
+        /// Offered loads, percent of the measured maximum.
+        #[arg(long, value_delimiter = ',', default_value = "10,50,90")]
+        loads: Vec<u32>,
+        /// Seconds per load level.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 128)]
+        frame_size: usize,
+        #[arg(long, default_value_t = 1024)]
+        flows: u32,
+        #[arg(long, default_value = "target/release/sluice")]
+        sluice: PathBuf,
+        #[arg(long, default_value = "dpdk-testpmd")]
+        testpmd: String,
+        /// Skip the testpmd io baseline.
+        #[arg(long)]
+        no_baseline: bool,
+        #[arg(long, default_value = "examples/demo.toml")]
+        config: PathBuf,
+        #[arg(long, default_value = "results")]
+        out: PathBuf,
+    },
 }
 
 fn mac(s: &str, what: &str) -> Result<[u8; 6], String> {
@@ -70,6 +128,42 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> Result<(), String> {
     match args.cmd {
+        Cmd::Latency { loads, seconds, frame_size, flows, sluice, testpmd, no_baseline, config, out } => {
+            let plan = latency::Plan {
+                sluice,
+                testpmd: (!no_baseline).then_some(testpmd),
+                config_template: config,
+                loads,
+                seconds,
+                frame_size,
+                flows,
+                out: out.clone(),
+            };
+            let started = std::time::Instant::now();
+            let report = latency::run(&plan, &|step| eprintln!("[{:6.1}s] {step}", started.elapsed().as_secs_f64()))?;
+            print!("{}", latency::markdown(&report));
+            println!("written: {0}/latency.json {0}/latency.md {0}/latency.svg", out.display());
+            Ok(())
+        }
+        Cmd::Compare { client, node, rounds, seconds, huge, mbufs, sluice, testpmd, config, out } => {
+            let plan = compare::Plan {
+                client,
+                node,
+                rounds,
+                seconds,
+                huge,
+                mbufs,
+                sluice,
+                testpmd,
+                out: out.clone(),
+                config_template: config,
+            };
+            let started = std::time::Instant::now();
+            let report = compare::run(&plan, &|step| eprintln!("[{:6.1}s] {step}", started.elapsed().as_secs_f64()))?;
+            print!("{}", compare::markdown(&report));
+            println!("written: {0}/compare.json {0}/compare.md {0}/compare.svg", out.display());
+            Ok(())
+        }
         Cmd::Synth {
             client,
             node,

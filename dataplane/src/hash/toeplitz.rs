@@ -44,6 +44,18 @@ impl Toeplitz {
         h
     }
 
+    /// A fixed-length input: the loop fully unrolls into independent table loads.
+    #[inline(always)]
+    fn hash_n<const N: usize>(&self, input: &[u8; N]) -> u32 {
+        const { assert!(N <= MAX_INPUT) };
+        let t: &[[u32; 256]; MAX_INPUT] = &self.table;
+        let mut h = 0u32;
+        for (row, &b) in t.iter().zip(input.iter()) {
+            h ^= row[b as usize];
+        }
+        h
+    }
+
     /// IPv4 2-tuple or 4-tuple (ports when `ports` is Some).
     #[inline]
     pub fn hash_v4(&self, src: [u8; 4], dst: [u8; 4], ports: Option<(u16, u16)>) -> u32 {
@@ -54,10 +66,29 @@ impl Toeplitz {
             Some((s, d)) => {
                 buf[8..10].copy_from_slice(&s.to_be_bytes());
                 buf[10..12].copy_from_slice(&d.to_be_bytes());
-                self.hash(&buf)
+                self.hash_n(&buf)
             }
-            None => self.hash(&buf[..8]),
+            None => self.hash_n::<8>(buf[..8].try_into().expect("8 bytes")),
         }
+    }
+
+    /// The part of an IPv4 hash that the destination contributes (bytes 4..8 of the input). A VIP's is
+    /// computed once; [`Toeplitz::hash_v4_premixed`] then needs 8 lookups instead of 12.
+    pub fn dst_part_v4(&self, dst: [u8; 4]) -> u32 {
+        (0..4).fold(0, |h, i| h ^ self.table[4 + i][dst[i] as usize])
+    }
+
+    /// [`Toeplitz::hash_v4`] with the destination's part precomputed by [`Toeplitz::dst_part_v4`].
+    #[inline(always)]
+    pub fn hash_v4_premixed(&self, src: [u8; 4], dst_part: u32, ports: Option<(u16, u16)>) -> u32 {
+        let t = &self.table;
+        let mut h =
+            dst_part ^ t[0][src[0] as usize] ^ t[1][src[1] as usize] ^ t[2][src[2] as usize] ^ t[3][src[3] as usize];
+        if let Some((s, d)) = ports {
+            let (s, d) = (s.to_be_bytes(), d.to_be_bytes());
+            h ^= t[8][s[0] as usize] ^ t[9][s[1] as usize] ^ t[10][d[0] as usize] ^ t[11][d[1] as usize];
+        }
+        h
     }
 
     /// IPv6 2-tuple or 4-tuple.
@@ -70,9 +101,28 @@ impl Toeplitz {
             Some((s, d)) => {
                 buf[32..34].copy_from_slice(&s.to_be_bytes());
                 buf[34..36].copy_from_slice(&d.to_be_bytes());
-                self.hash(&buf)
+                self.hash_n(&buf)
             }
-            None => self.hash(&buf[..32]),
+            None => self.hash_n::<32>(buf[..32].try_into().expect("32 bytes")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod premixed_tests {
+    use super::*;
+
+    #[test]
+    fn premixed_equals_the_full_hash() {
+        let t = Toeplitz::new(&sluice_control::config::MICROSOFT_KEY);
+        let mut x = 7u64;
+        for _ in 0..10_000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            let b = x.to_be_bytes();
+            let (src, dst, ports) = ([b[0], b[1], b[2], b[3]], [b[4], b[5], b[6], b[7]], (x as u16, (x >> 16) as u16));
+            let p = t.dst_part_v4(dst);
+            assert_eq!(t.hash_v4_premixed(src, p, Some(ports)), t.hash_v4(src, dst, Some(ports)));
+            assert_eq!(t.hash_v4_premixed(src, p, None), t.hash_v4(src, dst, None));
         }
     }
 }

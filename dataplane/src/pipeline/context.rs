@@ -44,6 +44,8 @@ pub struct Vip {
     pub udp: bool,
     /// Controller-VM affinity is honoured and learned for this VIP.
     pub affinity: bool,
+    /// An IPv4 VIP's part of every client → VIP Toeplitz hash (see [`Toeplitz::dst_part_v4`]).
+    pub toeplitz_dst: u32,
     /// Served destination ports as a bitmap; None serves every port.
     ports: Option<Box<[u64; 1024]>>,
 }
@@ -119,10 +121,15 @@ impl Context {
             .collect();
         let client_port =
             ports.iter().position(|p| p.role == PortRole::Client).expect("validated: a client port") as u16;
+        let toeplitz = Toeplitz::new(&cfg.dataplane.hash_key.bytes);
         let vips = cfg
             .vips
             .iter()
             .map(|v| Vip {
+                toeplitz_dst: match v.address {
+                    std::net::IpAddr::V4(a) => toeplitz.dst_part_v4(a.octets()),
+                    std::net::IpAddr::V6(_) => 0,
+                },
                 addr: v.address.into(),
                 key: match v.key {
                     KeyKind::Flow => VipKey::Flow,
@@ -180,7 +187,7 @@ impl Context {
             vips,
             nodes,
             topology,
-            toeplitz: Toeplitz::new(&cfg.dataplane.hash_key.bytes),
+            toeplitz,
             content: ContentHasher::default(),
             affinity: Arc::new(AffinityMap::default()),
             client_id: cfg.affinity.client_id,

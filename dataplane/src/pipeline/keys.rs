@@ -31,7 +31,15 @@ pub type KeyCounters = [u64; KeyCounter::COUNT];
 /// The hash that selects the node for a TCP/UDP packet `p` (in `frame`) to `vip`.
 #[inline]
 pub(super) fn key_hash(ctx: &Context, vip: &Vip, p: &Parsed, frame: &[u8], counters: &mut KeyCounters) -> u32 {
-    let flow = |ctx: &Context| flow_hash(ctx, &p.src, &p.dst, p.fragment, p.src_port, p.dst_port);
+    let flow = |ctx: &Context| {
+        if p.src.v6 {
+            flow_hash(ctx, &p.src, &p.dst, p.fragment, p.src_port, p.dst_port)
+        } else {
+            // The VIP's part of the hash is precomputed: 8 table lookups instead of 12.
+            let ports = (!p.fragment).then_some((p.src_port, p.dst_port));
+            ctx.toeplitz.hash_v4_premixed(p.src.v4_bytes(), vip.toeplitz_dst, ports)
+        }
+    };
     match vip.key {
         VipKey::Flow => flow(ctx),
         // The addresses alone: the same key as fragments use, so a client's fragments agree with it.

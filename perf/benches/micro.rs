@@ -1,0 +1,153 @@
+//! Micro-benchmarks of the per-packet building blocks (criterion): sluice's table-driven Toeplitz against
+//! DPDK's `rte_softrss` (IPv4 and IPv6 4-tuples), the tier-1 Maglev lookup, the affinity map, and the
+//! whole pure pipeline on byte slices (client → node and node → client). No EAL is needed.
+//!
+//!   cargo bench -p sluice-perf --bench micro
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use etherparse::PacketBuilder;
+use sluice_control::affinity::ClientId;
+use sluice_control::config::{Config, ResetConfig, MICROSOFT_KEY};
+use sluice_control::Topology;
+use sluice_dataplane::affinity::AffinityMap;
+use sluice_dataplane::hash::Toeplitz;
+use sluice_dataplane::pipeline::{process, Context, Frame, WorkerState};
+
+fn config() -> Config {
+    let t = include_str!("../../examples/demo.toml").replace("@CLIENT_IN@", "a").replace("@NODE_IN@", "b");
+    Config::from_toml(&t).unwrap()
+}
+
+fn tuples(n: usize) -> Vec<([u8; 4], [u8; 4], u16, u16)> {
+    let mut x = 0x1234_5678_9abc_def0u64;
+    (0..n)
+        .map(|_| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let b = x.to_be_bytes();
+            ([b[0], b[1], b[2], b[3]], [10, 10, 0, 1], u16::from_be_bytes([b[4], b[5]]), 2049)
+        })
+        .collect()
+}
+
+fn toeplitz(c: &mut Criterion) {
+    let t = Toeplitz::new(&MICROSOFT_KEY);
+    let ts = tuples(1024);
+    let mut g = c.benchmark_group("toeplitz");
+    g.throughput(Throughput::Elements(ts.len() as u64));
+    g.bench_function("sluice_ipv4_4tuple", |b| {
+        b.iter(|| ts.iter().fold(0u32, |a, (s, d, sp, dp)| a ^ t.hash_v4(*s, *d, Some((*sp, *dp)))))
+    });
+    let vip = t.dst_part_v4([10, 10, 0, 1]);
+    g.bench_function("sluice_ipv4_4tuple_vip_premixed", |b| {
+        b.iter(|| {
+            ts.iter().fold(0u32, |a, (s, _, sp, dp)| a ^ t.hash_v4_premixed(*s, black_box(vip), Some((*sp, *dp))))
+        })
+    });
+    g.bench_function("rte_softrss_ipv4_4tuple", |b| {
+        b.iter(|| {
+            ts.iter().fold(0u32, |a, (s, d, sp, dp)| {
+                let w = [u32::from_be_bytes(*s), u32::from_be_bytes(*d), (*sp as u32) << 16 | *dp as u32];
+                a ^ dpdk_sys::thash::softrss(black_box(&w), &MICROSOFT_KEY)
+            })
+        })
+    });
+    let v6: Vec<([u8; 16], [u8; 16])> = ts
+        .iter()
+        .map(|(s, _, _, _)| {
+            let mut a = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+            a[12..].copy_from_slice(s);
+            (a, [0x20, 1, 0xd, 0xb8, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])
+        })
+        .collect();
+    g.bench_function("sluice_ipv6_4tuple", |b| {
+        b.iter(|| v6.iter().fold(0u32, |a, (s, d)| a ^ t.hash_v6(s, d, Some((1000, 2049)))))
+    });
+    g.bench_function("rte_softrss_ipv6_4tuple", |b| {
+        b.iter(|| {
+            v6.iter().fold(0u32, |a, (s, d)| {
+                let mut w = [0u32; 9];
+                for i in 0..4 {
+                    w[i] = u32::from_be_bytes(s[4 * i..4 * i + 4].try_into().unwrap());
+                    w[4 + i] = u32::from_be_bytes(d[4 * i..4 * i + 4].try_into().unwrap());
+                }
+                w[8] = 1000 << 16 | 2049;
+                a ^ dpdk_sys::thash::softrss(black_box(&w), &MICROSOFT_KEY)
+            })
+        })
+    });
+    g.finish();
+}
+
+fn tables(c: &mut Criterion) {
+    let topo = Topology::build(&config());
+    let hashes: Vec<u32> = (0..1024u32).map(|i| i.wrapping_mul(0x9e37_79b9)).collect();
+    let entries: Vec<(ClientId, u16)> =
+        (0..10_000u32).map(|i| (ClientId(0xffff_0000_0000 | i as u128), (i % 4) as u16)).collect();
+    let map = AffinityMap::build(&entries);
+    let mut g = c.benchmark_group("tables");
+    g.throughput(Throughput::Elements(hashes.len() as u64));
+    g.bench_function("maglev_lookup_65537", |b| {
+        b.iter(|| hashes.iter().fold(0u16, |a, h| a ^ topo.lookup(black_box(*h)).unwrap_or(0)))
+    });
+    g.bench_function("affinity_map_10k_hit", |b| {
+        b.iter(|| hashes.iter().fold(0u16, |a, h| a ^ map.get(0xffff_0000_0000 | (*h % 10_000) as u128).unwrap_or(0)))
+    });
+    g.finish();
+}
+
+fn pipeline(c: &mut Criterion) {
+    let cfg = config();
+    let ctx = Context::new(&cfg, Topology::build(&cfg), &[[2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 1, 1]], 1);
+    let mut st = WorkerState::new(&ResetConfig::default(), 1_000_000_000);
+    let frames: Vec<Vec<u8>> = tuples(256)
+        .iter()
+        .map(|(s, d, sp, dp)| {
+            let mut v = Vec::new();
+            PacketBuilder::ethernet2([2, 0, 0, 0, 0xc1, 1], [2, 0, 0, 0, 0, 1])
+                .ipv4(*s, *d, 64)
+                .tcp(*sp | 1024, *dp, 1, 65535)
+                .ack(1)
+                .write(&mut v, &[0u8; 64])
+                .unwrap();
+            v
+        })
+        .collect();
+    let returns: Vec<Vec<u8>> = tuples(256)
+        .iter()
+        .map(|(s, d, sp, dp)| {
+            let mut v = Vec::new();
+            PacketBuilder::ethernet2([2, 0, 0, 0, 0xa, 1], [2, 0, 0, 0, 1, 1])
+                .ipv4(*d, *s, 64)
+                .tcp(*dp, *sp | 1024, 1, 65535)
+                .ack(1)
+                .write(&mut v, &[0u8; 64])
+                .unwrap();
+            v
+        })
+        .collect();
+    let mut buf = vec![0u8; 2048];
+    let mut g = c.benchmark_group("pipeline");
+    for (name, set, port) in [("client_tcp4_to_node", &frames, 0u16), ("node_tcp4_to_client", &returns, 1u16)] {
+        g.throughput(Throughput::Elements(set.len() as u64));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut n = 0u32;
+                for f in set.iter() {
+                    buf[128..128 + f.len()].copy_from_slice(f);
+                    let mut fr = Frame::new(&mut buf, 128, f.len());
+                    if matches!(process(&ctx, port, &mut fr, &mut st, 1), sluice_dataplane::pipeline::Verdict::Drop(_))
+                    {
+                        n += 1;
+                    }
+                }
+                n
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, toeplitz, tables, pipeline);
+criterion_main!(benches);

@@ -1,0 +1,444 @@
+//! `sluice-perf compare`: sluice against DPDK's testpmd (`io` and `macswap`) on the same pcaps, the same
+//! cores and the same pool size, alternating, several rounds, with and without hugepages. Hugepages are
+//! reserved (and hugetlbfs mounted) when needed and everything is put back afterwards, interrupted or not.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// Which memory modes to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Huge {
+    No,
+    Yes,
+    Both,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub client: PathBuf,
+    pub node: PathBuf,
+    pub rounds: u32,
+    pub seconds: u32,
+    pub huge: Huge,
+    pub mbufs: u32,
+    pub sluice: PathBuf,
+    pub testpmd: String,
+    pub out: PathBuf,
+    /// The example configuration sluice's runs start from.
+    pub config_template: PathBuf,
+}
+
+/// One measurement.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sample {
+    pub what: String,
+    pub hugepages: bool,
+    pub round: u32,
+    /// Packets per second received by the one forwarding core, both ports together, in millions.
+    pub mpps: f64,
+}
+
+/// The result: every sample and the per-mode medians and ratios.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub client_pcap: String,
+    pub node_pcap: String,
+    pub rounds: u32,
+    pub seconds: u32,
+    pub mbufs: u32,
+    pub cores: &'static str,
+    pub samples: Vec<Sample>,
+    pub summary: Vec<ModeSummary>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModeSummary {
+    pub hugepages: bool,
+    pub sluice_mpps: f64,
+    pub testpmd_io_mpps: f64,
+    pub testpmd_macswap_mpps: f64,
+    pub ratio_vs_macswap: f64,
+    pub ratio_vs_io: f64,
+}
+
+const HUGE_DIR: &str = "/dev/hugepages";
+const HUGE_NR: &str = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages";
+const PAGES: u64 = 1024;
+
+/// Checks everything that can be checked before anything starts.
+pub fn preflight(p: &Plan) -> Result<(), String> {
+    for (what, f) in [("--client", &p.client), ("--node", &p.node), ("--sluice", &p.sluice)] {
+        if !f.is_file() {
+            return Err(format!("{what} {}: no such file", f.display()));
+        }
+    }
+    if !p.config_template.is_file() {
+        return Err(format!("{}: the example configuration is missing", p.config_template.display()));
+    }
+    if p.rounds == 0 || p.seconds == 0 {
+        return Err("--rounds and --seconds must be at least 1".into());
+    }
+    if !(1024..=1 << 22).contains(&p.mbufs) {
+        return Err(format!("--mbufs {} is outside 1024..=4194304", p.mbufs));
+    }
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {}", p.testpmd)])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        return Err(format!("{} not found: install Debian's dpdk package (apt-get install dpdk)", p.testpmd));
+    }
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        return Err("two CPUs are needed (one control/console lcore, one forwarding lcore)".into());
+    }
+    if p.huge != Huge::No && !is_root() {
+        return Err("--huge yes|both reserves hugepages and needs root".into());
+    }
+    Ok(())
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false)
+}
+
+/// Hugepages reserved and hugetlbfs mounted for the runs; Drop puts both back and removes our files.
+struct HugeGuard {
+    previous: Option<u64>,
+    mounted: bool,
+}
+
+impl HugeGuard {
+    fn reserve() -> Result<HugeGuard, String> {
+        let cur: u64 = std::fs::read_to_string(HUGE_NR)
+            .map_err(|e| format!("{HUGE_NR}: {e}"))?
+            .trim()
+            .parse()
+            .map_err(|e| format!("{HUGE_NR}: {e}"))?;
+        let mut g = HugeGuard { previous: None, mounted: false };
+        if cur < PAGES {
+            std::fs::write(HUGE_NR, PAGES.to_string()).map_err(|e| format!("reserving hugepages: {e}"))?;
+            g.previous = Some(cur);
+            let now: u64 = std::fs::read_to_string(HUGE_NR).unwrap_or_default().trim().parse().unwrap_or(0);
+            if now < PAGES / 2 {
+                return Err(format!("only {now} of {PAGES} 2 MB hugepages could be reserved"));
+            }
+        }
+        let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+        if !mounts.lines().any(|l| l.split_whitespace().nth(2) == Some("hugetlbfs")) {
+            std::fs::create_dir_all(HUGE_DIR).map_err(|e| format!("{HUGE_DIR}: {e}"))?;
+            let ok = Command::new("mount").args(["-t", "hugetlbfs", "nodev", HUGE_DIR]).status();
+            if !ok.is_ok_and(|s| s.success()) {
+                return Err(format!("mounting hugetlbfs on {HUGE_DIR} failed"));
+            }
+            g.mounted = true;
+        }
+        Ok(g)
+    }
+}
+
+impl Drop for HugeGuard {
+    fn drop(&mut self) {
+        remove_our_hugepage_files();
+        if self.mounted {
+            let _ = Command::new("umount").arg(HUGE_DIR).status();
+        }
+        if let Some(p) = self.previous {
+            let _ = std::fs::write(HUGE_NR, p.to_string());
+        }
+    }
+}
+
+const PREFIX: &str = "sluice-perf";
+
+fn remove_our_hugepage_files() {
+    if let Ok(d) = std::fs::read_dir(HUGE_DIR) {
+        for e in d.flatten() {
+            if e.file_name().to_string_lossy().starts_with(PREFIX) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// Kills a child on drop (an interrupted run leaves no process behind).
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn sluice_once(p: &Plan, huge: bool, dir: &Path) -> Result<f64, String> {
+    let t = std::fs::read_to_string(&p.config_template).map_err(|e| e.to_string())?;
+    let cfg = t
+        .replace("@CLIENT_IN@", &p.client.canonicalize().map_err(|e| e.to_string())?.display().to_string())
+        .replace("@NODE_IN@", &p.node.canonicalize().map_err(|e| e.to_string())?.display().to_string())
+        .replace("file_prefix = \"sluice-demo\"", &format!("file_prefix = \"{PREFIX}-sluice\""))
+        .replace("no_huge = true", &format!("no_huge = {}", !huge))
+        .replace("mbufs = 65535", &format!("mbufs = {}", p.mbufs))
+        .replacen("[[ports]]", "[console]\nenabled = false\n\n[[ports]]", 1);
+    let cfg_path = dir.join(format!("sluice-{huge}.toml"));
+    let json = dir.join(format!("sluice-{huge}.json"));
+    std::fs::write(&cfg_path, cfg).map_err(|e| e.to_string())?;
+    let out = Command::new(&p.sluice)
+        .args([
+            "--config",
+            cfg_path.to_str().unwrap(),
+            "--duration",
+            &p.seconds.to_string(),
+            "--stats-interval-ms",
+            "0",
+        ])
+        .arg("--stats-json")
+        .arg(&json)
+        .output()
+        .map_err(|e| format!("{}: {e}", p.sluice.display()))?;
+    if !out.status.success() {
+        return Err(format!("sluice failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    let secs = s["seconds"].as_f64().unwrap_or(0.0);
+    let rx = s["rx"].as_f64().unwrap_or(0.0);
+    if secs <= 0.0 || rx <= 0.0 {
+        return Err(format!("sluice forwarded nothing: {s}"));
+    }
+    Ok(rx / secs / 1e6)
+}
+
+/// Mean of the per-second Rx-pps samples, summed over both ports: leading zeros (startup) and the first
+/// non-zero sample (a partial period) are left out.
+pub fn testpmd_mpps(output: &str) -> Option<f64> {
+    let mut per_port: Vec<Vec<f64>> = vec![Vec::new(), Vec::new()];
+    let mut port = None;
+    for line in output.lines() {
+        let l = line.trim();
+        if let Some(rest) = l.strip_prefix("######################## NIC statistics for port") {
+            port = rest.split_whitespace().next().and_then(|n| n.parse::<usize>().ok());
+        } else if let Some(rest) = l.strip_prefix("Rx-pps:") {
+            if let (Some(p), Some(v)) = (port, rest.split_whitespace().next().and_then(|v| v.parse::<f64>().ok())) {
+                if let Some(s) = per_port.get_mut(p) {
+                    s.push(v);
+                }
+            }
+        }
+    }
+    let mean = |s: &[f64]| -> Option<f64> {
+        let s = &s[s.iter().position(|&v| v > 0.0)?..];
+        let s = if s.len() > 1 { &s[1..] } else { s };
+        Some(s.iter().sum::<f64>() / s.len() as f64)
+    };
+    Some((mean(&per_port[0])? + mean(&per_port[1])?) / 1e6)
+}
+
+fn testpmd_once(p: &Plan, huge: bool, mode: &str, stop: &AtomicBool) -> Result<f64, String> {
+    let mut args: Vec<String> = vec!["-l".into(), "0,1".into(), "--no-pci".into()];
+    args.extend(["--file-prefix".into(), format!("{PREFIX}-testpmd")]);
+    if huge {
+        args.push("--huge-unlink".into());
+    } else {
+        args.extend(["--no-huge".into(), "-m".into(), "1024".into()]);
+    }
+    for (i, f) in [&p.client, &p.node].iter().enumerate() {
+        let f = f.canonicalize().map_err(|e| e.to_string())?;
+        args.extend(["--vdev".into(), format!("net_pcap{i},rx_pcap={},infinite_rx=1", f.display())]);
+    }
+    args.extend([
+        "--".into(),
+        format!("--total-num-mbufs={}", p.mbufs),
+        format!("--forward-mode={mode}"),
+        "--stats-period".into(),
+        "1".into(),
+        "--nb-cores=1".into(),
+    ]);
+    let child = Command::new(&p.testpmd)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", p.testpmd))?;
+    let mut child = Reaped(child);
+    let out = child.0.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut { out }, &mut s);
+        s
+    });
+    // Startup, then the measured seconds plus the warm-up sample.
+    let until = Instant::now() + Duration::from_secs(p.seconds as u64 + 3);
+    while Instant::now() < until && !stop.load(Relaxed) {
+        if let Ok(Some(st)) = child.0.try_wait() {
+            return Err(format!("{} {mode} exited early: {st}", p.testpmd));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SIGINT lets testpmd stop its ports and release its memory.
+    let _ = Command::new("kill").args(["-INT", &child.0.id().to_string()]).status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.0.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(child);
+    let text = reader.join().unwrap_or_default();
+    testpmd_mpps(&text).ok_or_else(|| format!("no Rx-pps figures in testpmd {mode}'s output"))
+}
+
+/// Runs the comparison; writes `compare.json`, `compare.md` and `compare.svg` into `out`.
+pub fn run(p: &Plan, progress: &dyn Fn(&str)) -> Result<Report, String> {
+    preflight(p)?;
+    std::fs::create_dir_all(&p.out).map_err(|e| format!("{}: {e}", p.out.display()))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(sig, stop.clone());
+    }
+    let modes: Vec<bool> = match p.huge {
+        Huge::No => vec![false],
+        Huge::Yes => vec![true],
+        Huge::Both => vec![false, true],
+    };
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut samples = Vec::new();
+    for &huge in &modes {
+        let _guard = if huge { Some(HugeGuard::reserve()?) } else { None };
+        for round in 1..=p.rounds {
+            // Alternate the order so neither side always runs on a warmer (or hotter) machine.
+            let mut order = vec!["sluice", "io", "macswap"];
+            if round % 2 == 0 {
+                order.reverse();
+            }
+            for what in order {
+                if stop.load(Relaxed) {
+                    return Err("interrupted; hugepages, mounts and processes were put back".into());
+                }
+                progress(&format!(
+                    "round {round}/{} {} {what} ({} s)",
+                    p.rounds,
+                    if huge { "hugepages" } else { "no hugepages" },
+                    p.seconds
+                ));
+                let mpps = match what {
+                    "sluice" => sluice_once(p, huge, dir.path())?,
+                    mode => testpmd_once(p, huge, mode, &stop)?,
+                };
+                let what = if what == "sluice" { "sluice".to_string() } else { format!("testpmd {what}") };
+                samples.push(Sample { what, hugepages: huge, round, mpps });
+            }
+        }
+    }
+    let median = |what: &str, huge: bool| {
+        let mut v: Vec<f64> =
+            samples.iter().filter(|s| s.what == what && s.hugepages == huge).map(|s| s.mpps).collect();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    let summary = modes
+        .iter()
+        .map(|&huge| {
+            let (s, io, mac) = (median("sluice", huge), median("testpmd io", huge), median("testpmd macswap", huge));
+            ModeSummary {
+                hugepages: huge,
+                sluice_mpps: s,
+                testpmd_io_mpps: io,
+                testpmd_macswap_mpps: mac,
+                ratio_vs_macswap: s / mac.max(1e-9),
+                ratio_vs_io: s / io.max(1e-9),
+            }
+        })
+        .collect();
+    let report = Report {
+        client_pcap: p.client.display().to_string(),
+        node_pcap: p.node.display().to_string(),
+        rounds: p.rounds,
+        seconds: p.seconds,
+        mbufs: p.mbufs,
+        cores: "-l 0,1 (lcore 1 forwards)",
+        samples,
+        summary,
+    };
+    std::fs::write(p.out.join("compare.json"), serde_json::to_string_pretty(&report).expect("json"))
+        .map_err(|e| e.to_string())?;
+    std::fs::write(p.out.join("compare.md"), markdown(&report)).map_err(|e| e.to_string())?;
+    std::fs::write(p.out.join("compare.svg"), crate::plot::bars(&report)).map_err(|e| e.to_string())?;
+    Ok(report)
+}
+
+/// The report as a markdown table.
+pub fn markdown(r: &Report) -> String {
+    let mut s = format!(
+        "Medians of {} rounds of {} s; {} mbufs; cores {}.\n\n| | sluice | testpmd io | testpmd macswap | sluice / macswap | sluice / io |\n|---|---|---|---|---|---|\n",
+        r.rounds, r.seconds, r.mbufs, r.cores
+    );
+    for m in &r.summary {
+        s.push_str(&format!(
+            "| {} | {:.2} Mpps | {:.2} Mpps | {:.2} Mpps | **{:.2}** | {:.2} |\n",
+            if m.hugepages { "hugepages (2 MB)" } else { "no hugepages" },
+            m.sluice_mpps,
+            m.testpmd_io_mpps,
+            m.testpmd_macswap_mpps,
+            m.ratio_vs_macswap,
+            m.ratio_vs_io
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn testpmd_output_is_read_per_port_after_the_warm_up() {
+        let block = |p: u32, pps: u64| {
+            format!(
+                "  ######################## NIC statistics for port {p}  ########################\n  RX-packets: 1 RX-missed: 0\n  Throughput (since last show)\n  Rx-pps:      {pps}          Rx-bps: 1\n  Tx-pps:      {pps}          Tx-bps: 1\n"
+            )
+        };
+        let out = [
+            block(0, 1),
+            block(1, 1),
+            block(0, 10_000_000),
+            block(1, 5_000_000),
+            block(0, 12_000_000),
+            block(1, 5_000_000),
+        ]
+        .concat();
+        assert_eq!(testpmd_mpps(&out), Some(16.0));
+        assert_eq!(testpmd_mpps("nothing"), None);
+    }
+
+    #[test]
+    fn impossible_plans_are_refused_before_anything_starts() {
+        let p = Plan {
+            client: "/nonexistent.pcap".into(),
+            node: "/nonexistent.pcap".into(),
+            rounds: 1,
+            seconds: 1,
+            huge: Huge::No,
+            mbufs: 65535,
+            sluice: "/bin/true".into(),
+            testpmd: "dpdk-testpmd".into(),
+            out: "/tmp".into(),
+            config_template: "/nonexistent".into(),
+        };
+        assert!(preflight(&p).unwrap_err().contains("--client"));
+        let f = tempfile::NamedTempFile::new().unwrap();
+        let mut q = Plan { client: f.path().into(), node: f.path().into(), config_template: f.path().into(), ..p };
+        q.rounds = 0;
+        assert!(preflight(&q).unwrap_err().contains("--rounds"));
+        q.rounds = 1;
+        q.testpmd = "no-such-testpmd-binary".into();
+        assert!(preflight(&q).unwrap_err().contains("not found"));
+    }
+}

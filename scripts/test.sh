@@ -21,5 +21,8 @@ target/release/sluice-perf compare --client demo-out/client-in.pcap --node demo-
   --rounds 1 --seconds 1 --huge no --out /tmp/sluice-perf-smoke | tee /tmp/sluice-perf-smoke.log
 grep -q "sluice / macswap" /tmp/sluice-perf-smoke.log
 test -s /tmp/sluice-perf-smoke/compare.svg
+timeout 120 target/release/sluice-perf latency --loads 50 --seconds 0.5 --no-baseline --out /tmp/sluice-perf-smoke \
+  | tee -a /tmp/sluice-perf-smoke.log
+grep -q "| sluice (max" /tmp/sluice-perf-smoke.log
 cargo test --quiet --release -p sluice-perf --bench micro
 echo "== all tests passed"

@@ -237,6 +237,10 @@ impl Resets {
     /// Any other segment from a VIP for `conn`: None when no fan-out is live for it (forward it as usual);
     /// Some(true) to answer it with the exact RST; Some(false) to keep it from the client.
     pub fn on_node_segment(&mut self, conn: Conn, now: u64) -> Option<bool> {
+        // The common case on the return path: no fan-out is live, nothing to look up.
+        if self.counters[ResetCounter::Entries as usize] == 0 {
+            return None;
+        }
         let i = self.find(&conn, now)?;
         if self.entries[i].completions < MAX_COMPLETIONS {
             self.entries[i].completions += 1;

@@ -262,27 +262,52 @@ fn testpmd_once(p: &Plan, huge: bool, mode: &str, stop: &AtomicBool) -> Result<f
         "1".into(),
         "--nb-cores=1".into(),
     ]);
-    let child = Command::new(&p.testpmd)
+    // Line-buffered (stdbuf), so the first statistics can be seen as they come.
+    let child = Command::new("stdbuf")
+        .arg("-oL")
+        .arg(&p.testpmd)
         .args(&args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("{}: {e}", p.testpmd))?;
+        .map_err(|e| format!("stdbuf {}: {e}", p.testpmd))?;
     let mut child = Reaped(child);
     let out = child.0.stdout.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
     let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut { out }, &mut s);
-        s
+        let mut all = String::new();
+        for line in std::io::BufRead::lines(std::io::BufReader::new(out)).map_while(Result::ok) {
+            let _ = tx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
     });
-    // Startup, then the measured seconds plus the warm-up sample.
-    let until = Instant::now() + Duration::from_secs(p.seconds as u64 + 3);
-    while Instant::now() < until && !stop.load(Relaxed) {
+    // Wait (startup can take seconds on a cold machine) until packets flow, then measure.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let flowing = loop {
+        if stop.load(Relaxed) || Instant::now() > deadline {
+            break false;
+        }
         if let Ok(Some(st)) = child.0.try_wait() {
             return Err(format!("{} {mode} exited early: {st}", p.testpmd));
         }
-        std::thread::sleep(Duration::from_millis(50));
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(l) => {
+                let v = l.trim().strip_prefix("Rx-pps:").and_then(|r| r.split_whitespace().next()?.parse::<u64>().ok());
+                if v.is_some_and(|v| v > 0) {
+                    break true;
+                }
+            }
+            Err(_) => continue,
+        }
+    };
+    if flowing {
+        let until = Instant::now() + Duration::from_millis(p.seconds as u64 * 1000 + 1200);
+        while Instant::now() < until && !stop.load(Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
     // SIGINT lets testpmd stop its ports and release its memory.
     let _ = Command::new("kill").args(["-INT", &child.0.id().to_string()]).status();
@@ -292,6 +317,9 @@ fn testpmd_once(p: &Plan, huge: bool, mode: &str, stop: &AtomicBool) -> Result<f
     }
     drop(child);
     let text = reader.join().unwrap_or_default();
+    if !flowing {
+        return Err(format!("testpmd {mode} forwarded nothing within 30 s"));
+    }
     testpmd_mpps(&text).ok_or_else(|| format!("no Rx-pps figures in testpmd {mode}'s output"))
 }
 

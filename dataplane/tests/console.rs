@@ -50,6 +50,26 @@ impl Drop for Appliance {
     }
 }
 
+/// Writes the configuration, starts sluice on it (summary to `d/s.json`) and waits for its console.
+fn start(d: &Path, cfg: &Path, text: &str, socket: &Path) -> Appliance {
+    std::fs::write(cfg, text).unwrap();
+    let a = Appliance(
+        Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["--config", cfg.to_str().unwrap(), "--stats-interval-ms", "0", "--stats-json"])
+            .arg(d.join("s.json"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let t0 = Instant::now();
+    while UnixStream::connect(socket).is_err() {
+        assert!(t0.elapsed() < Duration::from_secs(20), "no console socket");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    a
+}
+
 fn selected(nodes: &Value, name: &str) -> u64 {
     nodes.as_array().unwrap().iter().find(|n| n["name"] == name).unwrap()["selected"].as_u64().unwrap()
 }
@@ -79,22 +99,8 @@ fn console_drains_a_node_and_refuses_bad_changes_without_changing_anything() {
             1,
         );
     let cfg = d.join("sluice.toml");
-    std::fs::write(&cfg, &cfg_text).unwrap();
-    let mut appliance = Appliance(
-        Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(["--config", cfg.to_str().unwrap(), "--stats-interval-ms", "0", "--stats-json"])
-            .arg(d.join("s.json"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let mut appliance = start(d, &cfg, &cfg_text, &socket);
     let child = &mut appliance.0;
-    let t0 = Instant::now();
-    while UnixStream::connect(&socket).is_err() {
-        assert!(t0.elapsed() < Duration::from_secs(20), "no console socket");
-        std::thread::sleep(Duration::from_millis(100));
-    }
     assert_eq!(std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777, 0o600);
 
     let status = ctl_json(&socket, &["status"]);
@@ -264,21 +270,7 @@ fn console_affinity_is_learned_honoured_pinned_and_moved() {
         )
         .replacen("[[vips]]\naddress = \"10.10.0.1\"", "[[vips]]\naffinity = true\naddress = \"10.10.0.1\"", 1);
     let cfg = d.join("sluice.toml");
-    std::fs::write(&cfg, &cfg_text).unwrap();
-    let mut appliance = Appliance(
-        Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(["--config", cfg.to_str().unwrap(), "--stats-interval-ms", "0", "--stats-json"])
-            .arg(d.join("s.json"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let t0 = Instant::now();
-    while UnixStream::connect(&socket).is_err() {
-        assert!(t0.elapsed() < Duration::from_secs(20), "no console socket");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut appliance = start(d, &cfg, &cfg_text, &socket);
     std::thread::sleep(Duration::from_millis(500));
     // Learned: one entry per client VM, and each client's traffic goes to its CVM alone.
     let aff = ctl_json(&socket, &["affinity"]);

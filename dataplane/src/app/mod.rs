@@ -2,7 +2,6 @@
 //! loop on the main lcore (stats, signals, reloads, time limits), then stop everything and account for
 //! every mbuf.
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -16,19 +15,22 @@ use crossbeam::queue::ArrayQueue;
 use crossbeam::utils::CachePadded;
 use dpdk_sys::eal::Eal;
 use dpdk_sys::{LcoreId, Mempool, PortConf, PortId, SocketId};
-use sluice_control::affinity::{AffinityTable, ClientId, Move};
+use sluice_control::affinity::{AffinityTable, Move};
 use sluice_control::config::{HealthCheck, NodeState};
-use sluice_control::console::{self, Request, Response};
 use sluice_control::health::{Change, HealthChecker};
 use sluice_control::{Config, Topology};
 
 use crate::affinity::{AffinityMap, AffinityReport};
 use crate::pipeline::health::{self, Answer, Probe};
 use crate::pipeline::Context;
-use crate::report::{interval_line, prometheus, PortSummary, Summary};
+use crate::report::{interval_line, PortSummary, Summary};
 use crate::reset::FanoutEvent;
 use crate::stats::{Shared, Snapshot};
 use crate::worker::{self, Links, Plan};
+
+mod serve;
+
+use serve::register_telemetry;
 
 /// How long to run and what to print.
 #[derive(Debug, Clone, Default)]
@@ -286,8 +288,6 @@ fn teardown(ports: &[PortId]) {
     }
 }
 
-const AFFINITY_OFF: &str = "affinity is off in this appliance's configuration ([affinity] enabled = false)";
-
 /// Fan-outs the console remembers.
 const RECENT_RESETS: usize = 64;
 /// Affinity moves and health changes the console remembers.
@@ -329,35 +329,11 @@ struct Control {
     last_telemetry: Instant,
 }
 
-/// The `/sluice/...` telemetry commands: each answers one part of the view the control loop refreshes.
-fn register_telemetry(view: &Arc<std::sync::Mutex<serde_json::Value>>) {
-    for (cmd, part, help) in [
-        ("/sluice/stats", "stats", "sluice totals, drops by reason, reset and key counters, snapshot adoption"),
-        ("/sluice/workers", "workers", "sluice per-worker counters"),
-        ("/sluice/nodes", "nodes", "sluice nodes: state, health, weight, packets selected"),
-        ("/sluice/affinity", "affinity", "sluice controller-VM affinity table counters"),
-        ("/sluice/health", "health", "sluice health checks per node"),
-    ] {
-        let view = view.clone();
-        let handler = Box::new(move |_params: &str| {
-            let v = view.lock().unwrap_or_else(|e| e.into_inner());
-            crate::report::telemetry_entries(&v[part])
-        });
-        if let Err(e) = dpdk_sys::telemetry::register(cmd, help, handler) {
-            eprintln!("sluice: telemetry command {cmd} not registered: {e}");
-        }
-    }
-}
-
 fn remember<T>(q: &mut std::collections::VecDeque<(std::time::SystemTime, T)>, item: T) {
     if q.len() == RECENT_MOVES {
         q.pop_front();
     }
     q.push_back((std::time::SystemTime::now(), item));
-}
-
-fn unix_secs(t: std::time::SystemTime) -> f64 {
-    t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 impl Control {
@@ -637,345 +613,5 @@ impl Control {
         );
         self.cfg = new;
         Ok(msg)
-    }
-
-    /// The control core's own metrics: snapshot adoption, affinity and health.
-    fn extra_metrics(&self) -> String {
-        use std::fmt::Write as _;
-        let mut o = String::new();
-        let h = &self.adoption;
-        let _ = writeln!(
-            o,
-            "# HELP sluice_adoption_seconds Publication of a snapshot until every worker runs on it.\n# TYPE sluice_adoption_seconds summary"
-        );
-        for q in [0.5, 0.99, 1.0] {
-            let _ = writeln!(o, "sluice_adoption_seconds{{quantile=\"{q}\"}} {}", h.value_at_quantile(q) as f64 / 1e6);
-        }
-        let _ = writeln!(o, "sluice_adoption_seconds_count {}", h.len());
-        if let Some(a) = &self.affinity {
-            let _ = writeln!(
-                o,
-                "# HELP sluice_affinity_entries Client VMs with a CVM.\n# TYPE sluice_affinity_entries gauge"
-            );
-            let _ = writeln!(o, "sluice_affinity_entries {}", a.len());
-            let _ = writeln!(o, "# HELP sluice_affinity Affinity table counters.\n# TYPE sluice_affinity counter");
-            if let Ok(serde_json::Value::Object(m)) = serde_json::to_value(&a.counters) {
-                for (k, v) in m {
-                    let _ = writeln!(o, "sluice_affinity{{counter=\"{k}\"}} {v}");
-                }
-            }
-        }
-        if let Some(hc) = &self.health {
-            let _ = writeln!(
-                o,
-                "# HELP sluice_node_health 1 when a node passes its health checks.\n# TYPE sluice_node_health gauge"
-            );
-            for (name, n) in hc.nodes() {
-                let _ = writeln!(o, "sluice_node_health{{node=\"{name}\"}} {}", n.up as u8);
-            }
-        }
-        o
-    }
-
-    /// Answers every waiting HTTP request on the metrics endpoint: GET /metrics, else 404.
-    fn serve_metrics(&self) {
-        let Some(l) = &self.metrics else { return };
-        while let Ok((stream, _)) = l.accept() {
-            let _ = stream.set_nonblocking(false);
-            let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
-            let mut line = String::new();
-            let _ = BufReader::new(std::io::Read::take(&stream, 8192)).read_line(&mut line);
-            let (status, body) = if line.starts_with("GET /metrics ") || line.starts_with("GET /metrics?") {
-                let s = Summary::new(
-                    self.start.elapsed().as_secs_f64(),
-                    &self.snapshots(),
-                    &self.lcores,
-                    &self.ctx.topology,
-                );
-                ("200 OK", prometheus(&s, self.ctx.generation) + &self.extra_metrics())
-            } else {
-                ("404 Not Found", "only /metrics is served here\n".to_string())
-            };
-            let mut w = &stream;
-            let _ = write!(
-                w,
-                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    }
-
-    /// Answers every console connection waiting (one request each).
-    fn serve_console(&mut self) {
-        loop {
-            let Some(l) = &self.console else { return };
-            let stream = match l.accept() {
-                Ok((s, _)) => s,
-                Err(_) => return,
-            };
-            let _ = stream.set_nonblocking(false);
-            let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-            let mut line = String::new();
-            let mut reader = BufReader::new(std::io::Read::take(&stream, 64 * 1024));
-            let resp = match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => Response::err("malformed request: nothing received"),
-                Ok(_) => match console::parse_request(&line) {
-                    Ok(req) => self.handle(req),
-                    Err(e) => Response::err(e),
-                },
-            };
-            let mut w = &stream;
-            let _ = writeln!(w, "{}", serde_json::to_string(&resp).expect("response serialises"));
-        }
-    }
-
-    /// Publishes an operator's affinity change at once, or reports why it was refused.
-    fn affinity_change(&mut self, r: Result<String, sluice_control::ConfigError>) -> Response {
-        match r {
-            Ok(msg) => {
-                self.publish_affinity();
-                eprintln!("sluice: affinity: {msg} (generation {})", self.ctx.generation);
-                Response::ok(serde_json::json!({ "applied": msg, "generation": self.ctx.generation }))
-            }
-            Err(e) => Response::err(format!("refused, nothing changed: {e}")),
-        }
-    }
-
-    /// Refreshes what the telemetry commands answer.
-    fn refresh_telemetry(&mut self) {
-        self.last_telemetry = Instant::now();
-        let mut stats = match self.handle(Request::Stats).data {
-            Some(v) => v,
-            None => return,
-        };
-        let workers = stats.as_object_mut().and_then(|m| m.remove("workers")).unwrap_or_default();
-        let workers: Vec<_> = workers
-            .as_array()
-            .unwrap_or(&vec![])
-            .iter()
-            .enumerate()
-            .map(|(i, w)| {
-                // Scalars only: the per-reason arrays are in /sluice/stats by name.
-                let mut w: serde_json::Map<String, serde_json::Value> = w
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .filter(|(_, v)| !v.is_array() && !v.is_object())
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                w.insert("name".into(), format!("worker{i}").into());
-                serde_json::Value::Object(w)
-            })
-            .collect();
-        if let Some(m) = stats.as_object_mut() {
-            for k in ["nodes", "ports", "affinity", "health"] {
-                m.remove(k);
-            }
-        }
-        let view = serde_json::json!({
-            "stats": stats,
-            "workers": workers,
-            "nodes": self.handle(Request::Nodes).data,
-            "affinity": self.affinity_summary(),
-            "health": self.health_summary(),
-        });
-        *self.telemetry_view.lock().unwrap_or_else(|e| e.into_inner()) = view;
-    }
-
-    /// A node's state as the operator set it (health is reported apart).
-    fn operator_state(&self, name: &str) -> String {
-        let s = self.cfg.nodes.iter().find(|n| n.name == name).map_or(NodeState::Down, |n| n.state);
-        format!("{s:?}").to_lowercase()
-    }
-
-    fn affinity_summary(&self) -> serde_json::Value {
-        match &self.affinity {
-            None => serde_json::json!({ "enabled": false }),
-            Some(a) => serde_json::json!({
-                "enabled": true,
-                "entries": a.len(),
-                "pinned": a.show(&Default::default()).map_or(0, |l| l.iter().filter(|(_, e)| e.pinned).count()),
-                "honoured": self.ctx.affinity.len(),
-                "counters": a.counters,
-            }),
-        }
-    }
-
-    fn health_summary(&self) -> serde_json::Value {
-        let Some(h) = &self.health else { return serde_json::json!({ "enabled": false, "nodes": [] }) };
-        let nodes: Vec<_> = h
-            .nodes()
-            .map(|(name, n)| {
-                serde_json::json!({
-                    "name": name, "health": if n.up { "up" } else { "down" }, "successes": n.successes,
-                    "failures": n.failures, "ok_streak": n.ok_streak, "fail_streak": n.fail_streak,
-                    "went_down": n.went_down, "came_up": n.came_up, "last": n.last,
-                })
-            })
-            .collect();
-        let events: Vec<_> = self
-            .health_events
-            .iter()
-            .rev()
-            .map(|(t, c)| serde_json::json!({ "at": unix_secs(*t), "node": c.node, "up": c.up, "why": c.why }))
-            .collect();
-        let c = h.config();
-        serde_json::json!({
-            "enabled": true,
-            "check": format!("{:?}", c.check).to_lowercase(), "port": c.port, "interval_ms": c.interval_ms,
-            "timeout_ms": c.timeout_ms, "rise": c.rise, "fall": c.fall,
-            "nodes": nodes, "recent_changes": events, "probes_unqueued": self.probes_unqueued,
-        })
-    }
-
-    fn adoption_summary(&self) -> serde_json::Value {
-        let h = &self.adoption;
-        serde_json::json!({
-            "publications": h.len(),
-            "p50_us": h.value_at_quantile(0.5), "p99_us": h.value_at_quantile(0.99), "max_us": h.max(),
-        })
-    }
-
-    fn handle(&mut self, req: Request) -> Response {
-        let topo = &self.ctx.topology;
-        match req {
-            Request::Status => Response::ok(serde_json::json!({
-                "role": format!("{:?}", self.cfg.role).to_lowercase(),
-                "generation": self.ctx.generation,
-                "uptime_s": self.start.elapsed().as_secs_f64(),
-                "workers": self.lcores,
-                "ports": self.cfg.ports.iter().map(|p| &p.name).collect::<Vec<_>>(),
-                "vips": self.cfg.vips.iter().map(|v| v.address.to_string()).collect::<Vec<_>>(),
-                "nodes": topo.nodes.len(),
-                "active_nodes": topo.nodes.iter().filter(|n| n.state == sluice_control::config::NodeState::Active).count(),
-            })),
-            Request::Stats => {
-                let s = Summary::new(self.start.elapsed().as_secs_f64(), &self.snapshots(), &self.lcores, topo);
-                let mut v = serde_json::to_value(&s).expect("summary serialises");
-                v["role"] = format!("{:?}", self.cfg.role).to_lowercase().into();
-                v["generation"] = self.ctx.generation.into();
-                v["affinity"] = self.affinity_summary();
-                v["health"] = self.health_summary();
-                v["adoption"] = self.adoption_summary();
-                Response::ok(v)
-            }
-            Request::Health => Response::ok(self.health_summary()),
-            Request::Affinity { filter } => {
-                let Some(a) = &self.affinity else { return Response::err(AFFINITY_OFF) };
-                let now = self.now_ms();
-                let kind = a.kind();
-                match a.show(&filter) {
-                    Ok(list) => {
-                        let entries: Vec<_> = list
-                            .iter()
-                            .map(|(c, e)| {
-                                serde_json::json!({
-                                    "client": c.display(kind).to_string(), "node": e.node, "pinned": e.pinned,
-                                    "packets": e.packets, "bytes": e.bytes, "moves": e.moves,
-                                    "idle_s": now.saturating_sub(e.last_seen_ms) as f64 / 1000.0,
-                                    "age_s": now.saturating_sub(e.created_ms) as f64 / 1000.0,
-                                })
-                            })
-                            .collect();
-                        let moves: Vec<_> = self
-                            .moves
-                            .iter()
-                            .rev()
-                            .map(|(t, m)| {
-                                serde_json::json!({
-                                    "at": unix_secs(*t), "client": m.client.display(kind).to_string(),
-                                    "from": m.from, "to": m.to, "reason": m.reason,
-                                })
-                            })
-                            .collect();
-                        Response::ok(serde_json::json!({
-                            "entries": entries, "total": a.len(), "counters": a.counters, "recent_moves": moves,
-                        }))
-                    }
-                    Err(e) => Response::err(format!("refused: {e}")),
-                }
-            }
-            Request::AffinityPin { client, node } => {
-                let now = self.now_ms();
-                let topo = self.ctx.topology.clone();
-                let Some(a) = &mut self.affinity else { return Response::err(AFFINITY_OFF) };
-                let r = ClientId::parse(a.kind(), &client).and_then(|c| a.pin(c, &node, &topo, now));
-                self.affinity_change(r.map(|_| format!("pinned {client} to {node}")))
-            }
-            Request::AffinityUnpin { client } => {
-                let now = self.now_ms();
-                let Some(a) = &mut self.affinity else { return Response::err(AFFINITY_OFF) };
-                let r = ClientId::parse(a.kind(), &client).and_then(|c| a.unpin(c, now));
-                self.affinity_change(r.map(|_| format!("unpinned {client}")))
-            }
-            Request::AffinityFlush { node } => {
-                if let Some(n) = &node {
-                    if topo.node_index(n).is_none() {
-                        return Response::err(format!("refused, nothing changed: config field `node`: no node {n:?}"));
-                    }
-                }
-                let Some(a) = &mut self.affinity else { return Response::err(AFFINITY_OFF) };
-                let n = a.flush(node.as_deref());
-                self.affinity_change(Ok(format!("flushed {n} learned entries")))
-            }
-            Request::Nodes => {
-                let slots = topo.node_table.len().max(1) as f64;
-                let mut counts = vec![0usize; topo.nodes.len()];
-                for &n in &topo.node_table {
-                    if let Some(c) = counts.get_mut(n as usize) {
-                        *c += 1;
-                    }
-                }
-                let s = Summary::new(0.0, &self.snapshots(), &self.lcores, topo);
-                let nodes: Vec<_> = topo
-                    .nodes
-                    .iter()
-                    .zip(&s.nodes)
-                    .zip(&counts)
-                    .map(|((n, ns), c)| {
-                        serde_json::json!({
-                            "name": n.name, "chassis": ns.chassis, "state": self.operator_state(&n.name), "weight": n.weight,
-                            "ip": n.ip.to_string(), "table_share_pct": 100.0 * *c as f64 / slots,
-                            "selected": ns.selected,
-                            "health": self.health.as_ref().map_or("-", |h| if h.is_up(&n.name) { "up" } else { "down" }),
-                        })
-                    })
-                    .collect();
-                Response::ok(serde_json::json!(nodes))
-            }
-            Request::Resets => {
-                let list: Vec<_> = self
-                    .recent
-                    .iter()
-                    .rev()
-                    .map(|(t, e)| {
-                        let at = t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-                        serde_json::json!({
-                            "at": at,
-                            "client": std::net::SocketAddr::new(e.conn.client.to_ip(), e.conn.cport).to_string(),
-                            "vip": std::net::SocketAddr::new(e.conn.vip.to_ip(), e.conn.vport).to_string(),
-                            "worker": e.worker,
-                            "started_by": if e.from_spine { "spine fan-out frame" } else { "node RST" },
-                        })
-                    })
-                    .collect();
-                Response::ok(serde_json::json!(list))
-            }
-            Request::Reload => match self.reload() {
-                Ok(msg) => Response::ok(serde_json::json!({ "applied": msg })),
-                Err(e) => Response::err(format!("reload refused, nothing changed: {e}")),
-            },
-            req => match console::apply(&self.cfg, &req) {
-                Ok(Some(new)) => match self.apply(new, "console") {
-                    Ok(msg) => {
-                        eprintln!("sluice: {msg} ({req:?})");
-                        Response::ok(serde_json::json!({ "applied": msg, "generation": self.ctx.generation }))
-                    }
-                    Err(e) => Response::err(format!("refused, nothing changed: {e}")),
-                },
-                Ok(None) => Response::err("nothing to change"),
-                Err(e) => Response::err(format!("refused, nothing changed: {e}")),
-            },
-        }
     }
 }

@@ -34,6 +34,17 @@ down() {
     $(ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^sln[0-9]+$' || true); do
     ip link del "$l" 2>/dev/null || true
   done
+  # Namespaces are torn down asynchronously by the kernel: wait until their veth ends (and the interface
+  # indexes the lab reuses) are really gone, or the next `up` finds them still there.
+  for _ in $(seq 1 100); do
+    if ! ip -o link show | awk -F': ' '{print $1, $2}' | cut -d@ -f1 |
+      grep -qE '^(100[1-3]|200[12]|300[12]) |^[0-9]+ (slc0|sln[0-9]*b?|slbr[ab]?|sl[ab]0b?|ss[ab][01])$'; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "lab.sh: interfaces of an earlier lab are still there after 10 s" >&2
+  return 1
 }
 
 quiet_if() { # an interface only sluice uses: up, no IPv6 chatter from the root namespace

@@ -1,0 +1,99 @@
+//! Snapshot publication: the control lcore builds an immutable context (tables with health applied,
+//! the affinity map) and hands it to every worker, then waits (bounded) until all run on it and records
+//! how long that took.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sluice_control::affinity::Move;
+use sluice_control::config::NodeState;
+use sluice_control::{Config, Topology};
+
+use super::{remember, Control};
+use crate::affinity::AffinityMap;
+use crate::pipeline::Context;
+
+impl Control {
+    /// The configuration the tables are built from: the operator's, with nodes that failed their health
+    /// checks marked down.
+    pub(super) fn effective(&self, cfg: &Config) -> Config {
+        let mut c = cfg.clone();
+        if let Some(h) = &self.health {
+            for n in c.nodes.iter_mut() {
+                if !h.is_up(&n.name) {
+                    n.state = NodeState::Down;
+                }
+            }
+        }
+        c
+    }
+
+    /// Hands `ctx` to every worker and waits (bounded) until all run on it; records how long that took.
+    pub(super) fn publish(&mut self, ctx: Context) -> Duration {
+        let generation = ctx.generation;
+        let ctx = Arc::new(ctx);
+        let t0 = Instant::now();
+        for (tx, rx) in &self.senders {
+            // A worker that has not taken the previous snapshot yet gets this one instead.
+            while rx.try_recv().is_ok() {}
+            let _ = tx.try_send(ctx.clone());
+        }
+        let deadline = t0 + Duration::from_secs(2);
+        while self.links.iter().any(|l| l.shared.adopted.load(Relaxed) < generation) && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        let took = t0.elapsed();
+        let _ = self.adoption.record((took.as_micros() as u64).max(1));
+        self.ctx = ctx;
+        took
+    }
+
+    /// Builds and publishes the context of `cfg` (with health applied): affinities of CVMs that are no
+    /// longer active move first, so workers never see a map pointing at them.
+    pub(super) fn rebuild(&mut self, cfg: &Config) -> Duration {
+        let generation = self.ctx.generation + 1;
+        let eff = self.effective(cfg);
+        let mut ctx = Context::new(cfg, Topology::build(&eff), &self.macs, generation);
+        if let Some(h) = &mut self.health {
+            let names: Vec<&str> = ctx.topology.nodes.iter().map(|n| n.name.as_str()).collect();
+            h.sync(&names, self.start.elapsed().as_millis() as u64);
+        }
+        if let Some(a) = &mut self.affinity {
+            let moves = a.evacuate(&ctx.topology);
+            ctx.affinity = Arc::new(AffinityMap::build(&a.honoured(&ctx.topology)));
+            a.counters.publishes += 1;
+            a.take_dirty();
+            self.note_moves(moves);
+            self.last_affinity_publish = Instant::now();
+        }
+        self.publish(ctx)
+    }
+
+    pub(super) fn note_moves(&mut self, moves: Vec<Move>) {
+        let Some(a) = &self.affinity else { return };
+        let kind = a.kind();
+        for m in moves {
+            eprintln!(
+                "sluice: affinity: client {} moved {} -> {} ({:?})",
+                m.client.display(kind),
+                m.from,
+                m.to,
+                m.reason
+            );
+            remember(&mut self.moves, m);
+        }
+    }
+
+    /// Publishes the affinity table as it is now (same topology, next generation).
+    pub(super) fn publish_affinity(&mut self) {
+        let Some(a) = &mut self.affinity else { return };
+        let mut ctx = (*self.ctx).clone();
+        ctx.generation += 1;
+        ctx.affinity = Arc::new(AffinityMap::build(&a.honoured(&ctx.topology)));
+        a.counters.publishes += 1;
+        a.take_dirty();
+        self.last_affinity_publish = Instant::now();
+        self.publish(ctx);
+    }
+}

@@ -234,11 +234,17 @@ impl Resets {
         }
     }
 
+    /// No fan-out is live: return segments need no look-up.
+    #[inline]
+    pub fn is_idle(&self) -> bool {
+        self.counters[ResetCounter::Entries as usize] == 0
+    }
+
     /// Any other segment from a VIP for `conn`: None when no fan-out is live for it (forward it as usual);
     /// Some(true) to answer it with the exact RST; Some(false) to keep it from the client.
     pub fn on_node_segment(&mut self, conn: Conn, now: u64) -> Option<bool> {
         // The common case on the return path: no fan-out is live, nothing to look up.
-        if self.counters[ResetCounter::Entries as usize] == 0 {
+        if self.is_idle() {
             return None;
         }
         let i = self.find(&conn, now)?;

@@ -1,5 +1,6 @@
 //! The immutable snapshot the pipeline decides from: ports, VIPs, nodes, tables and the hash key.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use sluice_control::config::{ClientIdKind, Config, ForwardMode, KeyKind, PortRole, Protocol, Role};
@@ -101,6 +102,10 @@ pub struct Context {
     /// Client VM → CVM (node index) for affinity VIPs, published by the control core.
     pub affinity: Arc<AffinityMap>,
     pub client_id: ClientIdKind,
+    /// MAC-mode nodes by MAC, and every node by address (the first of any duplicates), for the reset and
+    /// health paths: constant time whatever the cluster's size.
+    by_mac: HashMap<[u8; 6], u16, ahash::RandomState>,
+    by_ip: HashMap<Addr, u16, ahash::RandomState>,
 }
 
 impl Context {
@@ -149,7 +154,7 @@ impl Context {
                 }),
             })
             .collect();
-        let nodes = topology
+        let nodes: Vec<NodeCtx> = topology
             .nodes
             .iter()
             .map(|n| {
@@ -158,6 +163,14 @@ impl Context {
                 NodeCtx { mac: n.mac.0, ip, port: n.port as u16, forward: n.forward, tunnel_src }
             })
             .collect();
+        let mut by_mac = HashMap::with_hasher(ahash::RandomState::new());
+        let mut by_ip = HashMap::with_hasher(ahash::RandomState::new());
+        for (i, n) in nodes.iter().enumerate() {
+            if n.forward == ForwardMode::Mac {
+                by_mac.entry(n.mac).or_insert(i as u16);
+            }
+            by_ip.entry(n.ip).or_insert(i as u16);
+        }
         let only_node_port = ports.iter().position(|p| p.role == PortRole::Node);
         let chassis_links = topology
             .chassis
@@ -191,6 +204,8 @@ impl Context {
             content: ContentHasher::default(),
             affinity: Arc::new(AffinityMap::default()),
             client_id: cfg.affinity.client_id,
+            by_mac,
+            by_ip,
         }
     }
 
@@ -202,12 +217,12 @@ impl Context {
 
     /// The MAC-mode node whose MAC is `mac` (the sender of a frame on a node port).
     pub fn node_by_mac(&self, mac: [u8; 6]) -> Option<u16> {
-        self.nodes.iter().position(|n| n.forward == ForwardMode::Mac && n.mac == mac).map(|i| i as u16)
+        self.by_mac.get(&mac).copied()
     }
 
     /// The node whose address is `ip` (the outer source of a tunnelled frame).
     pub fn node_by_ip(&self, ip: &Addr) -> Option<u16> {
-        self.nodes.iter().position(|n| n.ip == *ip).map(|i| i as u16)
+        self.by_ip.get(ip).copied()
     }
 
     /// `addr` is one of port `port`'s own addresses.

@@ -14,6 +14,7 @@ pub use context::{Context, NodeCtx, PortCtx, Vip, VipKey};
 pub use keys::{KeyCounter, KeyCounters};
 pub use reasons::DropReason;
 pub use resets::probe_to;
+use resets::Sender;
 
 use sluice_control::config::{ClientIdKind, PortRole};
 
@@ -21,7 +22,7 @@ use crate::affinity::Learner;
 use crate::reset::Resets;
 use crate::wire::icmp;
 use crate::wire::parse::{
-    self, Classified, Network, Parsed, PROTO_ICMP, PROTO_ICMPV6, PROTO_IPIP, PROTO_IPV6, PROTO_TCP, PROTO_UDP,
+    self, Classified, Found, Network, Parsed, PROTO_ICMP, PROTO_ICMPV6, PROTO_IPIP, PROTO_IPV6, PROTO_TCP, PROTO_UDP,
 };
 
 /// A packet in a buffer with room around it: `buf[start..start + len]` is the frame.
@@ -108,15 +109,15 @@ impl WorkerState {
 /// worker's state and `now` its clock (TSC ticks).
 #[inline]
 pub fn process(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, st: &mut WorkerState, now: u64) -> Verdict {
-    let resets = &mut st.resets;
-    let p = match parse::classify(frame.data()) {
-        Ok(Classified::Parsed(p)) => p,
-        Ok(Classified::Other(crate::reset::FANOUT_ETHERTYPE)) => {
-            return resets::fanout_frame(ctx, in_port, frame, resets, now)
+    let mut p = Parsed::EMPTY;
+    match parse::classify_into(frame.data(), &mut p) {
+        Ok(Found::Parsed) => {}
+        Ok(Found::Other(crate::reset::FANOUT_ETHERTYPE)) => {
+            return resets::fanout_frame(ctx, in_port, frame, &mut st.resets, now)
         }
-        Ok(Classified::Other(_)) => return Verdict::Drop(DropReason::UnknownEthertype),
+        Ok(Found::Other(_)) => return Verdict::Drop(DropReason::UnknownEthertype),
         Err(e) => return Verdict::Drop(e.into()),
-    };
+    }
     if p.network == Network::Arp {
         if let Some(v) = health::arp_answer(ctx, in_port, frame, &p, &mut st.health) {
             return v;
@@ -132,6 +133,7 @@ pub fn process(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, st: &mut Work
     }
 }
 
+#[inline(always)]
 fn from_client(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed, st: &mut WorkerState) -> Verdict {
     let Some(vip) = ctx.vip(&p.dst) else {
         if ctx.is_own(in_port, &p.dst) {
@@ -178,6 +180,7 @@ fn from_client(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed, s
     }
 }
 
+#[inline(always)]
 fn from_node(
     ctx: &Context,
     in_port: u16,
@@ -188,7 +191,7 @@ fn from_node(
 ) -> Verdict {
     let resets = &mut st.resets;
     if ctx.vip(&p.src).is_some() {
-        let sender = ctx.node_by_mac(frame.data()[6..12].try_into().expect("parsed frame"));
+        let sender = Sender::Mac(frame.data()[6..12].try_into().expect("parsed frame"));
         if let Some(v) = resets::return_segment(ctx, frame, p, sender, resets, now) {
             return v;
         }
@@ -199,7 +202,7 @@ fn from_node(
             return v;
         }
         if matches!(p.protocol, PROTO_IPIP | PROTO_IPV6) && !p.fragment {
-            let sender = ctx.node_by_ip(&p.src);
+            let sender = Sender::Known(ctx.node_by_ip(&p.src));
             let v = rewrite::decapsulate_to_client(ctx, frame, p);
             if v != (Verdict::Client { port: ctx.client_port }) {
                 return v;

@@ -10,21 +10,58 @@ use crate::wire::ethernet::{self, ethertype};
 use crate::wire::parse::{self, Classified, Parsed, PROTO_TCP};
 use crate::wire::tcp::flags;
 
+/// The node a return segment came from, looked up only when the reset path needs it.
+pub(super) enum Sender {
+    /// A MAC-mode node's frame: its source MAC.
+    Mac([u8; 6]),
+    /// Already known (a tunnelled frame's outer source).
+    Known(Option<u16>),
+}
+
+impl Sender {
+    fn node(self, ctx: &Context) -> Option<u16> {
+        match self {
+            Sender::Mac(mac) => ctx.node_by_mac(mac),
+            Sender::Known(n) => n,
+        }
+    }
+}
+
 /// Looks at a TCP segment from a VIP on its way back to a client. None: forward it as usual. Some: what
 /// to do instead (keep it from the client, or send the exact RST back to `sender`).
+#[inline]
 pub(super) fn return_segment(
     ctx: &Context,
     frame: &mut Frame<'_>,
     p: &Parsed,
-    sender: Option<u16>,
+    sender: Sender,
     resets: &mut Resets,
     now: u64,
 ) -> Option<Verdict> {
     if p.protocol != PROTO_TCP || p.later_fragment {
         return None;
     }
+    let rst = p.tcp_flags & flags::RST != 0;
+    // The common case: not a RST, and no fan-out live (or a spine, which never probes): nothing to do.
+    if !rst && (resets.is_idle() || ctx.role == Role::Spine) {
+        return None;
+    }
+    segment_with_resets(ctx, frame, p, sender, resets, now, rst)
+}
+
+#[inline(never)]
+fn segment_with_resets(
+    ctx: &Context,
+    frame: &mut Frame<'_>,
+    p: &Parsed,
+    sender: Sender,
+    resets: &mut Resets,
+    now: u64,
+    rst: bool,
+) -> Option<Verdict> {
     let conn = Conn { client: p.dst, vip: p.src, cport: p.dst_port, vport: p.src_port };
-    if p.tcp_flags & flags::RST != 0 {
+    if rst {
+        let sender = sender.node(ctx);
         // A chassis appliance leaves starting fan-outs to its spine, which reaches every chassis.
         let forward = match ctx.role {
             Role::Chassis => resets.on_node_rst_passive(conn, now),
@@ -39,7 +76,7 @@ pub(super) fn return_segment(
     if !resets.on_node_segment(conn, now)? {
         return Some(Verdict::Drop(DropReason::ResetSwallowed));
     }
-    let Some(node) = sender else {
+    let Some(node) = sender.node(ctx) else {
         return Some(Verdict::Drop(DropReason::ResetSwallowed));
     };
     // The segment's acknowledgement number is the node's rcv_nxt: the one RST sequence it accepts.

@@ -9,7 +9,7 @@ use crate::wire::{ipv4, ipv6};
 
 /// Sends a client packet to the node `hash` selects: the Ethernet header is rebuilt untagged in front of
 /// L3 (MAC mode), or an outer IP header goes between them (IP-in-IP).
-#[inline]
+#[inline(always)]
 pub(super) fn to_node(ctx: &Context, frame: &mut Frame<'_>, p: &Parsed, hash: u32) -> Verdict {
     let n = match (ctx.role, ctx.this_chassis) {
         (Role::Chassis, Some(c)) => ctx.topology.lookup_in_chassis(c, hash),
@@ -38,7 +38,7 @@ fn to_chassis_appliance(ctx: &Context, frame: &mut Frame<'_>, p: &Parsed, n: u16
 
 /// Sends the client packet in `frame` to node `n` (chosen by the caller). `hash` becomes the outer IPv6
 /// flow label when the node is reached by IPv6-in-IP.
-#[inline]
+#[inline(always)]
 pub(crate) fn forward_to(ctx: &Context, frame: &mut Frame<'_>, p: &Parsed, n: u16, hash: u32) -> Verdict {
     let node = &ctx.nodes[n as usize];
     let port = &ctx.ports[node.port as usize];
@@ -91,7 +91,7 @@ pub(crate) fn forward_to(ctx: &Context, frame: &mut Frame<'_>, p: &Parsed, n: u1
 
 /// Sends return traffic (the IP packet at `l3_offset`, `l3_bytes` long) out of the client port, untagged,
 /// from the port's MAC to its gateway.
-#[inline]
+#[inline(always)]
 pub(super) fn to_client(ctx: &Context, frame: &mut Frame<'_>, l3_offset: usize, l3_bytes: usize) -> Verdict {
     let port = &ctx.ports[ctx.client_port as usize];
     let ty = if frame.data()[l3_offset] >> 4 == 6 { ethertype::IPV6 } else { ethertype::IPV4 };

@@ -99,11 +99,12 @@ pub fn parse(frame: &[u8]) -> Result<L2, Error> {
 }
 
 /// Writes an untagged Ethernet header into the first 14 bytes of `buf`.
+#[inline]
 pub fn emit(buf: &mut [u8], dst: [u8; 6], src: [u8; 6], ethertype: u16) {
-    let mut f = Frame { buffer: &mut buf[..HEADER_LEN] };
-    f.set_dst(dst);
-    f.set_src(src);
-    f.set_ethertype(ethertype);
+    let h: &mut [u8; HEADER_LEN] = (&mut buf[..HEADER_LEN]).try_into().expect("14 bytes");
+    h[field::DST].copy_from_slice(&dst);
+    h[field::SRC].copy_from_slice(&src);
+    h[field::ETHERTYPE].copy_from_slice(&ethertype.to_be_bytes());
 }
 
 #[cfg(test)]

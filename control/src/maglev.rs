@@ -46,7 +46,9 @@ pub fn build(backends: &[Backend<'_>], size: u32) -> Vec<u16> {
     }
     let offset: Vec<u64> = backends.iter().map(|b| keyed(OFFSET_KEY, b.identity) % m).collect();
     let skip: Vec<u64> = backends.iter().map(|b| keyed(SKIP_KEY, b.identity) % (m - 1) + 1).collect();
-    let mut next = vec![0u64; backends.len()];
+    // Each backend's next preferred slot, (offset + j * skip) mod m for its j-th probe, kept as a running
+    // position so a probe costs an add and a compare rather than a division.
+    let mut next = offset;
     let mut credit = vec![0u64; backends.len()];
     let mut filled = 0u64;
     loop {
@@ -60,8 +62,11 @@ pub fn build(backends: &[Backend<'_>], size: u32) -> Vec<u16> {
             }
             credit[i] -= max_w;
             loop {
-                let slot = ((offset[i] + next[i] * skip[i]) % m) as usize;
-                next[i] += 1;
+                let slot = next[i] as usize;
+                next[i] += skip[i];
+                if next[i] >= m {
+                    next[i] -= m;
+                }
                 if table[slot] == EMPTY {
                     table[slot] = b.value;
                     filled += 1;

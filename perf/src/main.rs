@@ -1,11 +1,13 @@
 //! `sluice-perf`: sluice's benchmark harness. `synth` writes realistic client and node traffic to pcaps;
 //! `compare` runs sluice and DPDK's testpmd on them, alternating, and writes a report with a chart;
-//! `latency` measures latency through the appliance at several offered loads over memif.
+//! `latency` measures latency through the appliance at several offered loads over memif; `tables`
+//! measures the selection tables' balance and disruption.
 
 mod compare;
 mod latency;
 mod plot;
 mod synth;
+mod tables;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +37,15 @@ enum Cmd {
         /// Data frame size in bytes, 64..=1514 (no FCS).
         #[arg(long, default_value_t = 128)]
         frame_size: usize,
+        /// A mix of data frame sizes instead, `SIZE[:WEIGHT],...`, e.g. `64:7,576:4,1514:1`.
+        #[arg(long)]
+        frame_mix: Option<String>,
+        /// Percent of UDP flows that are NFSv3 calls to port 2049 (READ, WRITE, GETATTR, COMMIT).
+        #[arg(long, default_value_t = 0)]
+        nfs3_pct: u64,
+        /// Percent of TCP flows that a node ends with a RST (each starts a reset fan-out in sluice).
+        #[arg(long, default_value_t = 0)]
+        rst_pct: u64,
         #[arg(long, default_value = "10.10.0.1")]
         vip4: std::net::Ipv4Addr,
         #[arg(long, default_value = "2001:db8:10::1")]
@@ -85,6 +96,18 @@ enum Cmd {
         #[arg(long, default_value = "results")]
         out: PathBuf,
     },
+    /// Balance (max/mean share) and disruption (keys moved when a node is removed or added, against the
+    /// ideal) of the tier-1 table for several node counts and table sizes; writes tables.{json,md}.
+    Tables {
+        /// Node counts, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "4,16,64,256")]
+        nodes: Vec<u32>,
+        /// Table sizes (primes), comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "4099,65537,655373")]
+        table_sizes: Vec<u32>,
+        #[arg(long, default_value = "results")]
+        out: PathBuf,
+    },
     /// Latency through sluice (and, as a baseline, testpmd io) over memif at several offered loads:
     /// TSC stamps in the frames, hdrhistogram percentiles; writes latency.{json,md,svg} into --out.
     Latency {
@@ -128,6 +151,19 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> Result<(), String> {
     match args.cmd {
+        Cmd::Tables { nodes, table_sizes, out } => {
+            let plan = tables::Plan { nodes, table_sizes };
+            let started = std::time::Instant::now();
+            let report = tables::run(&plan, &|step| eprintln!("[{:6.1}s] {step}", started.elapsed().as_secs_f64()))?;
+            let md = tables::markdown(&report);
+            std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+            let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+            std::fs::write(out.join("tables.json"), json).map_err(|e| e.to_string())?;
+            std::fs::write(out.join("tables.md"), &md).map_err(|e| e.to_string())?;
+            print!("{md}");
+            println!("written: {0}/tables.json {0}/tables.md", out.display());
+            Ok(())
+        }
         Cmd::Latency { loads, seconds, frame_size, flows, sluice, testpmd, no_baseline, config, out } => {
             let plan = latency::Plan {
                 sluice,
@@ -178,6 +214,9 @@ fn run(args: Args) -> Result<(), String> {
             ipv6_pct,
             udp_pct,
             seed,
+            frame_mix,
+            nfs3_pct,
+            rst_pct,
         } => {
             if flows == 0 {
                 return Err("--flows must be at least 1".into());
@@ -188,12 +227,20 @@ fn run(args: Args) -> Result<(), String> {
             if ports.is_empty() || ports.contains(&0) {
                 return Err("--ports needs at least one port, none of them 0".into());
             }
-            if ipv6_pct > 100 || udp_pct > 100 {
-                return Err("--ipv6-pct and --udp-pct are percentages (0..=100)".into());
+            for (v, name) in
+                [(ipv6_pct, "ipv6-pct"), (udp_pct, "udp-pct"), (nfs3_pct, "nfs3-pct"), (rst_pct, "rst-pct")]
+            {
+                if v > 100 {
+                    return Err(format!("--{name} {v} is not a percentage (0..=100)"));
+                }
             }
+            let sizes = match frame_mix {
+                Some(m) => synth::parse_mix(&m)?,
+                None => vec![(frame_size, 1)],
+            };
             let spec = synth::Spec {
                 flows,
-                frame_size,
+                sizes,
                 vip4: vip4.octets(),
                 vip6: vip6.octets(),
                 ports,
@@ -203,13 +250,25 @@ fn run(args: Args) -> Result<(), String> {
                 seed,
                 ipv6_pct,
                 udp_pct,
+                nfs3_pct,
+                rst_pct,
             };
-            let w = synth::synthesise(&spec, &client, &node).map_err(|e| format!("writing pcaps: {e}"))?;
+            // A progress bar on a terminal; nothing otherwise.
+            let bar = indicatif::ProgressBar::new(flows as u64).with_style(
+                indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} flows")
+                    .expect("template")
+                    .progress_chars("=> "),
+            );
+            let w = synth::synthesise(&spec, &client, &node, &|done| bar.set_position(done))
+                .map_err(|e| format!("writing pcaps: {e}"))?;
+            bar.finish_and_clear();
             println!(
-                "synthesised {} flows ({} TCP, {} UDP, {} over IPv6): {} client packets -> {}, {} node packets -> {}",
+                "synthesised {} flows ({} TCP, {} ending in a RST; {} UDP, {} NFSv3; {} over IPv6): {} client packets -> {}, {} node packets -> {}",
                 flows,
                 w.tcp_flows,
+                w.rst_flows,
                 w.udp_flows,
+                w.nfs3_flows,
                 w.v6_flows,
                 w.client_packets,
                 client.display(),

@@ -16,7 +16,7 @@ echo "== demo smoke run (2 s)"
 DURATION=2 FLOWS=500 bash scripts/demo.sh | tee /tmp/sluice-demo-smoke.log
 grep -q "balanced" /tmp/sluice-demo-smoke.log
 grep -q "0 of .* mbufs in use at exit" /tmp/sluice-demo-smoke.log
-echo "== harness smoke run (sluice vs testpmd: 1 round of 1 s, no hugepages; micro-benchmarks once each)"
+echo "== harness smoke run (sluice vs testpmd: 1 round of 1 s, no hugepages; latency; synth mix; tables; micro-benchmarks once each)"
 target/release/sluice-perf compare --client demo-out/client-in.pcap --node demo-out/node-in.pcap \
   --rounds 1 --seconds 1 --huge no --out /tmp/sluice-perf-smoke | tee /tmp/sluice-perf-smoke.log
 grep -q "sluice / macswap" /tmp/sluice-perf-smoke.log
@@ -24,5 +24,14 @@ test -s /tmp/sluice-perf-smoke/compare.svg
 timeout 120 target/release/sluice-perf latency --loads 50 --seconds 0.5 --no-baseline --out /tmp/sluice-perf-smoke \
   | tee -a /tmp/sluice-perf-smoke.log
 grep -q "| sluice (max" /tmp/sluice-perf-smoke.log
+target/release/sluice-perf synth --client /tmp/sluice-perf-smoke/mix-c.pcap --node /tmp/sluice-perf-smoke/mix-n.pcap \
+  --flows 300 --frame-mix 64:7,576:4,1514:1 --nfs3-pct 50 --rst-pct 10 | tee -a /tmp/sluice-perf-smoke.log
+grep -q "NFSv3" /tmp/sluice-perf-smoke.log
+# The mix through sluice: node RSTs start fan-outs under load; counters must add up and every mbuf return.
+target/release/sluice-perf compare --client /tmp/sluice-perf-smoke/mix-c.pcap --node /tmp/sluice-perf-smoke/mix-n.pcap \
+  --rounds 1 --seconds 1 --huge no --out /tmp/sluice-perf-smoke/mix | tee -a /tmp/sluice-perf-smoke.log
+target/release/sluice-perf tables --nodes 4,16 --table-sizes 4099,65537 --out /tmp/sluice-perf-smoke \
+  | tee -a /tmp/sluice-perf-smoke.log
+test -s /tmp/sluice-perf-smoke/tables.json
 cargo test --quiet --release -p sluice-perf --bench micro
 echo "== all tests passed"

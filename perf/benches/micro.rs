@@ -1,6 +1,8 @@
 //! Micro-benchmarks of the per-packet building blocks (criterion): sluice's table-driven Toeplitz against
 //! DPDK's `rte_softrss` (IPv4 and IPv6 4-tuples), the tier-1 Maglev lookup, the affinity map, and the
-//! whole pure pipeline on byte slices (client → node and node → client). No EAL is needed.
+//! whole pure pipeline on byte slices (client → node and node → client), and the worker time one reset
+//! fan-out costs (a node's RST noted, then a probe written and addressed to every other node, for 4 and 64
+//! nodes). No EAL is needed.
 //!
 //!   cargo bench -p sluice-perf --bench micro
 
@@ -13,7 +15,9 @@ use sluice_control::config::{Config, ResetConfig, MICROSOFT_KEY};
 use sluice_control::Topology;
 use sluice_dataplane::affinity::AffinityMap;
 use sluice_dataplane::hash::Toeplitz;
-use sluice_dataplane::pipeline::{process, Context, Frame, WorkerState};
+use sluice_dataplane::pipeline::{probe_to, process, Context, Frame, Verdict, WorkerState};
+use sluice_dataplane::reset::{write_probe, Conn, Resets};
+use sluice_dataplane::wire::parse::Addr;
 
 fn config() -> Config {
     let t = include_str!("../../examples/demo.toml").replace("@CLIENT_IN@", "a").replace("@NODE_IN@", "b");
@@ -149,5 +153,65 @@ fn pipeline(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, toeplitz, tables, pipeline);
+/// A configuration with `n` MAC-mode nodes in one chassis.
+fn config_with_nodes(n: usize) -> Config {
+    let base = include_str!("../../examples/demo.toml").replace("@CLIENT_IN@", "a").replace("@NODE_IN@", "b");
+    let mut t = base[..base.find("[[nodes]]").unwrap()].to_string();
+    for i in 0..n {
+        t += &format!(
+            "[[nodes]]\nname = \"n{i:03}\"\nchassis = \"chassis-a\"\nmac = \"02:00:00:01:{:02x}:{:02x}\"\nip = \"198.51.100.{}\"\n\n",
+            i >> 8,
+            i & 0xff,
+            10 + i
+        );
+    }
+    Config::from_toml(&t).unwrap()
+}
+
+/// The worker's own time per fan-out: the RST noted in the soft state, then one probe written and
+/// addressed (Ethernet rewrite) per other node. Allocation and transmission of the probe mbufs are
+/// DPDK's and not included.
+fn reset_fanout(c: &mut Criterion) {
+    let mut g = c.benchmark_group("reset_fanout");
+    for nodes in [4usize, 64] {
+        let cfg = config_with_nodes(nodes);
+        let ctx = Context::new(&cfg, Topology::build(&cfg), &[[2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 1, 1]], 1);
+        let rc = ResetConfig { rate_per_sec: u32::MAX, burst: u32::MAX, ..ResetConfig::default() };
+        let mut resets = Resets::new(&rc, 1_000_000_000);
+        let mut pending = Vec::new();
+        let mut buf = vec![0u8; 2048];
+        let mut i = 0u32;
+        g.throughput(Throughput::Elements(1));
+        g.bench_function(format!("{nodes}_nodes"), |b| {
+            b.iter(|| {
+                i = i.wrapping_add(1);
+                let conn = Conn {
+                    client: Addr::v4(i.to_be_bytes()),
+                    vip: Addr::v4([10, 10, 0, 1]),
+                    cport: (i >> 16) as u16 | 1024,
+                    vport: 2049,
+                };
+                // A fresh connection each time, and time far enough on that nothing is a duplicate.
+                resets.on_node_rst(conn, Some(0), i as u64 * 4_000_000_000);
+                resets.take_pending(&mut pending);
+                let mut sent = 0u32;
+                for f in &pending {
+                    for n in 0..ctx.nodes.len() as u16 {
+                        if f.exclude == Some(n) {
+                            continue;
+                        }
+                        let len = write_probe(&mut buf[128..], &f.conn).expect("room");
+                        let mut fr = Frame::new(&mut buf, 128, len);
+                        sent += !matches!(probe_to(&ctx, &mut fr, n, &f.conn), Verdict::Drop(_)) as u32;
+                    }
+                }
+                assert_eq!(sent as usize, ctx.nodes.len() - 1);
+                sent
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, toeplitz, tables, pipeline, reset_fanout);
 criterion_main!(benches);

@@ -214,6 +214,10 @@ fn sluice_once(p: &Plan, huge: bool, dir: &Path) -> Result<f64, String> {
     if secs <= 0.0 || rx <= 0.0 {
         return Err(format!("sluice forwarded nothing: {s}"));
     }
+    // A fast run that loses packets or mbufs is not a result.
+    if s["counters_balance"] != serde_json::Value::Bool(true) || s["mempool_in_use_at_exit"].as_u64() != Some(0) {
+        return Err(format!("sluice's counters do not add up or mbufs were left in use: {s}"));
+    }
     Ok(rx / secs / 1e6)
 }
 

@@ -22,6 +22,10 @@ struct Args {
     /// Only validate the configuration and print the EAL arguments it implies.
     #[arg(long)]
     check: bool,
+    /// With --check: print what a launcher needs (lcores and their CPUs, devices, hugepage memory, EAL
+    /// arguments) as JSON instead.
+    #[arg(long, requires = "check")]
+    json: bool,
     /// Stop after this many seconds.
     #[arg(long, value_name = "SECONDS")]
     duration: Option<f64>,
@@ -45,6 +49,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.check && args.json {
+        println!("{}", serde_json::to_string_pretty(&cfg.launch_facts()).expect("facts serialise"));
+        return ExitCode::SUCCESS;
+    }
     if args.check {
         println!(
             "configuration OK: {} ports, {} VIPs, {} chassis, {} nodes, {} workers",

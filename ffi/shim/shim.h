@@ -16,6 +16,7 @@
 #include <rte_launch.h>
 #include <rte_bus_vdev.h>
 #include <rte_telemetry.h>
+#include <rte_pdump.h>
 
 uint16_t sluice_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
 uint16_t sluice_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);

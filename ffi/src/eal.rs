@@ -30,6 +30,15 @@ impl Eal {
         Ok(Eal { _private: () })
     }
 
+    /// Lets `dpdk-dumpcap` (and `dpdk-pdump`) capture this process's ports from a secondary process
+    /// (`rte_pdump_init`). Captures need hugepages: a `--no-huge` process has no memory to share.
+    pub fn enable_packet_capture(&self) -> Result<PacketCapture> {
+        // SAFETY: EAL is initialised (self exists); rte_pdump_init registers a multi-process action.
+        let rc = unsafe { raw::rte_pdump_init() };
+        rc.rte_errno("rte_pdump_init")?;
+        Ok(PacketCapture { _private: () })
+    }
+
     /// Runs `f` on worker lcore `lcore`. Fails if that lcore is not idle or not a worker.
     pub fn launch<F>(&self, lcore: LcoreId, f: F) -> Result<()>
     where
@@ -55,6 +64,19 @@ impl Eal {
     pub fn wait(&self, lcore: LcoreId) -> i32 {
         // SAFETY: waits on EAL's lcore state; valid for any lcore id after init.
         unsafe { raw::rte_eal_wait_lcore(lcore.0) }
+    }
+}
+
+/// Packet capture enabled by [`Eal::enable_packet_capture`]; dropping it runs `rte_pdump_uninit`.
+/// Drop it before the [`Eal`].
+pub struct PacketCapture {
+    _private: (),
+}
+
+impl Drop for PacketCapture {
+    fn drop(&mut self) {
+        // SAFETY: rte_pdump_init succeeded for this value and uninit runs once, while EAL is still up.
+        unsafe { raw::rte_pdump_uninit() };
     }
 }
 

@@ -3,6 +3,7 @@
 //! `Config::from_toml` either returns a configuration every later stage can trust, or a [`ConfigError`]
 //! naming the field (`nodes[2].mac`) and the problem.
 
+mod launch;
 mod types;
 mod validate;
 
@@ -11,6 +12,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use launch::{LaunchFacts, LcoreFacts, PortFacts};
 pub use types::{CpuList, HashKey, LcoreList, MacAddr, MICROSOFT_KEY};
 
 /// A configuration problem: which field, and what is wrong with it.

@@ -75,6 +75,8 @@ struct WorkerLink {
 /// Runs the appliance for a validated configuration. Returns the summary after a clean stop.
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
     let eal = step("starting EAL", Eal::init(&cfg.eal_args()))?;
+    // dpdk-dumpcap attaches through this; without it the appliance still runs, uncapturable.
+    let capture = eal.enable_packet_capture().map_err(|e| eprintln!("sluice: packet capture unavailable: {e}")).ok();
     let workers: Vec<u32> = cfg.worker_lcores().to_vec();
     let d = &cfg.dataplane;
     let pool = Arc::new(step(
@@ -258,6 +260,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
     summary.mempool_in_use_at_exit = pool.in_use();
     summary.mempool_size = d.mbufs;
     drop(links);
+    drop(capture);
     drop(pool);
     drop(eal);
     Ok(summary)

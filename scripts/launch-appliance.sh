@@ -92,25 +92,33 @@ hugetlbfs_mount() { # the first hugetlbfs mount for page size $1 kB
       if (ps == kb) { print $2; exit } }' /proc/mounts
 }
 
+mount_id() { awk -v d="$1" '$5 == d && / - hugetlbfs / { id = $1 } END { print id }' /proc/self/mountinfo; }
+
 # ---- what was changed, and undoing it -------------------------------------------------------------
 state=""
 record() { mkdir -p "$state_dir" && echo "$*" >>"$state"; }
-remove_dpdk_files() { # hugepage files and the runtime directory of prefix $1 (its process has exited)
+remove_dpdk_files() { # hugepage files, runtime directory and console socket of prefix $1 (sluice has exited)
   local mnt
   for mnt in $(awk '$3 == "hugetlbfs" { print $2 }' /proc/mounts); do
     rm -f "$mnt/$1"map_* 2>/dev/null
   done
   rm -rf "/var/run/dpdk/$1"
+  local sock; sock=$(field console)
+  [ -S "$sock" ] && rm -f "$sock"
+  true
 }
 restore() { # undoes every line of the state file, last first
   [ -n "$state" ] && [ -s "$state" ] || { rm -f "$state"; return 0; }
-  local kind a b
-  while read -r kind a b; do
+  local kind a b c
+  while read -r kind a b c; do
     case "$kind" in
       bind)
         if [ "$b" = none ]; then echo "restore: unbinding $a"; dpdk-devbind.py -u "$a"
         else echo "restore: binding $a back to $b"; dpdk-devbind.py -b "$b" "$a"; fi ;;
-      mount) echo "restore: unmounting $a"; umount "$a" && { [ "$b" = created ] && rmdir "$a" 2>/dev/null; true; } ;;
+      mount) # only the very mount this launcher made (by mount id), never one it finds there now
+        if [ "$(mount_id "$a")" = "$c" ]; then
+          echo "restore: unmounting $a"; umount "$a" && { [ "$b" = created ] && rmdir "$a" 2>/dev/null; true; }
+        else echo "restore: $a is not the hugetlbfs this launcher mounted (already gone); leaving it"; fi ;;
       hugepages) echo "restore: nr_hugepages back to $b"; echo "$b" >"$a" ;;
     esac
   done < <(tac "$state")
@@ -139,7 +147,7 @@ elif [ -x "$sluice" ]; then
 import json, shlex, sys
 f = json.load(sys.stdin)
 print("prefix", f["file_prefix"]); print("no_huge", int(f["no_huge"])); print("hugepage_mb", f["hugepage_mb"])
-print("eal", shlex.join(f["eal_args"][1:]))
+print("eal", shlex.join(f["eal_args"][1:])); print("console", f["console_socket"])
 for l in f["lcores"]: print("lcore", l["lcore"], l["cpu"], l["role"])
 for p in f["ports"]: print("port", p["name"], p["pci"] or "-", ",".join(p["ifaces"]) or "-")')
   else
@@ -323,7 +331,7 @@ if ((mount_needed)); then
   created=existed; [ -d "$huge_mount" ] || created=created
   act "mkdir -p $huge_mount" mkdir -p "$huge_mount" || undo_and_exit "cannot create $huge_mount"
   act "mount -t hugetlbfs -o pagesize=${huge_kb}K nodev $huge_mount" mount -t hugetlbfs -o "pagesize=${huge_kb}K" nodev "$huge_mount" || { [ "$created" = created ] && rmdir "$huge_mount"; undo_and_exit "cannot mount hugetlbfs"; }
-  [ "$mode" = run ] && record mount "$huge_mount" "$created"
+  [ "$mode" = run ] && record mount "$huge_mount" "$created" "$(mount_id "$huge_mount")"
 fi
 for entry in "${to_bind[@]}"; do
   read -r pci drv <<<"$entry"

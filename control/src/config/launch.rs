@@ -45,8 +45,9 @@ pub struct PortFacts {
     pub device: String,
     /// The canonical PCI address of a physical NIC.
     pub pci: Option<String>,
-    /// Kernel interfaces a virtual device uses (`iface=`, `rx_iface=`, `tx_iface=` of net_af_packet,
-    /// net_af_xdp or net_pcap).
+    /// Existing kernel interfaces a virtual device attaches to: `iface=` of net_af_packet and net_af_xdp,
+    /// `iface=`, `rx_iface=`, `rx_iface_in=` and `tx_iface=` of net_pcap, `remote=` of net_tap. (A
+    /// net_tap's own `iface=` is the interface it creates, so it is not listed.)
     pub ifaces: Vec<String>,
 }
 
@@ -73,14 +74,7 @@ impl Config {
                 let pci = pci_address(&p.device);
                 let ifaces = match pci {
                     Some(_) => Vec::new(),
-                    None => p
-                        .device
-                        .split(',')
-                        .skip(1)
-                        .filter_map(|kv| kv.split_once('='))
-                        .filter(|(k, _)| matches!(k.trim(), "iface" | "rx_iface" | "tx_iface" | "rx_iface_in"))
-                        .map(|(_, v)| v.trim().to_string())
-                        .collect(),
+                    None => existing_ifaces(&p.device),
                 };
                 PortFacts { name: p.name.clone(), device: p.device.clone(), pci, ifaces }
             })
@@ -99,6 +93,24 @@ impl Config {
             console_socket: self.console_socket().display().to_string(),
         }
     }
+}
+
+/// See [`PortFacts::ifaces`].
+fn existing_ifaces(device: &str) -> Vec<String> {
+    let mut parts = device.split(',');
+    let name = parts.next().unwrap_or("").trim();
+    let driver = name.trim_end_matches(|c: char| c.is_ascii_digit()).replacen("eth_", "net_", 1);
+    let keys: &[&str] = match driver.as_str() {
+        "net_af_packet" | "net_af_xdp" => &["iface"],
+        "net_pcap" => &["iface", "rx_iface", "rx_iface_in", "tx_iface"],
+        "net_tap" => &["remote"],
+        _ => &[],
+    };
+    parts
+        .filter_map(|kv| kv.split_once('='))
+        .filter(|(k, _)| keys.contains(&k.trim()))
+        .map(|(_, v)| v.trim().to_string())
+        .collect()
 }
 
 #[cfg(test)]
@@ -146,6 +158,18 @@ ip = "10.1.0.1"
         assert_eq!(f.hugepage_mb, 148 + 48);
         assert_eq!(f.eal_args[0], "sluice");
         assert!(f.eal_args.windows(2).any(|w| w == ["-a", "0000:3b:00.0"]));
+    }
+
+    #[test]
+    fn only_interfaces_that_must_exist_are_listed() {
+        use super::existing_ifaces;
+        assert_eq!(existing_ifaces("net_af_packet0,iface=veth1,qpairs=2"), vec!["veth1"]);
+        assert_eq!(existing_ifaces("eth_af_xdp1,iface=ens1"), vec!["ens1"]);
+        assert_eq!(existing_ifaces("net_pcap0,rx_iface=a,tx_iface=b"), vec!["a", "b"]);
+        assert!(existing_ifaces("net_tap0,iface=dtap0").is_empty());
+        assert_eq!(existing_ifaces("net_tap0,iface=dtap0,remote=eth3"), vec!["eth3"]);
+        assert!(existing_ifaces("net_pcap0,rx_pcap=in.pcap,infinite_rx=1").is_empty());
+        assert!(existing_ifaces("net_null0,no-rx=1").is_empty());
     }
 
     #[test]

@@ -8,6 +8,8 @@ bash scripts/install-deps.sh
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 echo "== cargo fmt --check"
 cargo fmt --all --check
+echo "== shellcheck"
+shellcheck -S warning scripts/*.sh .ci/run
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo test"

@@ -322,6 +322,33 @@ fn bad_input_fails_naming_it_and_changes_nothing() {
     }
 }
 
+#[test]
+fn an_action_that_fails_partway_undoes_the_ones_before_it() {
+    let pages = Hugepages::none_free();
+    let before = pages.nr();
+    let s = setup("undo", |t| t);
+    // The hugepages get reserved, then the mount point cannot be made (a file is in the way).
+    let blocker = s.dir.path().join("not-a-dir");
+    std::fs::write(&blocker, "").unwrap();
+    let mnt = blocker.join("huge");
+    let cmd = launch(&format!(
+        "--config {} --reserve-hugepages --hugepage-mount {} -- --duration 1",
+        s.cfg.display(),
+        mnt.display()
+    ));
+    let out = in_namespace(&format!("{cmd}; rc=$?; echo mounts=$(grep -c hugetlbfs /proc/mounts); exit $rc"))
+        .output()
+        .unwrap();
+    let o = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{o}");
+    assert!(o.contains("\nrun: echo ") && o.contains(&format!("run: mkdir -p {}", mnt.display())), "{o}");
+    assert!(o.contains(&format!("launch-appliance: cannot create {}; undoing what was done", mnt.display())), "{o}");
+    assert!(o.contains(&format!("restore: nr_hugepages back to {before}")), "{o}");
+    assert!(o.contains("mounts=0") && !o.contains("start: "), "{o}");
+    assert_eq!(pages.nr(), before);
+    assert!(leftovers(&s.prefix).is_empty(), "{:?}", leftovers(&s.prefix));
+}
+
 /// Runs one DPDK tool inside the launched appliance's mount namespace (where its hugepages are).
 fn in_appliance_ns(pid: u32, program: &str, args: &[&str]) -> Output {
     Command::new("nsenter").arg(format!("--mount=/proc/{pid}/ns/mnt")).arg(program).args(args).output().unwrap()

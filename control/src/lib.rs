@@ -5,6 +5,7 @@ pub mod config;
 pub mod console;
 pub mod health;
 pub mod maglev;
+pub mod rendezvous;
 pub mod topology;
 
 pub use config::{Config, ConfigError};

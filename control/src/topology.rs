@@ -17,8 +17,9 @@
 //! differs from its spine's for a moment.
 use std::net::IpAddr;
 
-use crate::config::{Config, ForwardMode, MacAddr, NodeState};
+use crate::config::{Config, ForwardMode, MacAddr, NodeState, TableAlgorithm};
 use crate::maglev::{self, Backend};
+use crate::rendezvous;
 
 /// A node as the dataplane needs it.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +54,8 @@ pub struct Topology {
     pub node_table: Vec<u16>,
     /// Tier 2, per chassis: slot → global node index of a node in that chassis.
     pub chassis_tables: Vec<Vec<u16>>,
+    /// How the tables were built (rebuilds use the same).
+    pub algorithm: TableAlgorithm,
 }
 
 impl Topology {
@@ -94,6 +97,7 @@ impl Topology {
             nodes,
             cfg.dataplane.table_size,
             cfg.dataplane.chassis_table_size,
+            cfg.dataplane.table_algorithm,
         )
     }
 
@@ -103,14 +107,19 @@ impl Topology {
         nodes: Vec<Node>,
         table_size: u32,
         chassis_table_size: u32,
+        algorithm: TableAlgorithm,
     ) -> Topology {
+        let build = match algorithm {
+            TableAlgorithm::Maglev => maglev::build,
+            TableAlgorithm::Rendezvous => rendezvous::build,
+        };
         let selectable = |n: &Node| if n.state == NodeState::Active { n.weight } else { 0 };
         let backends = |members: &mut dyn Iterator<Item = usize>| -> Vec<Backend> {
             members
                 .map(|i| Backend { identity: &nodes[i].name, weight: selectable(&nodes[i]), value: i as u16 })
                 .collect()
         };
-        let node_table = maglev::build(&backends(&mut (0..nodes.len())), table_size);
+        let node_table = build(&backends(&mut (0..nodes.len())), table_size);
         let chassis: Vec<Chassis> = chassis_names
             .into_iter()
             .enumerate()
@@ -123,9 +132,9 @@ impl Topology {
             .collect();
         let chassis_tables = chassis
             .iter()
-            .map(|c| maglev::build(&backends(&mut c.nodes.iter().map(|&n| n as usize)), chassis_table_size))
+            .map(|c| build(&backends(&mut c.nodes.iter().map(|&n| n as usize)), chassis_table_size))
             .collect();
-        Topology { nodes, chassis, node_table, chassis_tables }
+        Topology { nodes, chassis, node_table, chassis_tables, algorithm }
     }
 
     /// Index of the node called `name`.
@@ -155,6 +164,7 @@ impl Topology {
             nodes,
             self.node_table.len() as u32,
             self.chassis_tables.first().map_or(251, |t| t.len() as u32),
+            self.algorithm,
         )
     }
 

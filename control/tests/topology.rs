@@ -1,13 +1,17 @@
 //! Two-tier selection properties over 1M keys: shares follow weights, removals move little, order is
 //! irrelevant.
 
-use sluice_control::config::{ForwardMode, MacAddr, NodeState};
+use sluice_control::config::{ForwardMode, MacAddr, NodeState, TableAlgorithm};
 use sluice_control::topology::{remix, Node, Topology};
 
 const KEYS: u32 = 1_000_000;
 
 /// Chassis c has nodes named c-n with the given weights.
 fn topo(layout: &[&[u32]]) -> Topology {
+    topo_with(layout, TableAlgorithm::Maglev)
+}
+
+fn topo_with(layout: &[&[u32]], algorithm: TableAlgorithm) -> Topology {
     let mut nodes = Vec::new();
     for (c, weights) in layout.iter().enumerate() {
         for (n, w) in weights.iter().enumerate() {
@@ -24,7 +28,7 @@ fn topo(layout: &[&[u32]]) -> Topology {
         }
     }
     nodes.sort_by(|a, b| a.name.cmp(&b.name));
-    Topology::from_parts((0..layout.len()).map(|c| format!("chassis-{c}")).collect(), nodes, 65537, 65537)
+    Topology::from_parts((0..layout.len()).map(|c| format!("chassis-{c}")).collect(), nodes, 65537, 65537, algorithm)
 }
 
 /// Deterministic, well-spread keys (a bijective mix of a counter).
@@ -114,7 +118,38 @@ fn config_order_does_not_change_decisions() {
     let mut nodes = a.nodes.clone();
     nodes.reverse();
     nodes.sort_by(|x, y| x.name.cmp(&y.name));
-    let b = Topology::from_parts(a.chassis.iter().map(|c| c.name.clone()).collect(), nodes, 65537, 65537);
+    let b = Topology::from_parts(
+        a.chassis.iter().map(|c| c.name.clone()).collect(),
+        nodes,
+        65537,
+        65537,
+        TableAlgorithm::Maglev,
+    );
     assert_eq!(a.node_table, b.node_table);
     assert_eq!(a.chassis_tables, b.chassis_tables);
+}
+
+#[test]
+fn rendezvous_tables_follow_weights_and_a_removal_moves_no_other_nodes_keys() {
+    let layout: &[&[u32]] = &[&[100, 200, 300, 50], &[100, 100, 150, 250], &[300, 100, 200, 100]];
+    let t = topo_with(layout, TableAlgorithm::Rendezvous);
+    let before = assign(&t);
+    let total: u32 = layout.iter().flat_map(|c| c.iter()).sum();
+    for (i, n) in t.nodes.iter().enumerate() {
+        let share = before.iter().filter(|&&x| x as usize == i).count() as f64 / KEYS as f64;
+        let want = n.weight as f64 / total as f64;
+        // Sampling noise of 65537 slots: a few percent of a node's share, not Maglev's near-exact fill.
+        assert!((share - want).abs() < 0.06 * want + 0.002, "{}: {share} vs {want}", n.name);
+    }
+    for gone in ["c0-n01", "c2-n03"] {
+        let after_t = t.without(gone).unwrap();
+        assert_eq!(after_t.algorithm, TableAlgorithm::Rendezvous, "rebuilds keep the algorithm");
+        let after = assign(&after_t);
+        let g = t.node_index(gone).unwrap() as u16;
+        for (x, y) in before.iter().zip(&after) {
+            if *x != g {
+                assert_eq!(t.nodes[*x as usize].name, after_t.nodes[*y as usize].name, "a key of another node moved");
+            }
+        }
+    }
 }

@@ -105,6 +105,9 @@ enum Cmd {
         /// Table sizes (primes), comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "4099,65537,655373")]
         table_sizes: Vec<u32>,
+        /// Table algorithms, comma-separated: maglev, rendezvous.
+        #[arg(long, value_delimiter = ',', default_value = "maglev,rendezvous", value_parser = tables::parse_algorithm)]
+        algorithms: Vec<sluice_control::config::TableAlgorithm>,
         #[arg(long, default_value = "results")]
         out: PathBuf,
     },
@@ -151,8 +154,8 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> Result<(), String> {
     match args.cmd {
-        Cmd::Tables { nodes, table_sizes, out } => {
-            let plan = tables::Plan { nodes, table_sizes };
+        Cmd::Tables { nodes, table_sizes, algorithms, out } => {
+            let plan = tables::Plan { nodes, table_sizes, algorithms };
             let started = std::time::Instant::now();
             let report = tables::run(&plan, &|step| eprintln!("[{:6.1}s] {step}", started.elapsed().as_secs_f64()))?;
             let md = tables::markdown(&report);

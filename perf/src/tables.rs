@@ -1,5 +1,5 @@
-//! Balance and disruption of sluice's selection tables (the tier-1 Maglev table a `single` appliance
-//! uses), for chosen node counts and table sizes. Flow hashes pick slots uniformly, so the shares are
+//! Balance and disruption of sluice's selection tables (the tier-1 table a `single` appliance uses), for
+//! each table algorithm (Maglev, rendezvous), node count and table size. Flow hashes pick slots uniformly, so the shares are
 //! computed exactly over the table's slots rather than estimated from sampled keys:
 //!
 //! * balance: the busiest node's share of slots over the mean share (1.0 is perfect);
@@ -11,7 +11,7 @@
 use std::time::Instant;
 
 use serde::Serialize;
-use sluice_control::config::{ForwardMode, MacAddr, NodeState};
+use sluice_control::config::{ForwardMode, MacAddr, NodeState, TableAlgorithm};
 use sluice_control::topology::{Node, Topology};
 
 /// What to measure.
@@ -19,10 +19,12 @@ use sluice_control::topology::{Node, Topology};
 pub struct Plan {
     pub nodes: Vec<u32>,
     pub table_sizes: Vec<u32>,
+    pub algorithms: Vec<TableAlgorithm>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
+    pub algorithm: TableAlgorithm,
     pub nodes: u32,
     pub table_size: u32,
     /// Busiest node's slots over the mean.
@@ -31,6 +33,9 @@ pub struct Row {
     pub remove_vs_ideal: f64,
     /// Share of slots moved when a node is added, over the ideal 1/(N+1).
     pub add_vs_ideal: f64,
+    /// Slots moved between nodes that are there before and after (which no change requires), over the
+    /// ideal; the mean of the removals' and the addition's. 0 for rendezvous by construction.
+    pub collateral_vs_ideal: f64,
     pub build_ms: f64,
 }
 
@@ -46,6 +51,9 @@ pub fn preflight(p: &Plan) -> Result<(), String> {
     }
     if let Some(n) = p.nodes.iter().find(|&&n| n >= u16::MAX as u32 - 1) {
         return Err(format!("--nodes: {n} is more than a table can index"));
+    }
+    if p.algorithms.is_empty() {
+        return Err("--algorithms: give at least one of maglev, rendezvous".into());
     }
     if p.table_sizes.is_empty() {
         return Err("--table-sizes: give at least one size".into());
@@ -78,21 +86,33 @@ fn node(i: u32) -> Node {
     }
 }
 
-fn topology(nodes: Vec<Node>, size: u32) -> Topology {
-    Topology::from_parts(vec!["chassis-0".into()], nodes, size, 251)
+fn topology(nodes: Vec<Node>, size: u32, algorithm: TableAlgorithm) -> Topology {
+    Topology::from_parts(vec!["chassis-0".into()], nodes, size, 251, algorithm)
 }
 
-/// Share of slots whose node (by name) differs between two tables of the same size.
-fn moved(a: &Topology, b: &Topology) -> f64 {
+/// Share of slots whose node (by name) differs between two tables of the same size, and the part of it
+/// that is collateral: slots moved from one node that is in both tables to another.
+fn moved(a: &Topology, b: &Topology) -> (f64, f64) {
     // Map b's indices to a's by name once, so the per-slot comparison is an integer compare.
     let to_a: Vec<Option<u16>> = b.nodes.iter().map(|n| a.node_index(&n.name).map(|i| i as u16)).collect();
-    let n = a.node_table.iter().zip(&b.node_table).filter(|(x, y)| to_a[**y as usize] != Some(**x)).count();
-    n as f64 / a.node_table.len() as f64
+    let in_b: Vec<bool> = a.nodes.iter().map(|n| b.node_index(&n.name).is_some()).collect();
+    let (mut all, mut collateral) = (0usize, 0usize);
+    for (x, y) in a.node_table.iter().zip(&b.node_table) {
+        let y_in_a = to_a[*y as usize];
+        if y_in_a != Some(*x) {
+            all += 1;
+            if in_b[*x as usize] && y_in_a.is_some() {
+                collateral += 1;
+            }
+        }
+    }
+    let m = a.node_table.len() as f64;
+    (all as f64 / m, collateral as f64 / m)
 }
 
-fn row(n: u32, size: u32) -> Row {
+fn row(algorithm: TableAlgorithm, n: u32, size: u32) -> Row {
     let t0 = Instant::now();
-    let base = topology((0..n).map(node).collect(), size);
+    let base = topology((0..n).map(node).collect(), size, algorithm);
     let build_ms = t0.elapsed().as_secs_f64() * 1e3;
     let mut counts = vec![0u64; n as usize];
     for &x in &base.node_table {
@@ -106,19 +126,23 @@ fn row(n: u32, size: u32) -> Row {
         g.dedup();
         g
     };
-    let mut remove = 0.0;
+    let (mut remove, mut collateral) = (0.0, 0.0);
     for &g in &gone {
         let t = base.without(&node(g).name).expect("present");
-        remove += moved(&base, &t) * n as f64;
+        let (all, between_survivors) = moved(&base, &t);
+        remove += all * n as f64;
+        collateral += between_survivors * n as f64;
     }
-    let grown = topology((0..=n).map(node).collect(), size);
-    let add = moved(&base, &grown) * (n + 1) as f64;
+    let grown = topology((0..=n).map(node).collect(), size, algorithm);
+    let (add, add_collateral) = moved(&base, &grown);
     Row {
+        algorithm,
         nodes: n,
         table_size: size,
         max_over_mean,
         remove_vs_ideal: remove / gone.len() as f64,
-        add_vs_ideal: add,
+        add_vs_ideal: add * (n + 1) as f64,
+        collateral_vs_ideal: (collateral / gone.len() as f64 + add_collateral * (n + 1) as f64) / 2.0,
         build_ms,
     }
 }
@@ -126,26 +150,46 @@ fn row(n: u32, size: u32) -> Row {
 pub fn run(p: &Plan, progress: &dyn Fn(&str)) -> Result<Report, String> {
     preflight(p)?;
     let mut rows = Vec::new();
-    for &size in &p.table_sizes {
-        for &n in &p.nodes {
-            progress(&format!("{n} nodes, table of {size}"));
-            rows.push(row(n, size));
+    for &algorithm in &p.algorithms {
+        for &size in &p.table_sizes {
+            for &n in &p.nodes {
+                progress(&format!("{algorithm:?}: {n} nodes, table of {size}"));
+                rows.push(row(algorithm, n, size));
+            }
         }
     }
     Ok(Report { rows })
 }
 
+/// `maglev` or `rendezvous`, as the configuration spells them.
+pub fn parse_algorithm(s: &str) -> Result<TableAlgorithm, String> {
+    match s.trim() {
+        "maglev" => Ok(TableAlgorithm::Maglev),
+        "rendezvous" => Ok(TableAlgorithm::Rendezvous),
+        other => Err(format!("{other:?} is not a table algorithm (maglev, rendezvous)")),
+    }
+}
+
 pub fn markdown(r: &Report) -> String {
     let mut s = String::from(
-        "Tier-1 Maglev table, equal weights, computed over every slot. Disruption is the share of slots (so \
-         of flows) that changed node, over the ideal (1/N for a removal, 1/(N+1) for an addition).\n\n\
-         | nodes | table size | max / mean | removal vs ideal | addition vs ideal | build |\n\
-         |---|---|---|---|---|---|\n",
+        "Tier-1 table, equal weights, computed over every slot. Disruption is the share of slots (so \
+         of flows) that changed node, over the ideal (1/N for a removal, 1/(N+1) for an addition); \
+         collateral is the part of it moved between nodes present before and after, which no change \
+         requires.\n\n\
+         | algorithm | nodes | table size | max / mean | removal vs ideal | addition vs ideal | collateral | build |\n\
+         |---|---|---|---|---|---|---|---|\n",
     );
     for x in &r.rows {
         s += &format!(
-            "| {} | {} | {:.3} | {:.3}× | {:.3}× | {:.1} ms |\n",
-            x.nodes, x.table_size, x.max_over_mean, x.remove_vs_ideal, x.add_vs_ideal, x.build_ms
+            "| {} | {} | {} | {:.3} | {:.3}× | {:.3}× | {:.3}× | {:.1} ms |\n",
+            format!("{:?}", x.algorithm).to_lowercase(),
+            x.nodes,
+            x.table_size,
+            x.max_over_mean,
+            x.remove_vs_ideal,
+            x.add_vs_ideal,
+            x.collateral_vs_ideal,
+            x.build_ms
         );
     }
     s
@@ -157,13 +201,14 @@ mod tests {
 
     #[test]
     fn impossible_plans_are_refused() {
-        let ok = Plan { nodes: vec![4], table_sizes: vec![65537] };
+        let ok = Plan { nodes: vec![4], table_sizes: vec![65537], algorithms: vec![TableAlgorithm::Maglev] };
         assert!(preflight(&ok).is_ok());
         let bad = [
             (Plan { nodes: vec![1], ..ok.clone() }, "--nodes"),
             (Plan { nodes: vec![], ..ok.clone() }, "--nodes"),
             (Plan { table_sizes: vec![65536], ..ok.clone() }, "not prime"),
-            (Plan { nodes: vec![20], table_sizes: vec![17] }, "cannot hold"),
+            (Plan { nodes: vec![20], table_sizes: vec![17], ..ok.clone() }, "cannot hold"),
+            (Plan { algorithms: vec![], ..ok.clone() }, "--algorithms"),
         ];
         for (p, want) in bad {
             let e = preflight(&p).unwrap_err();
@@ -173,12 +218,24 @@ mod tests {
 
     #[test]
     fn a_big_table_is_balanced_and_minimally_disruptive() {
-        let r = row(10, 65537);
+        let r = row(TableAlgorithm::Maglev, 10, 65537);
         assert!(r.max_over_mean < 1.001, "Maglev fills slots evenly: {r:?}");
         assert!(r.remove_vs_ideal >= 1.0 && r.remove_vs_ideal < 1.05, "{r:?}");
         assert!(r.add_vs_ideal >= 0.99 && r.add_vs_ideal < 1.05, "{r:?}");
         // A table barely larger than the node count cannot be both: the measure must show it.
-        let small = row(10, 13);
+        let small = row(TableAlgorithm::Maglev, 10, 13);
         assert!(small.max_over_mean > 1.1 && small.remove_vs_ideal > r.remove_vs_ideal, "{small:?}");
+    }
+
+    #[test]
+    fn rendezvous_is_exactly_minimally_disruptive_where_maglev_is_not() {
+        let m = row(TableAlgorithm::Maglev, 64, 65537);
+        let r = row(TableAlgorithm::Rendezvous, 64, 65537);
+        // Rendezvous moves only the removed node's slots: a removal costs its share, about 1/N.
+        assert!((r.remove_vs_ideal - 1.0).abs() < 0.1 && (r.add_vs_ideal - 1.0).abs() < 0.1, "{r:?}");
+        assert_eq!(r.collateral_vs_ideal, 0.0, "{r:?}");
+        assert!(m.remove_vs_ideal > 1.2 && m.collateral_vs_ideal > 0.2, "{m:?}");
+        // ... and pays in balance: sampling noise instead of Maglev's near-exact shares.
+        assert!(r.max_over_mean > m.max_over_mean && r.max_over_mean < 1.2, "{r:?} {m:?}");
     }
 }

@@ -89,6 +89,15 @@ fn default_prefix() -> String {
     "sluice".into()
 }
 
+/// How selection tables are built (see [`crate::maglev`] and [`crate::rendezvous`]).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TableAlgorithm {
+    #[default]
+    Maglev,
+    Rendezvous,
+}
+
 /// What an appliance does in a tiered deployment.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
@@ -122,6 +131,10 @@ pub struct DataplaneConfig {
     pub table_size: u32,
     /// Tier-2 Maglev table size (per chassis, over its nodes): a prime.
     pub chassis_table_size: u32,
+    /// How both tiers' tables are built: `maglev` (balance within a slot of exact; a membership change
+    /// moves somewhat more than the ideal share of flows, more so for many nodes in a small table) or
+    /// `rendezvous` (a change moves exactly the ideal share; balance within sampling noise).
+    pub table_algorithm: TableAlgorithm,
     /// When a worker's poll finds nothing 64 times running, sleep this long (0: pure polling, the
     /// default). For labs and small shared machines; never on the per-packet path.
     pub idle_sleep_us: u32,
@@ -139,6 +152,7 @@ impl Default for DataplaneConfig {
             hash_key: HashKey::default(),
             table_size: 65537,
             chassis_table_size: 16381,
+            table_algorithm: TableAlgorithm::Maglev,
             idle_sleep_us: 0,
         }
     }

@@ -440,11 +440,12 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             out!(
-                "{}: OK — {} ports, {} VIPs, {} workers, tier-1 table of {} slots",
+                "{}: OK — {} ports, {} VIPs, {} workers, tier-1 {:?} table of {} slots",
                 config.display(),
                 r.ports,
                 r.vips,
                 r.workers,
+                cfg.dataplane.table_algorithm,
                 r.table_size
             );
             for c in &r.chassis {

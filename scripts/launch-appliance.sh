@@ -83,7 +83,17 @@ cpu_node() { local n; n=$(ls -d /sys/devices/system/cpu/cpu"$1"/node* 2>/dev/nul
 prefix_in_use() {
   local f="/var/run/dpdk/$1/config"
   [ -e "$f" ] || return 1
-  ! python3 -c 'import fcntl,sys; fcntl.lockf(open(sys.argv[1], "r+"), fcntl.LOCK_EX | fcntl.LOCK_NB)' "$f" 2>/dev/null
+  # Exit 1 only when the lock is held; a file this user cannot open (not root) cannot be judged.
+  ! python3 -c '
+import fcntl, sys
+try:
+    f = open(sys.argv[1], "r+")
+except OSError:
+    sys.exit(0)
+try:
+    fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+except OSError:
+    sys.exit(1)' "$f" 2>/dev/null
 }
 hugetlbfs_mount() { # the first hugetlbfs mount for page size $1 kB
   awk -v kb="$1" '$3 == "hugetlbfs" {

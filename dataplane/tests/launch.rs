@@ -446,6 +446,16 @@ fn launch_reserves_hugepages_dpdk_tools_attach_and_stop_gives_everything_back() 
     assert!(answers[2]["/sluice/stats"]["rx"].as_u64().unwrap() > 0, "{}", answers[2]);
 
     drop(sender);
+    // A second launch of the same configuration is refused while this one runs.
+    let out = in_appliance_ns(
+        pid,
+        "env",
+        &[&format!("SLUICE_BIN={}", sluice()), script().to_str().unwrap(), "--config", s.cfg.to_str().unwrap()],
+    );
+    let o = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{o}");
+    assert!(o.contains(&format!("FAIL  file prefix: '{}' is in use by a running DPDK process", s.prefix)), "{o}");
+
     // A clean stop: SIGTERM to the launcher stops sluice, then everything it changed is put back.
     Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
     let status = child.0.wait().unwrap();

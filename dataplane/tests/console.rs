@@ -184,21 +184,10 @@ fn console_drains_a_node_and_refuses_bad_changes_without_changing_anything() {
     assert!(get("/other").starts_with("HTTP/1.1 404"));
     // DPDK's own telemetry client lists sluice's commands and shows the same counters.
     std::thread::sleep(Duration::from_millis(300));
-    let mut tel = Command::new("dpdk-telemetry.py")
-        .args(["-f", &format!("sluice-console-{}", std::process::id())])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("dpdk-telemetry.py (Debian package dpdk)");
-    tel.stdin.take().unwrap().write_all(b"/\n/sluice/stats\n/sluice/nodes\n/sluice/workers\n").unwrap();
-    let out = tel.wait_with_output().unwrap();
-    let answers: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(answers.len(), 4, "{}", String::from_utf8_lossy(&out.stdout));
+    let answers = telemetry(
+        &format!("sluice-console-{}", std::process::id()),
+        &["/", "/sluice/stats", "/sluice/nodes", "/sluice/workers"],
+    );
     let listed = answers[0]["/"].as_array().unwrap();
     for c in
         ["/sluice/stats", "/sluice/nodes", "/sluice/workers", "/sluice/affinity", "/sluice/health", "/ethdev/stats"]

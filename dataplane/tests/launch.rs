@@ -10,14 +10,12 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
-use serde_json::Value;
 use support::*;
 
 static HUGEPAGES: Mutex<()> = Mutex::new(());
@@ -354,6 +352,27 @@ fn in_appliance_ns(pid: u32, program: &str, args: &[&str]) -> Output {
     Command::new("nsenter").arg(format!("--mount=/proc/{pid}/ns/mnt")).arg(program).args(args).output().unwrap()
 }
 
+/// Starts the launcher with `--reserve-hugepages` in its own mount namespace, output to `launch.log` in
+/// the setup's directory, and waits until sluice answers telemetry.
+fn launch_in_background(s: &Setup) -> (std::process::Child, PathBuf) {
+    let log = s.dir.path().join("launch.log");
+    let cmd = format!(
+        "exec {} > {} 2>&1",
+        launch(&format!("--config {} --reserve-hugepages -- --stats-interval-ms 0", s.cfg.display())),
+        log.display()
+    );
+    let mut child = in_namespace(&cmd).spawn().unwrap();
+    let telemetry = format!("/var/run/dpdk/{}/dpdk_telemetry.v2", s.prefix);
+    let t0 = Instant::now();
+    while !Path::new(&telemetry).exists() {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let running = child.try_wait().unwrap().is_none();
+        assert!(t0.elapsed() < Duration::from_secs(30) && running, "not up:\n{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (child, log)
+}
+
 struct Launched(std::process::Child);
 
 impl Drop for Launched {
@@ -370,21 +389,9 @@ fn launch_reserves_hugepages_dpdk_tools_attach_and_stop_gives_everything_back() 
     let pages = Hugepages::none_free();
     let before = pages.nr();
     let s = setup("run", |t| t);
-    let log = s.dir.path().join("launch.log");
-    let cmd = format!(
-        "exec {} > {} 2>&1",
-        launch(&format!("--config {} --reserve-hugepages -- --stats-interval-ms 0", s.cfg.display())),
-        log.display()
-    );
-    let mut child = Launched(in_namespace(&cmd).spawn().unwrap());
+    let (child, log) = launch_in_background(&s);
+    let mut child = Launched(child);
     let pid = child.0.id();
-    let telemetry = format!("/var/run/dpdk/{}/dpdk_telemetry.v2", s.prefix);
-    let t0 = Instant::now();
-    while !Path::new(&telemetry).exists() {
-        let log = std::fs::read_to_string(&log).unwrap_or_default();
-        assert!(t0.elapsed() < Duration::from_secs(30) && child.0.try_wait().unwrap().is_none(), "not up:\n{log}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
     let sender = Sender::start(&s);
     std::thread::sleep(Duration::from_millis(1500));
     let o = std::fs::read_to_string(&log).unwrap();
@@ -425,21 +432,7 @@ fn launch_reserves_hugepages_dpdk_tools_attach_and_stop_gives_everything_back() 
     assert!(to_vip > 0, "no captured frame is for the VIP");
 
     // dpdk-telemetry.py: DPDK's ports and sluice's own commands.
-    let mut tel = Command::new("dpdk-telemetry.py")
-        .args(["-f", &s.prefix])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    tel.stdin.take().unwrap().write_all(b"/ethdev/list\n/\n/sluice/stats\n").unwrap();
-    let out = tel.wait_with_output().unwrap();
-    let answers: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(answers.len(), 3, "{}", text(&out));
+    let answers = telemetry(&s.prefix, &["/ethdev/list", "/", "/sluice/stats"]);
     assert_eq!(answers[0]["/ethdev/list"], serde_json::json!([0, 1]));
     let listed = answers[1]["/"].as_array().unwrap();
     assert!(["/sluice/stats", "/sluice/nodes", "/ethdev/stats"].iter().all(|c| listed.iter().any(|x| x == c)));
@@ -476,19 +469,7 @@ fn a_killed_launch_is_restored_by_cleanup() {
     let before = pages.nr();
     let host_mounts = hugetlbfs_mounts();
     let s = setup("killed", |t| t);
-    let log = s.dir.path().join("launch.log");
-    let cmd = format!(
-        "exec {} > {} 2>&1",
-        launch(&format!("--config {} --reserve-hugepages -- --stats-interval-ms 0", s.cfg.display())),
-        log.display()
-    );
-    let mut child = in_namespace(&cmd).spawn().unwrap();
-    let telemetry = format!("/var/run/dpdk/{}/dpdk_telemetry.v2", s.prefix);
-    let t0 = Instant::now();
-    while !Path::new(&telemetry).exists() {
-        assert!(t0.elapsed() < Duration::from_secs(30), "not up:\n{}", std::fs::read_to_string(&log).unwrap());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (mut child, _log) = launch_in_background(&s);
     // SIGKILL both: nothing gets to clean up; the reservation stays.
     let pid = child.id().to_string();
     Command::new("pkill").args(["-KILL", "-P", &pid]).status().unwrap();

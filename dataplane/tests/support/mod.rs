@@ -194,3 +194,28 @@ fn finish(
 pub fn v4(a: [u8; 4]) -> IpAddr {
     IpAddr::V4(Ipv4Addr::from(a))
 }
+
+/// Asks a running DPDK process (by file prefix) the telemetry `commands` through DPDK's own client,
+/// `dpdk-telemetry.py`, and returns its answers in order; panics unless there is one per command.
+pub fn telemetry(prefix: &str, commands: &[&str]) -> Vec<serde_json::Value> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut tel = Command::new("dpdk-telemetry.py")
+        .args(["-f", prefix])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dpdk-telemetry.py (Debian package dpdk)");
+    tel.stdin
+        .take()
+        .unwrap()
+        .write_all(commands.iter().map(|c| format!("{c}\n")).collect::<String>().as_bytes())
+        .unwrap();
+    let out = tel.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let answers: Vec<serde_json::Value> =
+        text.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(answers.len(), commands.len(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    answers
+}

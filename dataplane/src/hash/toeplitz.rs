@@ -91,6 +91,27 @@ impl Toeplitz {
         h
     }
 
+    /// The part of an IPv6 hash that the destination contributes (bytes 16..32 of the input): with a VIP's
+    /// computed once, [`Toeplitz::hash_v6_premixed`] needs 20 lookups instead of 36.
+    pub fn dst_part_v6(&self, dst: &[u8; 16]) -> u32 {
+        (0..16).fold(0, |h, i| h ^ self.table[16 + i][dst[i] as usize])
+    }
+
+    /// [`Toeplitz::hash_v6`] with the destination's part precomputed by [`Toeplitz::dst_part_v6`].
+    #[inline(always)]
+    pub fn hash_v6_premixed(&self, src: &[u8; 16], dst_part: u32, ports: Option<(u16, u16)>) -> u32 {
+        let t = &self.table;
+        let mut h = dst_part;
+        for i in 0..16 {
+            h ^= t[i][src[i] as usize];
+        }
+        if let Some((s, d)) = ports {
+            let (s, d) = (s.to_be_bytes(), d.to_be_bytes());
+            h ^= t[32][s[0] as usize] ^ t[33][s[1] as usize] ^ t[34][d[0] as usize] ^ t[35][d[1] as usize];
+        }
+        h
+    }
+
     /// IPv6 2-tuple or 4-tuple.
     #[inline]
     pub fn hash_v6(&self, src: &[u8; 16], dst: &[u8; 16], ports: Option<(u16, u16)>) -> u32 {
@@ -123,6 +144,14 @@ mod premixed_tests {
             let p = t.dst_part_v4(dst);
             assert_eq!(t.hash_v4_premixed(src, p, Some(ports)), t.hash_v4(src, dst, Some(ports)));
             assert_eq!(t.hash_v4_premixed(src, p, None), t.hash_v4(src, dst, None));
+            let (mut s6, mut d6) = ([0u8; 16], [0u8; 16]);
+            for i in 0..16 {
+                s6[i] = b[i % 8].rotate_left(i as u32);
+                d6[i] = b[(i + 3) % 8] ^ i as u8;
+            }
+            let p6 = t.dst_part_v6(&d6);
+            assert_eq!(t.hash_v6_premixed(&s6, p6, Some(ports)), t.hash_v6(&s6, &d6, Some(ports)));
+            assert_eq!(t.hash_v6_premixed(&s6, p6, None), t.hash_v6(&s6, &d6, None));
         }
     }
 }

@@ -45,7 +45,8 @@ pub struct Vip {
     pub udp: bool,
     /// Controller-VM affinity is honoured and learned for this VIP.
     pub affinity: bool,
-    /// An IPv4 VIP's part of every client → VIP Toeplitz hash (see [`Toeplitz::dst_part_v4`]).
+    /// The VIP's part of every client → VIP Toeplitz hash (see [`Toeplitz::dst_part_v4`] and
+    /// [`Toeplitz::dst_part_v6`]).
     pub toeplitz_dst: u32,
     /// Served destination ports as a bitmap; None serves every port.
     ports: Option<Box<[u64; 1024]>>,
@@ -133,7 +134,7 @@ impl Context {
             .map(|v| Vip {
                 toeplitz_dst: match v.address {
                     std::net::IpAddr::V4(a) => toeplitz.dst_part_v4(a.octets()),
-                    std::net::IpAddr::V6(_) => 0,
+                    std::net::IpAddr::V6(a) => toeplitz.dst_part_v6(&a.octets()),
                 },
                 addr: v.address.into(),
                 key: match v.key {

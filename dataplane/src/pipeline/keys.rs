@@ -28,18 +28,22 @@ named_counters! {
 /// A worker's key counters, indexed by [`KeyCounter`].
 pub type KeyCounters = [u64; KeyCounter::COUNT];
 
+/// The flow key of a client → VIP packet. The VIP's part of the hash is precomputed: 8 table lookups
+/// instead of 12 (IPv6: 20, not 36).
+#[inline(always)]
+fn flow_key(ctx: &Context, vip: &Vip, p: &Parsed) -> u32 {
+    let ports = (!p.fragment).then_some((p.src_port, p.dst_port));
+    if p.src.v6 {
+        ctx.toeplitz.hash_v6_premixed(&p.src.bytes, vip.toeplitz_dst, ports)
+    } else {
+        ctx.toeplitz.hash_v4_premixed(p.src.v4_bytes(), vip.toeplitz_dst, ports)
+    }
+}
+
 /// The hash that selects the node for a TCP/UDP packet `p` (in `frame`) to `vip`.
 #[inline]
 pub(super) fn key_hash(ctx: &Context, vip: &Vip, p: &Parsed, frame: &[u8], counters: &mut KeyCounters) -> u32 {
-    let flow = |ctx: &Context| {
-        if p.src.v6 {
-            flow_hash(ctx, &p.src, &p.dst, p.fragment, p.src_port, p.dst_port)
-        } else {
-            // The VIP's part of the hash is precomputed: 8 table lookups instead of 12.
-            let ports = (!p.fragment).then_some((p.src_port, p.dst_port));
-            ctx.toeplitz.hash_v4_premixed(p.src.v4_bytes(), vip.toeplitz_dst, ports)
-        }
-    };
+    let flow = |ctx: &Context| flow_key(ctx, vip, p);
     match vip.key {
         VipKey::Flow => flow(ctx),
         // The addresses alone: the same key as fragments use, so a client's fragments agree with it.

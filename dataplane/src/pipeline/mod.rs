@@ -110,27 +110,45 @@ impl WorkerState {
 #[inline]
 pub fn process(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, st: &mut WorkerState, now: u64) -> Verdict {
     let mut p = Parsed::EMPTY;
-    match parse::classify_into(frame.data(), &mut p) {
-        Ok(Found::Parsed) => {}
+    let plain = match parse::classify_into(frame.data(), &mut p) {
+        Ok(Found::Plain) => true,
+        Ok(Found::Parsed) => false,
         Ok(Found::Other(crate::reset::FANOUT_ETHERTYPE)) => {
             return resets::fanout_frame(ctx, in_port, frame, &mut st.resets, now)
         }
         Ok(Found::Other(_)) => return Verdict::Drop(DropReason::UnknownEthertype),
         Err(e) => return Verdict::Drop(e.into()),
-    }
-    if p.network == Network::Arp {
-        if let Some(v) = health::arp_answer(ctx, in_port, frame, &p, &mut st.health) {
+    };
+    if !plain {
+        if let Some(v) = answer_local(ctx, in_port, frame, &p, st) {
             return v;
         }
-        return reply::arp(ctx, in_port, frame, &p);
-    }
-    if p.protocol == PROTO_ICMPV6 && p.icmp_type == icmp::v6::NEIGHBOR_SOLICIT {
-        return reply::neighbor_solicit(ctx, in_port, frame, &p);
     }
     match ctx.ports[in_port as usize].role {
         PortRole::Client => from_client(ctx, in_port, frame, &p, st),
         PortRole::Node => from_node(ctx, in_port, frame, &p, st, now),
     }
+}
+
+/// ARP and neighbour solicitations, which the appliance answers itself whatever port they came in on.
+#[inline]
+fn answer_local(
+    ctx: &Context,
+    in_port: u16,
+    frame: &mut Frame<'_>,
+    p: &Parsed,
+    st: &mut WorkerState,
+) -> Option<Verdict> {
+    if p.network == Network::Arp {
+        if let Some(v) = health::arp_answer(ctx, in_port, frame, p, &mut st.health) {
+            return Some(v);
+        }
+        return Some(reply::arp(ctx, in_port, frame, p));
+    }
+    if p.protocol == PROTO_ICMPV6 && p.icmp_type == icmp::v6::NEIGHBOR_SOLICIT {
+        return Some(reply::neighbor_solicit(ctx, in_port, frame, p));
+    }
+    None
 }
 
 #[inline(always)]

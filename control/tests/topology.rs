@@ -153,3 +153,72 @@ fn rendezvous_tables_follow_weights_and_a_removal_moves_no_other_nodes_keys() {
         }
     }
 }
+
+/// The same nodes and table sizes, built from scratch.
+fn fresh(t: &Topology) -> Topology {
+    let chassis = t.chassis.iter().map(|c| c.name.clone()).collect();
+    let size = t.chassis_tables.first().map_or(251, |x| x.len() as u32);
+    Topology::from_parts(chassis, t.nodes.clone(), t.node_table.len() as u32, size, t.algorithm)
+}
+
+#[test]
+fn rendezvous_rebuilds_from_the_previous_tables_equal_fresh_builds() {
+    let layout: &[&[u32]] = &[&[100, 200, 300, 50, 100], &[100, 100, 150, 250], &[300, 100, 200, 100, 100, 50]];
+    let mut t = topo_with(layout, TableAlgorithm::Rendezvous);
+    // Drains, downs, undrains and removals, one after another: every rebuild starts from the tables
+    // before it, and every one must equal the tables a fresh build makes of the same nodes.
+    let steps: [(&str, Option<NodeState>); 8] = [
+        ("c0-n01", Some(NodeState::Draining)),
+        ("c2-n03", Some(NodeState::Down)),
+        ("c1-n00", None),
+        ("c0-n01", Some(NodeState::Active)),
+        ("c2-n05", Some(NodeState::Draining)),
+        ("c2-n03", Some(NodeState::Active)),
+        ("c0-n04", None),
+        ("c1-n03", Some(NodeState::Down)),
+    ];
+    for (name, state) in steps {
+        let next = match state {
+            Some(s) => t.with_state(name, s).unwrap(),
+            None => t.without(name).unwrap(),
+        };
+        assert_eq!(next, fresh(&next), "{name} -> {state:?}");
+        assert_ne!(next.node_table, t.node_table, "{name}: the change reached the table");
+        t = next;
+    }
+}
+
+/// What the appliance does on every publication: the next configuration's topology is built from the
+/// current one. Reloads that drain, reweight, remove and add nodes give the tables of a fresh build.
+#[test]
+fn building_after_the_previous_topology_equals_a_fresh_build() {
+    let demo = include_str!("../../examples/demo.toml")
+        .replace("@CLIENT_IN@", "c.pcap")
+        .replace("@NODE_IN@", "n.pcap")
+        .replace("table_size = 65537 ", "table_algorithm = \"rendezvous\"\ntable_size = 65537 ");
+    let without_a2 = {
+        let at = demo.find("[[nodes]]\nname = \"a2\"").unwrap();
+        let end = at + 1 + demo[at + 1..].find("[[nodes]]").unwrap();
+        format!("{}{}", &demo[..at], &demo[end..])
+    };
+    let extra = "\n[[nodes]]\nname = \"b3\"\nchassis = \"chassis-b\"\nmac = \"02:00:00:00:0b:03\"\nip = \"198.51.100.23\"\nweight = 150\n";
+    let steps = [
+        demo.clone(),
+        demo.replace("ip = \"198.51.100.11\"\n", "ip = \"198.51.100.11\"\nstate = \"draining\"\n"),
+        demo.replace("ip = \"198.51.100.21\"\nweight = 100", "ip = \"198.51.100.21\"\nweight = 300"),
+        without_a2,
+        demo.clone() + extra,
+        demo.replace("ip = \"203.0.113.22\"", "state = \"down\"\nip = \"203.0.113.22\"") + extra,
+    ];
+    let mut previous: Option<Topology> = None;
+    for (i, text) in steps.iter().enumerate() {
+        let cfg = sluice_control::config::Config::from_toml(text).unwrap_or_else(|e| panic!("step {i}: {e}"));
+        assert_eq!(cfg.dataplane.table_algorithm, TableAlgorithm::Rendezvous);
+        let next = Topology::build_after(&cfg, previous.as_ref());
+        assert_eq!(next, Topology::build(&cfg), "step {i}");
+        if let Some(p) = &previous {
+            assert_ne!(p.node_table, next.node_table, "step {i} changed nothing");
+        }
+        previous = Some(next);
+    }
+}

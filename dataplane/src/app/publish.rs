@@ -49,12 +49,14 @@ impl Control {
         took
     }
 
-    /// Builds and publishes the context of `cfg` (with health applied): affinities of CVMs that are no
-    /// longer active move first, so workers never see a map pointing at them.
+    /// Builds and publishes the context of `cfg` (with health applied), its tables worked out from the
+    /// current ones where the algorithm allows: affinities of CVMs that are no longer active move first, so
+    /// workers never see a map pointing at them.
     pub(super) fn rebuild(&mut self, cfg: &Config) -> Duration {
         let generation = self.ctx.generation + 1;
         let eff = self.effective(cfg);
-        let mut ctx = Context::new(cfg, Topology::build(&eff), &self.macs, generation);
+        let topology = Topology::build_after(&eff, Some(&self.ctx.topology));
+        let mut ctx = Context::new(cfg, topology, &self.macs, generation);
         if let Some(h) = &mut self.health {
             let names: Vec<&str> = ctx.topology.nodes.iter().map(|n| n.name.as_str()).collect();
             h.sync(&names, self.start.elapsed().as_millis() as u64);

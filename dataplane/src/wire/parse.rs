@@ -146,7 +146,7 @@ pub fn classify(frame: &[u8]) -> Result<Classified, Error> {
 /// without extension headers, carrying TCP or UDP, take a straight-line path that checks exactly what the
 /// general one does; anything else, including every malformed frame, takes the general path, which names
 /// the fault.
-#[inline]
+#[inline(always)]
 pub fn classify_into(frame: &[u8], p: &mut Parsed) -> Result<Found, Error> {
     const L4_V4: usize = ethernet::HEADER_LEN + ipv4::MIN_HEADER_LEN;
     const L4_V6: usize = ethernet::HEADER_LEN + ipv6::HEADER_LEN;

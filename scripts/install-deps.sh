@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building and running sluice needs on Debian bookworm, only where missing:
-# DPDK 22.11 (runtime, tools, headers), libclang (bindgen), pkg-config, and the tools the tests use.
+# DPDK 22.11 (runtime, tools, headers), libclang (bindgen), pkg-config, and the tools the tests use
+# (valgrind: sluice-perf instructions).
 # Needs root (or sudo) when something is missing. Safe to run again.
 set -euo pipefail
 
-pkgs=(dpdk dpdk-dev libdpdk-dev libclang-dev pkg-config iproute2 ethtool tcpdump python3 systemd kmod pciutils util-linux shellcheck)
+pkgs=(dpdk dpdk-dev libdpdk-dev libclang-dev pkg-config iproute2 ethtool tcpdump python3 systemd kmod pciutils util-linux shellcheck valgrind)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

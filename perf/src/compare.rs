@@ -157,7 +157,7 @@ impl Drop for HugeGuard {
     }
 }
 
-const PREFIX: &str = "sluice-perf";
+pub(crate) const PREFIX: &str = "sluice-perf";
 
 fn remove_our_hugepage_files() {
     if let Ok(d) = std::fs::read_dir(HUGE_DIR) {
@@ -179,7 +179,9 @@ impl Drop for Reaped {
     }
 }
 
-fn sluice_once(p: &Plan, huge: bool, dir: &Path) -> Result<f64, String> {
+/// Writes sluice's configuration for a run into `dir`: the plan's pcaps and pool, hugepages or not, no
+/// console. Returns the configuration's path and where sluice is to write its statistics.
+pub(crate) fn sluice_config(p: &Plan, huge: bool, dir: &Path) -> Result<(PathBuf, PathBuf), String> {
     let t = std::fs::read_to_string(&p.config_template).map_err(|e| e.to_string())?;
     let cfg = t
         .replace("@CLIENT_IN@", &p.client.canonicalize().map_err(|e| e.to_string())?.display().to_string())
@@ -189,8 +191,12 @@ fn sluice_once(p: &Plan, huge: bool, dir: &Path) -> Result<f64, String> {
         .replace("mbufs = 65535", &format!("mbufs = {}", p.mbufs))
         .replacen("[[ports]]", "[console]\nenabled = false\n\n[[ports]]", 1);
     let cfg_path = dir.join(format!("sluice-{huge}.toml"));
-    let json = dir.join(format!("sluice-{huge}.json"));
     std::fs::write(&cfg_path, cfg).map_err(|e| e.to_string())?;
+    Ok((cfg_path, dir.join(format!("sluice-{huge}.json"))))
+}
+
+fn sluice_once(p: &Plan, huge: bool, dir: &Path) -> Result<f64, String> {
+    let (cfg_path, json) = sluice_config(p, huge, dir)?;
     let out = Command::new(&p.sluice)
         .args([
             "--config",
@@ -247,6 +253,19 @@ pub fn testpmd_mpps(output: &str) -> Option<f64> {
 }
 
 fn testpmd_once(p: &Plan, huge: bool, mode: &str, stop: &AtomicBool) -> Result<f64, String> {
+    let text = run_testpmd(p, huge, mode, stop, &[])?;
+    testpmd_mpps(&text).ok_or_else(|| format!("no Rx-pps figures in testpmd {mode}'s output"))
+}
+
+/// Runs testpmd in `mode` (behind `wrapper`, e.g. valgrind, when not empty) until it has forwarded for
+/// the plan's seconds, then stops it with SIGINT; returns everything it printed.
+pub(crate) fn run_testpmd(
+    p: &Plan,
+    huge: bool,
+    mode: &str,
+    stop: &AtomicBool,
+    wrapper: &[String],
+) -> Result<String, String> {
     let mut args: Vec<String> = vec!["-l".into(), "0,1".into(), "--no-pci".into()];
     args.extend(["--file-prefix".into(), format!("{PREFIX}-testpmd")]);
     if huge {
@@ -269,6 +288,7 @@ fn testpmd_once(p: &Plan, huge: bool, mode: &str, stop: &AtomicBool) -> Result<f
     // Line-buffered (stdbuf), so the first statistics can be seen as they come.
     let child = Command::new("stdbuf")
         .arg("-oL")
+        .args(wrapper)
         .arg(&p.testpmd)
         .args(&args)
         .stdin(Stdio::null())
@@ -288,8 +308,9 @@ fn testpmd_once(p: &Plan, huge: bool, mode: &str, stop: &AtomicBool) -> Result<f
         }
         all
     });
-    // Wait (startup can take seconds on a cold machine) until packets flow, then measure.
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Wait (startup can take seconds on a cold machine, minutes under valgrind) until packets flow, then
+    // measure.
+    let deadline = Instant::now() + Duration::from_secs(if wrapper.is_empty() { 30 } else { 300 });
     let flowing = loop {
         if stop.load(Relaxed) || Instant::now() > deadline {
             break false;
@@ -315,16 +336,16 @@ fn testpmd_once(p: &Plan, huge: bool, mode: &str, stop: &AtomicBool) -> Result<f
     }
     // SIGINT lets testpmd stop its ports and release its memory.
     let _ = Command::new("kill").args(["-INT", &child.0.id().to_string()]).status();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(if wrapper.is_empty() { 10 } else { 120 });
     while child.0.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     drop(child);
     let text = reader.join().unwrap_or_default();
     if !flowing {
-        return Err(format!("testpmd {mode} forwarded nothing within 30 s"));
+        return Err(format!("testpmd {mode} forwarded nothing in time"));
     }
-    testpmd_mpps(&text).ok_or_else(|| format!("no Rx-pps figures in testpmd {mode}'s output"))
+    Ok(text)
 }
 
 /// Runs the comparison; writes `compare.json`, `compare.md` and `compare.svg` into `out`.

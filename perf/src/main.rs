@@ -1,9 +1,11 @@
 //! `sluice-perf`: sluice's benchmark harness. `synth` writes realistic client and node traffic to pcaps;
 //! `compare` runs sluice and DPDK's testpmd on them, alternating, and writes a report with a chart;
 //! `latency` measures latency through the appliance at several offered loads over memif; `tables`
-//! measures the selection tables' balance and disruption.
+//! measures the selection tables' balance and disruption; `instructions` counts instructions per packet
+//! on the forwarding core (callgrind) for sluice and testpmd.
 
 mod compare;
+mod instructions;
 mod latency;
 mod plot;
 mod synth;
@@ -96,6 +98,29 @@ enum Cmd {
         #[arg(long, default_value = "results")]
         out: PathBuf,
     },
+    /// Instructions per packet on the forwarding core, counted by callgrind, for sluice and testpmd (io,
+    /// macswap) on the same pcaps, pool and cores; writes instructions.{json,md} into --out.
+    Instructions {
+        #[arg(long)]
+        client: PathBuf,
+        #[arg(long)]
+        node: PathBuf,
+        /// Seconds of forwarding per target (under valgrind, about 50 times slower than natively).
+        #[arg(long, default_value_t = 20)]
+        seconds: u32,
+        #[arg(long, default_value_t = 65535)]
+        mbufs: u32,
+        #[arg(long, default_value = "target/release/sluice")]
+        sluice: PathBuf,
+        #[arg(long, default_value = "dpdk-testpmd")]
+        testpmd: String,
+        #[arg(long, default_value = "valgrind")]
+        valgrind: String,
+        #[arg(long, default_value = "examples/demo.toml")]
+        config: PathBuf,
+        #[arg(long, default_value = "results")]
+        out: PathBuf,
+    },
     /// Balance (max/mean share) and disruption (keys moved when a node is removed or added, against the
     /// ideal) of the tier-1 table for several node counts and table sizes; writes tables.{json,md}.
     Tables {
@@ -182,6 +207,27 @@ fn run(args: Args) -> Result<(), String> {
             let report = latency::run(&plan, &|step| eprintln!("[{:6.1}s] {step}", started.elapsed().as_secs_f64()))?;
             print!("{}", latency::markdown(&report));
             println!("written: {0}/latency.json {0}/latency.md {0}/latency.svg", out.display());
+            Ok(())
+        }
+        Cmd::Instructions { client, node, seconds, mbufs, sluice, testpmd, valgrind, config, out } => {
+            let plan = compare::Plan {
+                client,
+                node,
+                rounds: 1,
+                seconds,
+                huge: compare::Huge::No,
+                mbufs,
+                sluice,
+                testpmd,
+                out: out.clone(),
+                config_template: config,
+            };
+            let started = std::time::Instant::now();
+            let report = instructions::run(&plan, &valgrind, &|step| {
+                eprintln!("[{:6.1}s] {step}", started.elapsed().as_secs_f64())
+            })?;
+            print!("{}", instructions::markdown(&report));
+            println!("written: {0}/instructions.json {0}/instructions.md", out.display());
             Ok(())
         }
         Cmd::Compare { client, node, rounds, seconds, huge, mbufs, sluice, testpmd, config, out } => {

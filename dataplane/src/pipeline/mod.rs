@@ -38,15 +38,19 @@ impl<'a> Frame<'a> {
         assert!(start + len <= buf.len(), "frame outside its buffer");
         Frame { buf, start, len }
     }
+    #[inline]
     pub fn data(&self) -> &[u8] {
         &self.buf[self.start..self.start + self.len]
     }
+    #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
         &mut self.buf[self.start..self.start + self.len]
     }
+    #[inline]
     pub fn start(&self) -> usize {
         self.start
     }
+    #[inline]
     pub fn len(&self) -> usize {
         self.len
     }
@@ -54,6 +58,7 @@ impl<'a> Frame<'a> {
         self.len == 0
     }
     /// Moves the frame to `buf[start..start + len]`; false (and no change) if that does not fit.
+    #[inline]
     fn reframe(&mut self, start: usize, len: usize) -> bool {
         if start.checked_add(len).is_some_and(|e| e <= self.buf.len()) {
             self.start = start;
@@ -109,24 +114,37 @@ impl WorkerState {
 /// worker's state and `now` its clock (TSC ticks).
 #[inline]
 pub fn process(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, st: &mut WorkerState, now: u64) -> Verdict {
+    match parse::plain(frame.data()) {
+        Some(p) => dispatch(ctx, in_port, frame, &p, st, now),
+        None => process_general(ctx, in_port, frame, st, now),
+    }
+}
+
+/// Every frame the straight-line parse does not take: tags, options, fragments, extension headers, ARP,
+/// ICMP, tunnels, fan-out frames, and every malformed frame.
+#[inline(never)]
+fn process_general(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, st: &mut WorkerState, now: u64) -> Verdict {
     let mut p = Parsed::EMPTY;
-    let plain = match parse::classify_into(frame.data(), &mut p) {
-        Ok(Found::Plain) => true,
-        Ok(Found::Parsed) => false,
+    match parse::classify_general(frame.data(), &mut p) {
+        Ok(Found::Parsed | Found::Plain) => {}
         Ok(Found::Other(crate::reset::FANOUT_ETHERTYPE)) => {
             return resets::fanout_frame(ctx, in_port, frame, &mut st.resets, now)
         }
         Ok(Found::Other(_)) => return Verdict::Drop(DropReason::UnknownEthertype),
         Err(e) => return Verdict::Drop(e.into()),
-    };
-    if !plain {
-        if let Some(v) = answer_local(ctx, in_port, frame, &p, st) {
-            return v;
-        }
     }
+    if let Some(v) = answer_local(ctx, in_port, frame, &p, st) {
+        return v;
+    }
+    dispatch(ctx, in_port, frame, &p, st, now)
+}
+
+/// Client traffic or return traffic, by the port it came in on.
+#[inline(always)]
+fn dispatch(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed, st: &mut WorkerState, now: u64) -> Verdict {
     match ctx.ports[in_port as usize].role {
-        PortRole::Client => from_client(ctx, in_port, frame, &p, st),
-        PortRole::Node => from_node(ctx, in_port, frame, &p, st, now),
+        PortRole::Client => from_client(ctx, in_port, frame, p, st),
+        PortRole::Node => from_node(ctx, in_port, frame, p, st, now),
     }
 }
 

@@ -1,6 +1,6 @@
 //! One pass over a frame: L2 → L3 → L4, recording offsets and the few fields forwarding decisions need.
 
-use super::ethernet::{self, ethertype, L2};
+use super::ethernet::{self, ethertype};
 use super::{arp, icmp, ipv4, ipv6, tcp, udp, Error, Layer};
 
 pub const PROTO_ICMP: u8 = 1;
@@ -68,9 +68,8 @@ pub enum Network {
 /// Everything forwarding needs from one frame. Offsets are from the start of the frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Parsed {
-    pub l2: L2,
     pub network: Network,
-    /// Where L3 starts (= `l2.header_len`).
+    /// Where L3 starts: after the Ethernet header and any VLAN tags (which forwarding drops).
     pub l3_offset: usize,
     /// The IP packet's length per its header (excludes Ethernet padding); ARP: 28.
     pub l3_len: usize,
@@ -114,7 +113,6 @@ pub enum Found {
 impl Parsed {
     /// Nothing parsed yet: what [`classify_into`] expects to start from.
     pub const EMPTY: Parsed = Parsed {
-        l2: L2 { header_len: 0, ethertype: 0, vlans: [0; ethernet::MAX_VLAN_TAGS], vlan_count: 0 },
         network: Network::Arp,
         l3_offset: 0,
         l3_len: 0,
@@ -146,19 +144,35 @@ pub fn classify(frame: &[u8]) -> Result<Classified, Error> {
 /// without extension headers, carrying TCP or UDP, take a straight-line path that checks exactly what the
 /// general one does; anything else, including every malformed frame, takes the general path, which names
 /// the fault.
-#[inline(always)]
+#[inline]
 pub fn classify_into(frame: &[u8], p: &mut Parsed) -> Result<Found, Error> {
+    match plain(frame) {
+        Some(q) => {
+            *p = q;
+            Ok(Found::Plain)
+        }
+        None => classify_general(frame, p),
+    }
+}
+
+/// The straight-line path of [`classify_into`] alone: the parse of a plain frame (untagged, unfragmented
+/// IPv4 without options or IPv6 without extension headers, carrying TCP or UDP), or None for anything
+/// else, which [`classify_general`] then parses. Returned by value, so that the per-packet path can keep
+/// the fields in registers.
+#[inline(always)]
+pub fn plain(frame: &[u8]) -> Option<Parsed> {
     const L4_V4: usize = ethernet::HEADER_LEN + ipv4::MIN_HEADER_LEN;
     const L4_V6: usize = ethernet::HEADER_LEN + ipv6::HEADER_LEN;
     if let Some(f) = frame.get(..L4_V4) {
         // Ethertype IPv4, version 4 with a 5-word header, neither MF nor a fragment offset.
-        let plain = f[12] == 0x08 && f[13] == 0 && f[14] == 0x45 && f[20] & 0x3f == 0 && f[21] == 0;
+        // Whole-field compares joined without short-circuits: a few instructions, no branches.
+        let flags_offset = u16::from_be_bytes([f[20], f[21]]) & 0x3fff;
+        let plain = (u16::from_be_bytes([f[12], f[13]]) == ethertype::IPV4) & (f[14] == 0x45) & (flags_offset == 0);
         let total = u16::from_be_bytes([f[16], f[17]]) as usize;
         if plain && total >= ipv4::MIN_HEADER_LEN && ethernet::HEADER_LEN + total <= frame.len() {
             if let Some((sp, dp, flags)) = plain_ports(f[23], &frame[L4_V4..ethernet::HEADER_LEN + total]) {
                 let (src, dst) = (Addr::v4([f[26], f[27], f[28], f[29]]), Addr::v4([f[30], f[31], f[32], f[33]]));
-                *p = Parsed::plain(Network::Ipv4, total, f[23], src, dst, (sp, dp, flags));
-                return Ok(Found::Plain);
+                return Some(Parsed::plain(Network::Ipv4, total, f[23], src, dst, (sp, dp, flags)));
             }
         }
     }
@@ -169,12 +183,11 @@ pub fn classify_into(frame: &[u8], p: &mut Parsed) -> Result<Found, Error> {
             if let Some((sp, dp, flags)) = plain_ports(f[20], &frame[L4_V6..ethernet::HEADER_LEN + total]) {
                 let (src, dst) =
                     (Addr::v6(f[22..38].try_into().expect("16")), Addr::v6(f[38..54].try_into().expect("16")));
-                *p = Parsed::plain(Network::Ipv6, total, f[20], src, dst, (sp, dp, flags));
-                return Ok(Found::Plain);
+                return Some(Parsed::plain(Network::Ipv6, total, f[20], src, dst, (sp, dp, flags)));
             }
         }
     }
-    classify_general(frame, p)
+    None
 }
 
 /// The ports and TCP flags of a TCP or UDP header at the start of `seg` (the IP payload), when the
@@ -205,12 +218,8 @@ impl Parsed {
     /// An untagged, unfragmented TCP/UDP packet: every field written at once, none read back.
     #[inline(always)]
     fn plain(network: Network, l3_len: usize, protocol: u8, src: Addr, dst: Addr, l4: (u16, u16, u8)) -> Parsed {
-        let (ethertype, l3) = match network {
-            Network::Ipv6 => (ethertype::IPV6, ipv6::HEADER_LEN),
-            _ => (ethertype::IPV4, ipv4::MIN_HEADER_LEN),
-        };
+        let l3 = if network == Network::Ipv6 { ipv6::HEADER_LEN } else { ipv4::MIN_HEADER_LEN };
         Parsed {
-            l2: L2 { header_len: ethernet::HEADER_LEN, ethertype, vlans: [0; 2], vlan_count: 0 },
             network,
             l3_offset: ethernet::HEADER_LEN,
             l3_len,
@@ -229,11 +238,12 @@ impl Parsed {
     }
 }
 
-fn classify_general(frame: &[u8], p: &mut Parsed) -> Result<Found, Error> {
+/// The general parse: every layout sluice accepts, and a named error for every frame it refuses.
+pub fn classify_general(frame: &[u8], p: &mut Parsed) -> Result<Found, Error> {
     let l2 = ethernet::parse(frame)?;
     let off = l2.header_len;
     let rest = &frame[off..];
-    *p = Parsed { l2, l3_offset: off, l4_offset: off, ..Parsed::EMPTY };
+    *p = Parsed { l3_offset: off, l4_offset: off, ..Parsed::EMPTY };
     match l2.ethertype {
         ethertype::ARP => {
             let a = arp::Packet::new_checked(rest)?;

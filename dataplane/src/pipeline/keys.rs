@@ -40,9 +40,19 @@ fn flow_key(ctx: &Context, vip: &Vip, p: &Parsed) -> u32 {
     }
 }
 
-/// The hash that selects the node for a TCP/UDP packet `p` (in `frame`) to `vip`.
-#[inline]
+/// The hash that selects the node for a TCP/UDP packet `p` (in `frame`) to `vip`. The flow key, by far
+/// the most common, is worked out in line; the others out of line.
+#[inline(always)]
 pub(super) fn key_hash(ctx: &Context, vip: &Vip, p: &Parsed, frame: &[u8], counters: &mut KeyCounters) -> u32 {
+    match vip.key {
+        VipKey::Flow => flow_key(ctx, vip, p),
+        _ => other_key_hash(ctx, vip, p, frame, counters),
+    }
+}
+
+/// [`key_hash`] for client and content keys.
+#[inline(never)]
+fn other_key_hash(ctx: &Context, vip: &Vip, p: &Parsed, frame: &[u8], counters: &mut KeyCounters) -> u32 {
     let flow = |ctx: &Context| flow_key(ctx, vip, p);
     match vip.key {
         VipKey::Flow => flow(ctx),

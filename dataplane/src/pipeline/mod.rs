@@ -114,27 +114,20 @@ impl WorkerState {
 /// worker's state and `now` its clock (TSC ticks).
 #[inline]
 pub fn process(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, st: &mut WorkerState, now: u64) -> Verdict {
-    match parse::plain(frame.data()) {
-        Some(p) => dispatch(ctx, in_port, frame, &p, st, now),
-        None => process_general(ctx, in_port, frame, st, now),
-    }
-}
-
-/// Every frame the straight-line parse does not take: tags, options, fragments, extension headers, ARP,
-/// ICMP, tunnels, fan-out frames, and every malformed frame.
-#[inline(never)]
-fn process_general(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, st: &mut WorkerState, now: u64) -> Verdict {
     let mut p = Parsed::EMPTY;
-    match parse::classify_general(frame.data(), &mut p) {
-        Ok(Found::Parsed | Found::Plain) => {}
+    let plain = match parse::classify_into(frame.data(), &mut p) {
+        Ok(Found::Plain) => true,
+        Ok(Found::Parsed) => false,
         Ok(Found::Other(crate::reset::FANOUT_ETHERTYPE)) => {
             return resets::fanout_frame(ctx, in_port, frame, &mut st.resets, now)
         }
         Ok(Found::Other(_)) => return Verdict::Drop(DropReason::UnknownEthertype),
         Err(e) => return Verdict::Drop(e.into()),
-    }
-    if let Some(v) = answer_local(ctx, in_port, frame, &p, st) {
-        return v;
+    };
+    if !plain {
+        if let Some(v) = answer_local(ctx, in_port, frame, &p, st) {
+            return v;
+        }
     }
     dispatch(ctx, in_port, frame, &p, st, now)
 }

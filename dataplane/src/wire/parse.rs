@@ -144,23 +144,19 @@ pub fn classify(frame: &[u8]) -> Result<Classified, Error> {
 /// without extension headers, carrying TCP or UDP, take a straight-line path that checks exactly what the
 /// general one does; anything else, including every malformed frame, takes the general path, which names
 /// the fault.
-#[inline]
+#[inline(always)]
 pub fn classify_into(frame: &[u8], p: &mut Parsed) -> Result<Found, Error> {
-    match plain(frame) {
-        Some(q) => {
-            *p = q;
-            Ok(Found::Plain)
-        }
-        None => classify_general(frame, p),
+    if plain_into(frame, p) {
+        return Ok(Found::Plain);
     }
+    classify_general(frame, p)
 }
 
-/// The straight-line path of [`classify_into`] alone: the parse of a plain frame (untagged, unfragmented
-/// IPv4 without options or IPv6 without extension headers, carrying TCP or UDP), or None for anything
-/// else, which [`classify_general`] then parses. Returned by value, so that the per-packet path can keep
-/// the fields in registers.
+/// The straight-line path of [`classify_into`] alone: parses a plain frame (untagged, unfragmented IPv4
+/// without options or IPv6 without extension headers, carrying TCP or UDP) into `p` and says true; says
+/// false, leaving `p` alone, for anything else, which [`classify_general`] then parses.
 #[inline(always)]
-pub fn plain(frame: &[u8]) -> Option<Parsed> {
+pub fn plain_into(frame: &[u8], p: &mut Parsed) -> bool {
     const L4_V4: usize = ethernet::HEADER_LEN + ipv4::MIN_HEADER_LEN;
     const L4_V6: usize = ethernet::HEADER_LEN + ipv6::HEADER_LEN;
     if let Some(f) = frame.get(..L4_V4) {
@@ -172,7 +168,8 @@ pub fn plain(frame: &[u8]) -> Option<Parsed> {
         if plain && total >= ipv4::MIN_HEADER_LEN && ethernet::HEADER_LEN + total <= frame.len() {
             if let Some((sp, dp, flags)) = plain_ports(f[23], &frame[L4_V4..ethernet::HEADER_LEN + total]) {
                 let (src, dst) = (Addr::v4([f[26], f[27], f[28], f[29]]), Addr::v4([f[30], f[31], f[32], f[33]]));
-                return Some(Parsed::plain(Network::Ipv4, total, f[23], src, dst, (sp, dp, flags)));
+                *p = Parsed::plain(Network::Ipv4, total, f[23], src, dst, (sp, dp, flags));
+                return true;
             }
         }
     }
@@ -183,11 +180,12 @@ pub fn plain(frame: &[u8]) -> Option<Parsed> {
             if let Some((sp, dp, flags)) = plain_ports(f[20], &frame[L4_V6..ethernet::HEADER_LEN + total]) {
                 let (src, dst) =
                     (Addr::v6(f[22..38].try_into().expect("16")), Addr::v6(f[38..54].try_into().expect("16")));
-                return Some(Parsed::plain(Network::Ipv6, total, f[20], src, dst, (sp, dp, flags)));
+                *p = Parsed::plain(Network::Ipv6, total, f[20], src, dst, (sp, dp, flags));
+                return true;
             }
         }
     }
-    None
+    false
 }
 
 /// The ports and TCP flags of a TCP or UDP header at the start of `seg` (the IP payload), when the

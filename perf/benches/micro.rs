@@ -68,6 +68,10 @@ fn toeplitz(c: &mut Criterion) {
     g.bench_function("sluice_ipv6_4tuple", |b| {
         b.iter(|| v6.iter().fold(0u32, |a, (s, d)| a ^ t.hash_v6(s, d, Some((1000, 2049)))))
     });
+    let vip6 = t.dst_part_v6(&v6[0].1);
+    g.bench_function("sluice_ipv6_4tuple_vip_premixed", |b| {
+        b.iter(|| v6.iter().fold(0u32, |a, (s, _)| a ^ t.hash_v6_premixed(s, black_box(vip6), Some((1000, 2049)))))
+    });
     g.bench_function("rte_softrss_ipv6_4tuple", |b| {
         b.iter(|| {
             v6.iter().fold(0u32, |a, (s, d)| {

@@ -73,10 +73,8 @@ enum Cmd {
     /// Run sluice and dpdk-testpmd (io, macswap) on the same pcaps, cores (-l 0,1) and pool size,
     /// alternating for several rounds; write compare.{json,md,svg} into --out.
     Compare {
-        #[arg(long)]
-        client: PathBuf,
-        #[arg(long)]
-        node: PathBuf,
+        #[command(flatten)]
+        inputs: Inputs,
         #[arg(long, default_value_t = 3)]
         rounds: u32,
         /// Seconds per run.
@@ -85,41 +83,17 @@ enum Cmd {
         /// Memory: no (--no-huge), yes (2 MB hugepages, reserved and mounted as needed and put back), both.
         #[arg(long, value_enum, default_value = "both")]
         huge: compare::Huge,
-        /// Mbufs in each pool (sluice's and testpmd's).
-        #[arg(long, default_value_t = 65535)]
-        mbufs: u32,
-        #[arg(long, default_value = "target/release/sluice")]
-        sluice: PathBuf,
-        #[arg(long, default_value = "dpdk-testpmd")]
-        testpmd: String,
-        /// The configuration sluice's runs start from (its @CLIENT_IN@/@NODE_IN@ are filled in).
-        #[arg(long, default_value = "examples/demo.toml")]
-        config: PathBuf,
-        #[arg(long, default_value = "results")]
-        out: PathBuf,
     },
     /// Instructions per packet on the forwarding core, counted by callgrind, for sluice and testpmd (io,
     /// macswap) on the same pcaps, pool and cores; writes instructions.{json,md} into --out.
     Instructions {
-        #[arg(long)]
-        client: PathBuf,
-        #[arg(long)]
-        node: PathBuf,
+        #[command(flatten)]
+        inputs: Inputs,
         /// Seconds of forwarding per target (under valgrind, about 50 times slower than natively).
         #[arg(long, default_value_t = 20)]
         seconds: u32,
-        #[arg(long, default_value_t = 65535)]
-        mbufs: u32,
-        #[arg(long, default_value = "target/release/sluice")]
-        sluice: PathBuf,
-        #[arg(long, default_value = "dpdk-testpmd")]
-        testpmd: String,
         #[arg(long, default_value = "valgrind")]
         valgrind: String,
-        #[arg(long, default_value = "examples/demo.toml")]
-        config: PathBuf,
-        #[arg(long, default_value = "results")]
-        out: PathBuf,
     },
     /// Balance (max/mean share) and disruption (keys moved when a node is removed or added, against the
     /// ideal) of the tier-1 table for several node counts and table sizes; writes tables.{json,md}.
@@ -161,6 +135,44 @@ enum Cmd {
         #[arg(long, default_value = "results")]
         out: PathBuf,
     },
+}
+
+/// What `compare` and `instructions` both run on: the pcaps, the pool, the binaries and where to write.
+#[derive(clap::Args, Debug)]
+struct Inputs {
+    #[arg(long)]
+    client: PathBuf,
+    #[arg(long)]
+    node: PathBuf,
+    /// Mbufs in each pool (sluice's and testpmd's).
+    #[arg(long, default_value_t = 65535)]
+    mbufs: u32,
+    #[arg(long, default_value = "target/release/sluice")]
+    sluice: PathBuf,
+    #[arg(long, default_value = "dpdk-testpmd")]
+    testpmd: String,
+    /// The configuration sluice's runs start from (its @CLIENT_IN@/@NODE_IN@ are filled in).
+    #[arg(long, default_value = "examples/demo.toml")]
+    config: PathBuf,
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+}
+
+impl Inputs {
+    fn plan(self, rounds: u32, seconds: u32, huge: compare::Huge) -> compare::Plan {
+        compare::Plan {
+            client: self.client,
+            node: self.node,
+            rounds,
+            seconds,
+            huge,
+            mbufs: self.mbufs,
+            sluice: self.sluice,
+            testpmd: self.testpmd,
+            out: self.out,
+            config_template: self.config,
+        }
+    }
 }
 
 fn mac(s: &str, what: &str) -> Result<[u8; 6], String> {
@@ -209,44 +221,22 @@ fn run(args: Args) -> Result<(), String> {
             println!("written: {0}/latency.json {0}/latency.md {0}/latency.svg", out.display());
             Ok(())
         }
-        Cmd::Instructions { client, node, seconds, mbufs, sluice, testpmd, valgrind, config, out } => {
-            let plan = compare::Plan {
-                client,
-                node,
-                rounds: 1,
-                seconds,
-                huge: compare::Huge::No,
-                mbufs,
-                sluice,
-                testpmd,
-                out: out.clone(),
-                config_template: config,
-            };
+        Cmd::Instructions { inputs, seconds, valgrind } => {
+            let plan = inputs.plan(1, seconds, compare::Huge::No);
             let started = std::time::Instant::now();
             let report = instructions::run(&plan, &valgrind, &|step| {
                 eprintln!("[{:6.1}s] {step}", started.elapsed().as_secs_f64())
             })?;
             print!("{}", instructions::markdown(&report));
-            println!("written: {0}/instructions.json {0}/instructions.md", out.display());
+            println!("written: {0}/instructions.json {0}/instructions.md", plan.out.display());
             Ok(())
         }
-        Cmd::Compare { client, node, rounds, seconds, huge, mbufs, sluice, testpmd, config, out } => {
-            let plan = compare::Plan {
-                client,
-                node,
-                rounds,
-                seconds,
-                huge,
-                mbufs,
-                sluice,
-                testpmd,
-                out: out.clone(),
-                config_template: config,
-            };
+        Cmd::Compare { inputs, rounds, seconds, huge } => {
+            let plan = inputs.plan(rounds, seconds, huge);
             let started = std::time::Instant::now();
             let report = compare::run(&plan, &|step| eprintln!("[{:6.1}s] {step}", started.elapsed().as_secs_f64()))?;
             print!("{}", compare::markdown(&report));
-            println!("written: {0}/compare.json {0}/compare.md {0}/compare.svg", out.display());
+            println!("written: {0}/compare.json {0}/compare.md {0}/compare.svg", plan.out.display());
             Ok(())
         }
         Cmd::Synth {

@@ -18,7 +18,7 @@ echo "== demo smoke run (2 s)"
 DURATION=2 FLOWS=500 bash scripts/demo.sh | tee /tmp/sluice-demo-smoke.log
 grep -q "balanced" /tmp/sluice-demo-smoke.log
 grep -q "0 of .* mbufs in use at exit" /tmp/sluice-demo-smoke.log
-echo "== harness smoke run (sluice vs testpmd: 1 round of 1 s, no hugepages; latency; synth mix; tables; instruction counts; micro-benchmarks once each)"
+echo "== harness smoke run (sluice vs testpmd: 1 round of 1 s, no hugepages; latency; synth mix; tables; scaling; instruction counts; micro-benchmarks once each)"
 target/release/sluice-perf compare --client demo-out/client-in.pcap --node demo-out/node-in.pcap \
   --rounds 1 --seconds 1 --huge no --out /tmp/sluice-perf-smoke | tee /tmp/sluice-perf-smoke.log
 grep -q "sluice / macswap" /tmp/sluice-perf-smoke.log
@@ -35,6 +35,11 @@ target/release/sluice-perf compare --client /tmp/sluice-perf-smoke/mix-c.pcap --
 target/release/sluice-perf tables --nodes 4,16 --table-sizes 4099,65537 --out /tmp/sluice-perf-smoke \
   | tee -a /tmp/sluice-perf-smoke.log
 test -s /tmp/sluice-perf-smoke/tables.json
+# Mpps against workers, 1 up to this machine's CPUs (the last count shares CPU 0 with the control lcore).
+target/release/sluice-perf scale --client demo-out/client-in.pcap --node demo-out/node-in.pcap \
+  --rounds 1 --seconds 1 --out /tmp/sluice-perf-smoke | tee -a /tmp/sluice-perf-smoke.log
+grep -q "vs linear" /tmp/sluice-perf-smoke.log
+test -s /tmp/sluice-perf-smoke/scale.svg
 # Instructions per packet under callgrind (1 s of forwarding each, on the demo pcaps).
 timeout 900 target/release/sluice-perf instructions --client demo-out/client-in.pcap --node demo-out/node-in.pcap \
   --seconds 1 --out /tmp/sluice-perf-smoke | tee -a /tmp/sluice-perf-smoke.log

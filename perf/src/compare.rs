@@ -103,7 +103,7 @@ pub fn preflight(p: &Plan) -> Result<(), String> {
     Ok(())
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
@@ -111,25 +111,27 @@ fn is_root() -> bool {
 }
 
 /// Hugepages reserved and hugetlbfs mounted for the runs; Drop puts both back and removes our files.
-struct HugeGuard {
+pub(crate) struct HugeGuard {
     previous: Option<u64>,
     mounted: bool,
 }
 
 impl HugeGuard {
-    fn reserve() -> Result<HugeGuard, String> {
+    /// Makes sure at least `pages` 2 MB pages (and no fewer than 1024) are reserved.
+    pub(crate) fn reserve(pages: u64) -> Result<HugeGuard, String> {
+        let pages = pages.max(PAGES);
         let cur: u64 = std::fs::read_to_string(HUGE_NR)
             .map_err(|e| format!("{HUGE_NR}: {e}"))?
             .trim()
             .parse()
             .map_err(|e| format!("{HUGE_NR}: {e}"))?;
         let mut g = HugeGuard { previous: None, mounted: false };
-        if cur < PAGES {
-            std::fs::write(HUGE_NR, PAGES.to_string()).map_err(|e| format!("reserving hugepages: {e}"))?;
+        if cur < pages {
+            std::fs::write(HUGE_NR, pages.to_string()).map_err(|e| format!("reserving hugepages: {e}"))?;
             g.previous = Some(cur);
             let now: u64 = std::fs::read_to_string(HUGE_NR).unwrap_or_default().trim().parse().unwrap_or(0);
-            if now < PAGES / 2 {
-                return Err(format!("only {now} of {PAGES} 2 MB hugepages could be reserved"));
+            if now < pages / 2 {
+                return Err(format!("only {now} of {pages} 2 MB hugepages could be reserved"));
             }
         }
         let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
@@ -182,39 +184,45 @@ impl Drop for Reaped {
 /// Writes sluice's configuration for a run into `dir`: the plan's pcaps and pool, hugepages or not, no
 /// console. Returns the configuration's path and where sluice is to write its statistics.
 pub(crate) fn sluice_config(p: &Plan, huge: bool, dir: &Path) -> Result<(PathBuf, PathBuf), String> {
-    let t = std::fs::read_to_string(&p.config_template).map_err(|e| e.to_string())?;
-    let cfg = t
-        .replace("@CLIENT_IN@", &p.client.canonicalize().map_err(|e| e.to_string())?.display().to_string())
-        .replace("@NODE_IN@", &p.node.canonicalize().map_err(|e| e.to_string())?.display().to_string())
-        .replace("file_prefix = \"sluice-demo\"", &format!("file_prefix = \"{PREFIX}-sluice\""))
-        .replace("no_huge = true", &format!("no_huge = {}", !huge))
-        .replace("mbufs = 65535", &format!("mbufs = {}", p.mbufs))
-        .replacen("[[ports]]", "[console]\nenabled = false\n\n[[ports]]", 1);
+    let cfg = sluice_config_text(p, huge)?;
     let cfg_path = dir.join(format!("sluice-{huge}.toml"));
     std::fs::write(&cfg_path, cfg).map_err(|e| e.to_string())?;
     Ok((cfg_path, dir.join(format!("sluice-{huge}.json"))))
 }
 
+/// The text of [`sluice_config`]'s configuration.
+pub(crate) fn sluice_config_text(p: &Plan, huge: bool) -> Result<String, String> {
+    let t = std::fs::read_to_string(&p.config_template).map_err(|e| e.to_string())?;
+    Ok(t.replace("@CLIENT_IN@", &p.client.canonicalize().map_err(|e| e.to_string())?.display().to_string())
+        .replace("@NODE_IN@", &p.node.canonicalize().map_err(|e| e.to_string())?.display().to_string())
+        .replace("file_prefix = \"sluice-demo\"", &format!("file_prefix = \"{PREFIX}-sluice\""))
+        .replace("no_huge = true", &format!("no_huge = {}", !huge))
+        .replace("mbufs = 65535", &format!("mbufs = {}", p.mbufs))
+        .replacen("[[ports]]", "[console]\nenabled = false\n\n[[ports]]", 1))
+}
+
 fn sluice_once(p: &Plan, huge: bool, dir: &Path) -> Result<f64, String> {
     let (cfg_path, json) = sluice_config(p, huge, dir)?;
-    let out = Command::new(&p.sluice)
-        .args([
-            "--config",
-            cfg_path.to_str().unwrap(),
-            "--duration",
-            &p.seconds.to_string(),
-            "--stats-interval-ms",
-            "0",
-        ])
+    let s = run_sluice(&p.sluice, &cfg_path, &json, p.seconds)?;
+    Ok(s["rx"].as_f64().unwrap_or(0.0) / s["seconds"].as_f64().unwrap_or(1.0) / 1e6)
+}
+
+/// Runs sluice on `cfg` for `seconds` and returns its statistics (`--stats-json`). A run that forwarded
+/// nothing, whose counters do not add up or that left mbufs in use is an error, not a result.
+pub(crate) fn run_sluice(sluice: &Path, cfg: &Path, json: &Path, seconds: u32) -> Result<serde_json::Value, String> {
+    let out = Command::new(sluice)
+        .arg("--config")
+        .arg(cfg)
+        .args(["--duration", &seconds.to_string(), "--stats-interval-ms", "0"])
         .arg("--stats-json")
-        .arg(&json)
+        .arg(json)
         .output()
-        .map_err(|e| format!("{}: {e}", p.sluice.display()))?;
+        .map_err(|e| format!("{}: {e}", sluice.display()))?;
     if !out.status.success() {
         return Err(format!("sluice failed: {}", String::from_utf8_lossy(&out.stderr)));
     }
     let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        serde_json::from_str(&std::fs::read_to_string(json).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
     let secs = s["seconds"].as_f64().unwrap_or(0.0);
     let rx = s["rx"].as_f64().unwrap_or(0.0);
     if secs <= 0.0 || rx <= 0.0 {
@@ -224,7 +232,7 @@ fn sluice_once(p: &Plan, huge: bool, dir: &Path) -> Result<f64, String> {
     if s["counters_balance"] != serde_json::Value::Bool(true) || s["mempool_in_use_at_exit"].as_u64() != Some(0) {
         return Err(format!("sluice's counters do not add up or mbufs were left in use: {s}"));
     }
-    Ok(rx / secs / 1e6)
+    Ok(s)
 }
 
 /// Mean of the per-second Rx-pps samples, summed over both ports: leading zeros (startup) and the first
@@ -364,7 +372,7 @@ pub fn run(p: &Plan, progress: &dyn Fn(&str)) -> Result<Report, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut samples = Vec::new();
     for &huge in &modes {
-        let _guard = if huge { Some(HugeGuard::reserve()?) } else { None };
+        let _guard = if huge { Some(HugeGuard::reserve(PAGES)?) } else { None };
         for round in 1..=p.rounds {
             // Alternate the order so neither side always runs on a warmer (or hotter) machine.
             let mut order = vec!["sluice", "io", "macswap"];

@@ -2,12 +2,14 @@
 //! `compare` runs sluice and DPDK's testpmd on them, alternating, and writes a report with a chart;
 //! `latency` measures latency through the appliance at several offered loads over memif; `tables`
 //! measures the selection tables' balance and disruption; `instructions` counts instructions per packet
-//! on the forwarding core (callgrind) for sluice and testpmd.
+//! on the forwarding core (callgrind) for sluice and testpmd; `scale` measures Mpps against the number of
+//! workers.
 
 mod compare;
 mod instructions;
 mod latency;
 mod plot;
+mod scale;
 mod synth;
 mod tables;
 
@@ -75,6 +77,8 @@ enum Cmd {
     Compare {
         #[command(flatten)]
         inputs: Inputs,
+        #[arg(long, default_value = "dpdk-testpmd")]
+        testpmd: String,
         #[arg(long, default_value_t = 3)]
         rounds: u32,
         /// Seconds per run.
@@ -89,11 +93,34 @@ enum Cmd {
     Instructions {
         #[command(flatten)]
         inputs: Inputs,
+        #[arg(long, default_value = "dpdk-testpmd")]
+        testpmd: String,
         /// Seconds of forwarding per target (under valgrind, about 50 times slower than natively).
         #[arg(long, default_value_t = 20)]
         seconds: u32,
         #[arg(long, default_value = "valgrind")]
         valgrind: String,
+    },
+    /// Mpps against the number of workers (each with its own queue on both ports and its own CPU; the
+    /// control lcore on CPU 0), several rounds; writes scale.{json,md,svg} into --out.
+    Scale {
+        #[command(flatten)]
+        inputs: Inputs,
+        /// Worker counts, comma-separated, each at most the machine's CPUs (default: 1 up to the CPUs).
+        #[arg(long, value_delimiter = ',')]
+        workers: Vec<u32>,
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+        /// Seconds per run.
+        #[arg(long, default_value_t = 4)]
+        seconds: u32,
+        /// Memory: no (--no-huge) or yes (2 MB hugepages, reserved and mounted as needed and put back).
+        #[arg(long, value_enum, default_value = "no")]
+        huge: compare::Huge,
+        /// A further EAL argument for sluice (repeatable), e.g. `--eal-arg=-d --eal-arg=/path/librte_net_pcap.so`
+        /// where DPDK is not installed.
+        #[arg(long, allow_hyphen_values = true)]
+        eal_arg: Vec<String>,
     },
     /// Balance (max/mean share) and disruption (keys moved when a node is removed or added, against the
     /// ideal) of the tier-1 table for several node counts and table sizes; writes tables.{json,md}.
@@ -137,7 +164,7 @@ enum Cmd {
     },
 }
 
-/// What `compare` and `instructions` both run on: the pcaps, the pool, the binaries and where to write.
+/// What `compare`, `instructions` and `scale` run on: the pcaps, the pool, sluice and where to write.
 #[derive(clap::Args, Debug)]
 struct Inputs {
     #[arg(long)]
@@ -149,8 +176,6 @@ struct Inputs {
     mbufs: u32,
     #[arg(long, default_value = "target/release/sluice")]
     sluice: PathBuf,
-    #[arg(long, default_value = "dpdk-testpmd")]
-    testpmd: String,
     /// The configuration sluice's runs start from (its @CLIENT_IN@/@NODE_IN@ are filled in).
     #[arg(long, default_value = "examples/demo.toml")]
     config: PathBuf,
@@ -159,7 +184,7 @@ struct Inputs {
 }
 
 impl Inputs {
-    fn plan(self, rounds: u32, seconds: u32, huge: compare::Huge) -> compare::Plan {
+    fn plan(self, testpmd: String, rounds: u32, seconds: u32, huge: compare::Huge) -> compare::Plan {
         compare::Plan {
             client: self.client,
             node: self.node,
@@ -168,7 +193,7 @@ impl Inputs {
             huge,
             mbufs: self.mbufs,
             sluice: self.sluice,
-            testpmd: self.testpmd,
+            testpmd,
             out: self.out,
             config_template: self.config,
         }
@@ -221,8 +246,8 @@ fn run(args: Args) -> Result<(), String> {
             println!("written: {0}/latency.json {0}/latency.md {0}/latency.svg", out.display());
             Ok(())
         }
-        Cmd::Instructions { inputs, seconds, valgrind } => {
-            let plan = inputs.plan(1, seconds, compare::Huge::No);
+        Cmd::Instructions { inputs, testpmd, seconds, valgrind } => {
+            let plan = inputs.plan(testpmd, 1, seconds, compare::Huge::No);
             let started = std::time::Instant::now();
             let report = instructions::run(&plan, &valgrind, &|step| {
                 eprintln!("[{:6.1}s] {step}", started.elapsed().as_secs_f64())
@@ -231,8 +256,23 @@ fn run(args: Args) -> Result<(), String> {
             println!("written: {0}/instructions.json {0}/instructions.md", plan.out.display());
             Ok(())
         }
-        Cmd::Compare { inputs, rounds, seconds, huge } => {
-            let plan = inputs.plan(rounds, seconds, huge);
+        Cmd::Scale { inputs, workers, rounds, seconds, huge, eal_arg } => {
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+            let workers = if workers.is_empty() { (1..=cpus).collect() } else { workers };
+            let plan = scale::Plan {
+                base: inputs.plan(String::new(), rounds, seconds, huge),
+                workers,
+                cpus,
+                eal_args: eal_arg,
+            };
+            let started = std::time::Instant::now();
+            let report = scale::run(&plan, &|step| eprintln!("[{:6.1}s] {step}", started.elapsed().as_secs_f64()))?;
+            print!("{}", scale::markdown(&report));
+            println!("written: {0}/scale.json {0}/scale.md {0}/scale.svg", plan.base.out.display());
+            Ok(())
+        }
+        Cmd::Compare { inputs, testpmd, rounds, seconds, huge } => {
+            let plan = inputs.plan(testpmd, rounds, seconds, huge);
             let started = std::time::Instant::now();
             let report = compare::run(&plan, &|step| eprintln!("[{:6.1}s] {step}", started.elapsed().as_secs_f64()))?;
             print!("{}", compare::markdown(&report));

@@ -17,7 +17,7 @@
 //! differs from its spine's for a moment.
 use std::net::IpAddr;
 
-use crate::config::{Config, ForwardMode, MacAddr, NodeState, TableAlgorithm};
+use crate::config::{Config, ForwardMode, MacAddr, NodeState, TableAlgorithm, DEFAULT_LOAD_BOUND};
 use crate::maglev::{self, Backend};
 use crate::rendezvous;
 
@@ -56,6 +56,8 @@ pub struct Topology {
     pub chassis_tables: Vec<Vec<u16>>,
     /// How the tables were built (rebuilds use the same).
     pub algorithm: TableAlgorithm,
+    /// For bounded rendezvous: each node's cap, as a multiple of its weighted share.
+    pub load_bound: f64,
 }
 
 impl Topology {
@@ -103,7 +105,7 @@ impl Topology {
             chassis_names.iter().map(|s| s.to_string()).collect(),
             nodes,
             (cfg.dataplane.table_size, cfg.dataplane.chassis_table_size),
-            cfg.dataplane.table_algorithm,
+            (cfg.dataplane.table_algorithm, cfg.dataplane.load_bound),
             previous,
         )
     }
@@ -116,14 +118,31 @@ impl Topology {
         chassis_table_size: u32,
         algorithm: TableAlgorithm,
     ) -> Topology {
-        Topology::assemble(chassis_names, nodes, (table_size, chassis_table_size), algorithm, None)
+        Topology::from_parts_bounded(
+            chassis_names,
+            nodes,
+            (table_size, chassis_table_size),
+            algorithm,
+            DEFAULT_LOAD_BOUND,
+        )
+    }
+
+    /// [`Topology::from_parts`] with bounded rendezvous's `load_bound` given.
+    pub fn from_parts_bounded(
+        chassis_names: Vec<String>,
+        nodes: Vec<Node>,
+        sizes: (u32, u32),
+        algorithm: TableAlgorithm,
+        load_bound: f64,
+    ) -> Topology {
+        Topology::assemble(chassis_names, nodes, sizes, (algorithm, load_bound), None)
     }
 
     fn assemble(
         chassis_names: Vec<String>,
         nodes: Vec<Node>,
         (table_size, chassis_table_size): (u32, u32),
-        algorithm: TableAlgorithm,
+        (algorithm, load_bound): (TableAlgorithm, f64),
         previous: Option<&Topology>,
     ) -> Topology {
         let chassis: Vec<Chassis> = chassis_names
@@ -146,6 +165,10 @@ impl Topology {
                 }
                 _ => rendezvous::build(&backends(&nodes, members), size),
             },
+            // Capacities move with every membership change, so it is built afresh.
+            TableAlgorithm::BoundedRendezvous => {
+                rendezvous::bounded::build(&backends(&nodes, members), size, load_bound)
+            }
         };
         let everyone: Vec<u16> = (0..nodes.len() as u16).collect();
         let all_before: Vec<u16> = previous.map_or(Vec::new(), |p| (0..p.nodes.len() as u16).collect());
@@ -160,7 +183,7 @@ impl Topology {
                 table(&c.nodes, chassis_table_size, before)
             })
             .collect();
-        Topology { nodes, chassis, node_table, chassis_tables, algorithm }
+        Topology { nodes, chassis, node_table, chassis_tables, algorithm, load_bound }
     }
 
     /// Index of the node called `name`.
@@ -189,7 +212,7 @@ impl Topology {
             self.chassis.iter().map(|c| c.name.clone()).collect(),
             nodes,
             (self.node_table.len() as u32, self.chassis_tables.first().map_or(251, |t| t.len() as u32)),
-            self.algorithm,
+            (self.algorithm, self.load_bound),
             Some(self),
         )
     }

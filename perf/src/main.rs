@@ -131,9 +131,13 @@ enum Cmd {
         /// Table sizes (primes), comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "4099,65537,655373")]
         table_sizes: Vec<u32>,
-        /// Table algorithms, comma-separated: maglev, rendezvous.
-        #[arg(long, value_delimiter = ',', default_value = "maglev,rendezvous", value_parser = tables::parse_algorithm)]
+        /// Table algorithms, comma-separated: maglev, rendezvous, bounded-rendezvous.
+        #[arg(long, value_delimiter = ',', default_value = "maglev,rendezvous,bounded-rendezvous", value_parser = tables::parse_algorithm)]
         algorithms: Vec<sluice_control::config::TableAlgorithm>,
+        /// Bounded rendezvous's cap per node, as a multiple of its weighted share (the configuration's
+        /// `dataplane.load_bound`).
+        #[arg(long, default_value_t = sluice_control::config::DEFAULT_LOAD_BOUND)]
+        load_bound: f64,
         #[arg(long, default_value = "results")]
         out: PathBuf,
     },
@@ -216,8 +220,8 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> Result<(), String> {
     match args.cmd {
-        Cmd::Tables { nodes, table_sizes, algorithms, out } => {
-            let plan = tables::Plan { nodes, table_sizes, algorithms };
+        Cmd::Tables { nodes, table_sizes, algorithms, load_bound, out } => {
+            let plan = tables::Plan { nodes, table_sizes, algorithms, load_bound };
             let started = std::time::Instant::now();
             let report = tables::run(&plan, &|step| eprintln!("[{:6.1}s] {step}", started.elapsed().as_secs_f64()))?;
             let md = tables::markdown(&report);

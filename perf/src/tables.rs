@@ -1,5 +1,5 @@
 //! Balance and disruption of sluice's selection tables (the tier-1 table a `single` appliance uses), for
-//! each table algorithm (Maglev, rendezvous), node count and table size. Flow hashes pick slots uniformly, so the shares are
+//! each table algorithm (Maglev, rendezvous, bounded rendezvous), node count and table size. Flow hashes pick slots uniformly, so the shares are
 //! computed exactly over the table's slots rather than estimated from sampled keys:
 //!
 //! * balance: the busiest node's share of slots over the mean share (1.0 is perfect);
@@ -20,11 +20,15 @@ pub struct Plan {
     pub nodes: Vec<u32>,
     pub table_sizes: Vec<u32>,
     pub algorithms: Vec<TableAlgorithm>,
+    /// Bounded rendezvous's cap per node, as a multiple of its share.
+    pub load_bound: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     pub algorithm: TableAlgorithm,
+    /// Bounded rendezvous's cap per node (None for the other algorithms).
+    pub load_bound: Option<f64>,
     pub nodes: u32,
     pub table_size: u32,
     /// Busiest node's slots over the mean.
@@ -55,7 +59,10 @@ pub fn preflight(p: &Plan) -> Result<(), String> {
         return Err(format!("--nodes: {n} is more than a table can index"));
     }
     if p.algorithms.is_empty() {
-        return Err("--algorithms: give at least one of maglev, rendezvous".into());
+        return Err("--algorithms: give at least one of maglev, rendezvous, bounded-rendezvous".into());
+    }
+    if !(1.0..=2.0).contains(&p.load_bound) {
+        return Err(format!("--load-bound: {} is outside 1.0..=2.0", p.load_bound));
     }
     if p.table_sizes.is_empty() {
         return Err("--table-sizes: give at least one size".into());
@@ -88,8 +95,8 @@ fn node(i: u32) -> Node {
     }
 }
 
-fn topology(nodes: Vec<Node>, size: u32, algorithm: TableAlgorithm) -> Topology {
-    Topology::from_parts(vec!["chassis-0".into()], nodes, size, 251, algorithm)
+fn topology(nodes: Vec<Node>, size: u32, (algorithm, bound): (TableAlgorithm, f64)) -> Topology {
+    Topology::from_parts_bounded(vec!["chassis-0".into()], nodes, (size, 251), algorithm, bound)
 }
 
 /// Share of slots whose node (by name) differs between two tables of the same size, and the part of it
@@ -112,9 +119,10 @@ fn moved(a: &Topology, b: &Topology) -> (f64, f64) {
     (all as f64 / m, collateral as f64 / m)
 }
 
-fn row(algorithm: TableAlgorithm, n: u32, size: u32) -> Row {
+fn row((algorithm, bound): (TableAlgorithm, f64), n: u32, size: u32) -> Row {
+    let algorithm_and_bound = (algorithm, bound);
     let t0 = Instant::now();
-    let base = topology((0..n).map(node).collect(), size, algorithm);
+    let base = topology((0..n).map(node).collect(), size, algorithm_and_bound);
     let build_ms = t0.elapsed().as_secs_f64() * 1e3;
     let mut counts = vec![0u64; n as usize];
     for &x in &base.node_table {
@@ -137,10 +145,11 @@ fn row(algorithm: TableAlgorithm, n: u32, size: u32) -> Row {
         remove += all * n as f64;
         collateral += between_survivors * n as f64;
     }
-    let grown = topology((0..=n).map(node).collect(), size, algorithm);
+    let grown = topology((0..=n).map(node).collect(), size, algorithm_and_bound);
     let (add, add_collateral) = moved(&base, &grown);
     Row {
         algorithm,
+        load_bound: (algorithm == TableAlgorithm::BoundedRendezvous).then_some(bound),
         nodes: n,
         table_size: size,
         max_over_mean,
@@ -162,19 +171,29 @@ pub fn run(p: &Plan, progress: &dyn Fn(&str)) -> Result<Report, String> {
         for &size in &p.table_sizes {
             for &n in &p.nodes {
                 progress(&format!("{algorithm:?}: {n} nodes, table of {size}"));
-                rows.push(row(algorithm, n, size));
+                rows.push(row((algorithm, p.load_bound), n, size));
             }
         }
     }
     Ok(Report { rows })
 }
 
-/// `maglev` or `rendezvous`, as the configuration spells them.
+/// The configuration's spelling.
+fn algorithm_name(a: TableAlgorithm) -> &'static str {
+    match a {
+        TableAlgorithm::Maglev => "maglev",
+        TableAlgorithm::Rendezvous => "rendezvous",
+        TableAlgorithm::BoundedRendezvous => "bounded-rendezvous",
+    }
+}
+
+/// `maglev`, `rendezvous` or `bounded-rendezvous`, as the configuration spells them.
 pub fn parse_algorithm(s: &str) -> Result<TableAlgorithm, String> {
     match s.trim() {
         "maglev" => Ok(TableAlgorithm::Maglev),
         "rendezvous" => Ok(TableAlgorithm::Rendezvous),
-        other => Err(format!("{other:?} is not a table algorithm (maglev, rendezvous)")),
+        "bounded-rendezvous" => Ok(TableAlgorithm::BoundedRendezvous),
+        other => Err(format!("{other:?} is not a table algorithm (maglev, rendezvous, bounded-rendezvous)")),
     }
 }
 
@@ -191,7 +210,10 @@ pub fn markdown(r: &Report) -> String {
     for x in &r.rows {
         s += &format!(
             "| {} | {} | {} | {:.3} | {:.3}× | {:.3}× | {:.3}× | {:.1} ms | {:.1} ms |\n",
-            format!("{:?}", x.algorithm).to_lowercase(),
+            match x.load_bound {
+                Some(b) => format!("{} ({b})", algorithm_name(x.algorithm)),
+                None => algorithm_name(x.algorithm).to_string(),
+            },
             x.nodes,
             x.table_size,
             x.max_over_mean,
@@ -211,7 +233,12 @@ mod tests {
 
     #[test]
     fn impossible_plans_are_refused() {
-        let ok = Plan { nodes: vec![4], table_sizes: vec![65537], algorithms: vec![TableAlgorithm::Maglev] };
+        let ok = Plan {
+            nodes: vec![4],
+            table_sizes: vec![65537],
+            algorithms: vec![TableAlgorithm::Maglev],
+            load_bound: 1.02,
+        };
         assert!(preflight(&ok).is_ok());
         let bad = [
             (Plan { nodes: vec![1], ..ok.clone() }, "--nodes"),
@@ -219,6 +246,7 @@ mod tests {
             (Plan { table_sizes: vec![65536], ..ok.clone() }, "not prime"),
             (Plan { nodes: vec![20], table_sizes: vec![17], ..ok.clone() }, "cannot hold"),
             (Plan { algorithms: vec![], ..ok.clone() }, "--algorithms"),
+            (Plan { load_bound: 0.99, ..ok.clone() }, "--load-bound"),
         ];
         for (p, want) in bad {
             let e = preflight(&p).unwrap_err();
@@ -228,19 +256,19 @@ mod tests {
 
     #[test]
     fn a_big_table_is_balanced_and_minimally_disruptive() {
-        let r = row(TableAlgorithm::Maglev, 10, 65537);
+        let r = row((TableAlgorithm::Maglev, 1.0), 10, 65537);
         assert!(r.max_over_mean < 1.001, "Maglev fills slots evenly: {r:?}");
         assert!(r.remove_vs_ideal >= 1.0 && r.remove_vs_ideal < 1.05, "{r:?}");
         assert!(r.add_vs_ideal >= 0.99 && r.add_vs_ideal < 1.05, "{r:?}");
         // A table barely larger than the node count cannot be both: the measure must show it.
-        let small = row(TableAlgorithm::Maglev, 10, 13);
+        let small = row((TableAlgorithm::Maglev, 1.0), 10, 13);
         assert!(small.max_over_mean > 1.1 && small.remove_vs_ideal > r.remove_vs_ideal, "{small:?}");
     }
 
     #[test]
     fn rendezvous_is_exactly_minimally_disruptive_where_maglev_is_not() {
-        let m = row(TableAlgorithm::Maglev, 64, 65537);
-        let r = row(TableAlgorithm::Rendezvous, 64, 65537);
+        let m = row((TableAlgorithm::Maglev, 1.0), 64, 65537);
+        let r = row((TableAlgorithm::Rendezvous, 1.0), 64, 65537);
         // Rendezvous moves only the removed node's slots: a removal costs its share, about 1/N.
         assert!((r.remove_vs_ideal - 1.0).abs() < 0.1 && (r.add_vs_ideal - 1.0).abs() < 0.1, "{r:?}");
         assert_eq!(r.collateral_vs_ideal, 0.0, "{r:?}");

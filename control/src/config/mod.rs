@@ -89,6 +89,9 @@ fn default_prefix() -> String {
     "sluice".into()
 }
 
+/// [`DataplaneConfig::load_bound`]'s default.
+pub const DEFAULT_LOAD_BOUND: f64 = 1.02;
+
 /// How selection tables are built (see [`crate::maglev`] and [`crate::rendezvous`]).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
@@ -96,6 +99,10 @@ pub enum TableAlgorithm {
     #[default]
     Maglev,
     Rendezvous,
+    /// Rendezvous with every node capped at its weighted share of the slots, rounded up: Maglev's
+    /// balance with less collateral movement (see [`crate::rendezvous::bounded`]).
+    #[serde(rename = "bounded-rendezvous")]
+    BoundedRendezvous,
 }
 
 /// What an appliance does in a tiered deployment.
@@ -133,8 +140,13 @@ pub struct DataplaneConfig {
     pub chassis_table_size: u32,
     /// How both tiers' tables are built: `maglev` (balance within a slot of exact; a membership change
     /// moves somewhat more than the ideal share of flows, more so for many nodes in a small table) or
-    /// `rendezvous` (a change moves exactly the ideal share; balance within sampling noise).
+    /// `rendezvous` (a change moves exactly the ideal share; balance within sampling noise) or
+    /// `bounded-rendezvous` (rendezvous with each node held to `load_bound` × its share).
     pub table_algorithm: TableAlgorithm,
+    /// For `bounded-rendezvous`: no node holds more than this times its weighted share of a table's slots
+    /// (rounded up). 1.0 balances like Maglev; a little slack (the default, 1.02) cuts the flows a
+    /// membership change moves between the other nodes several times over. 1.0..=2.0.
+    pub load_bound: f64,
     /// When a worker's poll finds nothing 64 times running, sleep this long (0: pure polling, the
     /// default). For labs and small shared machines; never on the per-packet path.
     pub idle_sleep_us: u32,
@@ -153,6 +165,7 @@ impl Default for DataplaneConfig {
             table_size: 65537,
             chassis_table_size: 16381,
             table_algorithm: TableAlgorithm::Maglev,
+            load_bound: DEFAULT_LOAD_BOUND,
             idle_sleep_us: 0,
         }
     }

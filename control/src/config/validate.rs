@@ -125,6 +125,9 @@ impl Config {
                 return err(f, format!("{v} must be a prime between 251 and 16777213 (e.g. 65537)"));
             }
         }
+        if !(1.0..=2.0).contains(&d.load_bound) {
+            return err("dataplane.load_bound", format!("{} is outside 1.0..=2.0", d.load_bound));
+        }
         Ok(())
     }
 

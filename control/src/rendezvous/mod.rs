@@ -21,6 +21,8 @@ use siphasher::sip::SipHasher13;
 
 use crate::maglev::{Backend, EMPTY};
 
+pub mod bounded;
+
 const SEED_KEY: (u64, u64) = (0x736c_7569_6365_2d33, 0x7265_6e64_657a_766f);
 
 fn seed(identity: &str) -> u64 {
@@ -76,6 +78,24 @@ impl<'a> Field<'a> {
             }
         }
         ua > ub || (ua == ub && self.backends[a].identity < self.backends[b].identity)
+    }
+
+    /// The winner of `slot` among the backends `skip` leaves, in [`Field::beats`]'s order (smallest
+    /// `-ln(u) / weight`, then largest `u`, then smallest identity, which is their index); None if it
+    /// skips all. One logarithm per backend.
+    fn winner_among(&self, slot: u64, skip: impl Fn(usize) -> bool) -> Option<usize> {
+        let mut w: Option<(f64, std::cmp::Reverse<u64>, usize)> = None;
+        for (i, &s) in self.seeds.iter().enumerate() {
+            if skip(i) {
+                continue;
+            }
+            let u = score(s, slot);
+            let k = (key(u, self.backends[i].weight), std::cmp::Reverse(u), i);
+            if w.is_none_or(|b| k.0.total_cmp(&b.0).then(k.1.cmp(&b.1)).then(k.2.cmp(&b.2)).is_lt()) {
+                w = Some(k);
+            }
+        }
+        w.map(|(_, _, i)| i)
     }
 
     /// The winner of `slot` among every backend: the best of each weight class by score alone, then the

@@ -58,6 +58,9 @@ pub struct Topology {
     pub algorithm: TableAlgorithm,
     /// For bounded rendezvous: each node's cap, as a multiple of its weighted share.
     pub load_bound: f64,
+    /// For bounded rendezvous: the plain rendezvous tables the capped ones were made from (tier 1, then
+    /// each chassis), which the next rebuild starts from; empty for the other algorithms.
+    pub unbounded: Vec<Vec<u16>>,
 }
 
 impl Topology {
@@ -156,34 +159,49 @@ impl Topology {
             })
             .collect();
         // A previous rendezvous table of the same size is the starting point; anything else is built afresh.
-        let previous = previous.filter(|p| p.algorithm == TableAlgorithm::Rendezvous);
-        let table = |members: &[u16], size: u32, before: Option<(&Topology, &[u16], &Vec<u16>)>| match algorithm {
-            TableAlgorithm::Maglev => maglev::build(&backends(&nodes, members), size),
-            TableAlgorithm::Rendezvous => match before {
-                Some((p, old_members, old)) if old.len() == size as usize => {
-                    rendezvous::rebuild(&backends(&p.nodes, old_members), old, &backends(&nodes, members))
-                }
-                _ => rendezvous::build(&backends(&nodes, members), size),
-            },
-            // Capacities move with every membership change, so it is built afresh.
+        let previous = previous.filter(|p| p.algorithm == algorithm && algorithm != TableAlgorithm::Maglev);
+        let winners = |members: &[u16], size: u32, before: Option<(&Topology, &[u16], &[u16])>| match before {
+            Some((p, old_members, old)) if old.len() == size as usize => {
+                rendezvous::rebuild(&backends(&p.nodes, old_members), old, &backends(&nodes, members))
+            }
+            _ => rendezvous::build(&backends(&nodes, members), size),
+        };
+        // (table, the unbounded table it was capped from)
+        let table = |members: &[u16], size: u32, before| match algorithm {
+            TableAlgorithm::Maglev => (maglev::build(&backends(&nodes, members), size), None),
+            TableAlgorithm::Rendezvous => (winners(members, size, before), None),
             TableAlgorithm::BoundedRendezvous => {
-                rendezvous::bounded::build(&backends(&nodes, members), size, load_bound)
+                let w = winners(members, size, before);
+                (rendezvous::bounded::cap(&backends(&nodes, members), &w, load_bound), Some(w))
             }
         };
         let everyone: Vec<u16> = (0..nodes.len() as u16).collect();
         let all_before: Vec<u16> = previous.map_or(Vec::new(), |p| (0..p.nodes.len() as u16).collect());
-        let node_table = table(&everyone, table_size, previous.map(|p| (p, &all_before[..], &p.node_table)));
-        let chassis_tables = chassis
+        let (node_table, node_winners) =
+            table(&everyone, table_size, previous.map(|p| (p, &all_before[..], p.winners(None))));
+        let (chassis_tables, chassis_winners): (Vec<Vec<u16>>, Vec<Option<Vec<u16>>>) = chassis
             .iter()
             .map(|c| {
                 let before = previous.and_then(|p| {
                     let i = p.chassis.iter().position(|x| x.name == c.name)?;
-                    Some((p, &p.chassis[i].nodes[..], &p.chassis_tables[i]))
+                    Some((p, &p.chassis[i].nodes[..], p.winners(Some(i))))
                 });
                 table(&c.nodes, chassis_table_size, before)
             })
-            .collect();
-        Topology { nodes, chassis, node_table, chassis_tables, algorithm, load_bound }
+            .unzip();
+        let unbounded = std::iter::once(node_winners).chain(chassis_winners).flatten().collect();
+        Topology { nodes, chassis, node_table, chassis_tables, algorithm, load_bound, unbounded }
+    }
+
+    /// The rendezvous table a rebuild starts from for tier 1 (`None`) or chassis `i`: the table itself for
+    /// plain rendezvous, the unbounded one it was capped from for bounded rendezvous.
+    fn winners(&self, chassis: Option<usize>) -> &[u16] {
+        let k = chassis.map_or(0, |i| i + 1);
+        match (self.unbounded.get(k), chassis) {
+            (Some(w), _) => w,
+            (None, None) => &self.node_table,
+            (None, Some(i)) => &self.chassis_tables[i],
+        }
     }
 
     /// Index of the node called `name`.

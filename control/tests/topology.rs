@@ -163,8 +163,14 @@ fn fresh(t: &Topology) -> Topology {
 
 #[test]
 fn rendezvous_rebuilds_from_the_previous_tables_equal_fresh_builds() {
+    for algorithm in [TableAlgorithm::Rendezvous, TableAlgorithm::BoundedRendezvous] {
+        rebuilds_equal_fresh_builds(algorithm);
+    }
+}
+
+fn rebuilds_equal_fresh_builds(algorithm: TableAlgorithm) {
     let layout: &[&[u32]] = &[&[100, 200, 300, 50, 100], &[100, 100, 150, 250], &[300, 100, 200, 100, 100, 50]];
-    let mut t = topo_with(layout, TableAlgorithm::Rendezvous);
+    let mut t = topo_with(layout, algorithm);
     // Drains, downs, undrains and removals, one after another: every rebuild starts from the tables
     // before it, and every one must equal the tables a fresh build makes of the same nodes.
     let steps: [(&str, Option<NodeState>); 8] = [
@@ -182,7 +188,7 @@ fn rendezvous_rebuilds_from_the_previous_tables_equal_fresh_builds() {
             Some(s) => t.with_state(name, s).unwrap(),
             None => t.without(name).unwrap(),
         };
-        assert_eq!(next, fresh(&next), "{name} -> {state:?}");
+        assert_eq!(next, fresh(&next), "{algorithm:?}: {name} -> {state:?}");
         assert_ne!(next.node_table, t.node_table, "{name}: the change reached the table");
         t = next;
     }

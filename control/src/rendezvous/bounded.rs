@@ -29,20 +29,28 @@ fn capacities(f: &Field<'_>, size: u32, bound: f64) -> Vec<usize> {
 /// Builds a table of `size` slots over `backends` in which no backend holds more than `bound` (≥ 1.0)
 /// times its weighted share, rounded up; [`EMPTY`] everywhere if no backend has weight.
 pub fn build(backends: &[Backend<'_>], size: u32, bound: f64) -> Vec<u16> {
+    cap(backends, &super::build(backends, size), bound)
+}
+
+/// The bounded table from `winners`, the plain rendezvous table of the same `backends` ([`super::build`]
+/// or [`super::rebuild`]): only the refusal rounds are run, so a rebuild costs what the unbounded
+/// rebuild costs plus the rounds.
+pub fn cap(backends: &[Backend<'_>], winners: &[u16], bound: f64) -> Vec<u16> {
     assert!(bound >= 1.0, "a bound below 1 leaves slots without a backend");
     let f = Field::new(backends);
     let n = f.backends.len();
     if n == 0 {
-        return vec![EMPTY; size as usize];
+        return vec![EMPTY; winners.len()];
     }
+    let size = winners.len() as u32;
     let cap = capacities(&f, size, bound);
     // Every slot first asks its rendezvous winner.
-    let mut best = vec![(0u64, usize::MAX); f.weights.len()];
+    let index: HashMap<u16, usize> = f.backends.iter().enumerate().map(|(i, b)| (b.value, i)).collect();
     let mut held: Vec<Vec<u32>> = vec![Vec::new(); n];
     let mut owner: Vec<u32> = Vec::with_capacity(size as usize);
-    for slot in 0..size {
-        let w = f.winner(slot as u64, &mut best);
-        held[w].push(slot);
+    for (slot, v) in winners.iter().enumerate() {
+        let w = index[v];
+        held[w].push(slot as u32);
         owner.push(w as u32);
     }
     // Then rounds: every backend over capacity keeps the slots scoring highest for it (on equal scores the
@@ -162,6 +170,15 @@ mod tests {
         // Plain rendezvous's busiest backend holds ~9% more than the mean at this size.
         let plain = counts(&super::super::build(&backends(&n, |_| 100), 65537), 64);
         assert!(*plain.iter().max().unwrap() > cap + 40);
+    }
+
+    #[test]
+    fn capping_an_incremental_rendezvous_rebuild_is_the_fresh_bounded_build() {
+        let n = names(40);
+        let before = backends(&n, |i| [100, 200][i % 2]);
+        let after: Vec<Backend> = before.iter().filter(|b| b.value != 3).copied().collect();
+        let winners = super::super::rebuild(&before, &super::super::build(&before, 4099), &after);
+        assert_eq!(cap(&after, &winners, 1.02), build(&after, 4099, 1.02));
     }
 
     #[test]

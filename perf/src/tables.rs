@@ -178,23 +178,12 @@ pub fn run(p: &Plan, progress: &dyn Fn(&str)) -> Result<Report, String> {
     Ok(Report { rows })
 }
 
-/// The configuration's spelling.
-fn algorithm_name(a: TableAlgorithm) -> &'static str {
-    match a {
-        TableAlgorithm::Maglev => "maglev",
-        TableAlgorithm::Rendezvous => "rendezvous",
-        TableAlgorithm::BoundedRendezvous => "bounded-rendezvous",
-    }
-}
-
 /// `maglev`, `rendezvous` or `bounded-rendezvous`, as the configuration spells them.
 pub fn parse_algorithm(s: &str) -> Result<TableAlgorithm, String> {
-    match s.trim() {
-        "maglev" => Ok(TableAlgorithm::Maglev),
-        "rendezvous" => Ok(TableAlgorithm::Rendezvous),
-        "bounded-rendezvous" => Ok(TableAlgorithm::BoundedRendezvous),
-        other => Err(format!("{other:?} is not a table algorithm (maglev, rendezvous, bounded-rendezvous)")),
-    }
+    let all = [TableAlgorithm::Maglev, TableAlgorithm::Rendezvous, TableAlgorithm::BoundedRendezvous];
+    all.into_iter()
+        .find(|a| a.name() == s.trim())
+        .ok_or_else(|| format!("{s:?} is not a table algorithm ({})", all.map(|a| a.name()).join(", ")))
 }
 
 pub fn markdown(r: &Report) -> String {
@@ -211,8 +200,8 @@ pub fn markdown(r: &Report) -> String {
         s += &format!(
             "| {} | {} | {} | {:.3} | {:.3}× | {:.3}× | {:.3}× | {:.1} ms | {:.1} ms |\n",
             match x.load_bound {
-                Some(b) => format!("{} ({b})", algorithm_name(x.algorithm)),
-                None => algorithm_name(x.algorithm).to_string(),
+                Some(b) => format!("{} ({b})", x.algorithm.name()),
+                None => x.algorithm.name().to_string(),
             },
             x.nodes,
             x.table_size,

@@ -105,6 +105,17 @@ pub enum TableAlgorithm {
     BoundedRendezvous,
 }
 
+impl TableAlgorithm {
+    /// The configuration's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            TableAlgorithm::Maglev => "maglev",
+            TableAlgorithm::Rendezvous => "rendezvous",
+            TableAlgorithm::BoundedRendezvous => "bounded-rendezvous",
+        }
+    }
+}
+
 /// What an appliance does in a tiered deployment.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]

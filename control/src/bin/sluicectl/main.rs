@@ -440,12 +440,12 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             out!(
-                "{}: OK — {} ports, {} VIPs, {} workers, tier-1 {:?} table of {} slots",
+                "{}: OK — {} ports, {} VIPs, {} workers, tier-1 {} table of {} slots",
                 config.display(),
                 r.ports,
                 r.vips,
                 r.workers,
-                cfg.dataplane.table_algorithm,
+                cfg.dataplane.table_algorithm.name(),
                 r.table_size
             );
             for c in &r.chassis {

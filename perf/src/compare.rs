@@ -70,8 +70,9 @@ const HUGE_DIR: &str = "/dev/hugepages";
 const HUGE_NR: &str = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages";
 const PAGES: u64 = 1024;
 
-/// Checks everything that can be checked before anything starts.
-pub fn preflight(p: &Plan) -> Result<(), String> {
+/// The checks every harness that runs sluice on the plan's pcaps makes first: the files are there, and
+/// the rounds, seconds and pool are possible.
+pub(crate) fn check_inputs(p: &Plan) -> Result<(), String> {
     for (what, f) in [("--client", &p.client), ("--node", &p.node), ("--sluice", &p.sluice)] {
         if !f.is_file() {
             return Err(format!("{what} {}: no such file", f.display()));
@@ -86,6 +87,12 @@ pub fn preflight(p: &Plan) -> Result<(), String> {
     if !(1024..=1 << 22).contains(&p.mbufs) {
         return Err(format!("--mbufs {} is outside 1024..=4194304", p.mbufs));
     }
+    Ok(())
+}
+
+/// Checks everything that can be checked before anything starts.
+pub fn preflight(p: &Plan) -> Result<(), String> {
+    check_inputs(p)?;
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {}", p.testpmd)])
         .stdout(Stdio::null())

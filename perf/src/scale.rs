@@ -75,17 +75,7 @@ pub fn layout(workers: u32, cpus: u32) -> Result<Vec<u32>, String> {
 /// Checks everything that can be checked before anything starts.
 pub fn preflight(p: &Plan) -> Result<(), String> {
     let b = &p.base;
-    for (what, f) in [("--client", &b.client), ("--node", &b.node), ("--sluice", &b.sluice)] {
-        if !f.is_file() {
-            return Err(format!("{what} {}: no such file", f.display()));
-        }
-    }
-    if !b.config_template.is_file() {
-        return Err(format!("{}: the example configuration is missing", b.config_template.display()));
-    }
-    if b.rounds == 0 || b.seconds == 0 {
-        return Err("--rounds and --seconds must be at least 1".into());
-    }
+    compare::check_inputs(b)?;
     if p.workers.is_empty() {
         return Err("--workers: no worker counts".into());
     }

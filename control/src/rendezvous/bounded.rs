@@ -84,15 +84,8 @@ pub fn cap(backends: &[Backend<'_>], winners: &[u16], bound: f64) -> Vec<u16> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::{backends, names};
     use super::*;
-
-    fn names(n: usize) -> Vec<String> {
-        (0..n).map(|i| format!("node-{i}")).collect()
-    }
-
-    fn backends(names: &[String], weight: impl Fn(usize) -> u32) -> Vec<Backend<'_>> {
-        names.iter().enumerate().map(|(i, n)| Backend { identity: n, weight: weight(i), value: i as u16 }).collect()
-    }
 
     fn counts(t: &[u16], n: usize) -> Vec<usize> {
         let mut c = vec![0; n];

@@ -192,11 +192,12 @@ pub fn rebuild(old: &[Backend<'_>], old_table: &[u16], new: &[Backend<'_>]) -> V
 mod tests {
     use super::*;
 
-    fn names(n: usize) -> Vec<String> {
+    pub(super) fn names(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("node-{i}")).collect()
     }
 
-    fn backends(names: &[String], weight: impl Fn(usize) -> u32) -> Vec<Backend<'_>> {
+    /// Backend i is `names[i]`, with value i.
+    pub(super) fn backends(names: &[String], weight: impl Fn(usize) -> u32) -> Vec<Backend<'_>> {
         names.iter().enumerate().map(|(i, n)| Backend { identity: n, weight: weight(i), value: i as u16 }).collect()
     }
 

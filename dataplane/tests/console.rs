@@ -45,8 +45,7 @@ struct Appliance(std::process::Child);
 
 impl Drop for Appliance {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        support::stop(&mut self.0);
     }
 }
 

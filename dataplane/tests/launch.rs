@@ -377,10 +377,7 @@ struct Launched(std::process::Child);
 
 impl Drop for Launched {
     fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
-            let _ = self.0.wait();
-        }
+        support::stop(&mut self.0);
     }
 }
 

@@ -3,6 +3,8 @@
 //! client keeps sending, and every connection whose flow moved is reset at once on the client and cleared
 //! on the node that held it, while no other connection is disturbed. Needs root (namespaces, EAL).
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -131,8 +133,7 @@ impl Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
+            support::stop(c);
         }
         let _ = Command::new("bash").arg(root().join("scripts/lab.sh")).arg("down").status();
     }

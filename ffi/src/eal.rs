@@ -1,15 +1,18 @@
 //! Starting and stopping the Environment Abstraction Layer, and running closures on lcores.
 
-use std::ffi::{c_void, CString};
+use std::ffi::{c_void, CStr, CString};
 use std::os::raw::{c_char, c_int};
+use std::path::{Path, PathBuf};
 
 use crate::error::{rte_error, Error, Result, ToResult};
 use crate::lcore::LcoreId;
 use crate::raw;
 
-/// A started EAL. Dropping it runs `rte_eal_cleanup`; drop every port and pool first.
+/// A started EAL. Dropping it runs `rte_eal_cleanup` and then, in a primary process, removes EAL's
+/// runtime directory (`/var/run/dpdk/<file prefix>`); drop every port and pool first.
 pub struct Eal {
-    _private: (),
+    /// What Drop removes: DPDK 22.11 leaves it behind (about 12 MB of memory-map files per prefix).
+    runtime_dir: Option<PathBuf>,
 }
 
 impl Eal {
@@ -27,7 +30,17 @@ impl Eal {
         // SAFETY: argv holds argc valid NUL-terminated strings that outlive the call (EAL copies what it keeps).
         let n = unsafe { raw::rte_eal_init(argv.len() as c_int, argv.as_mut_ptr()) };
         n.rte_errno("rte_eal_init")?;
-        Ok(Eal { _private: () })
+        // SAFETY: EAL is initialised; this reads the process type it settled on.
+        let primary = unsafe { raw::rte_eal_process_type() } == raw::RTE_PROC_PRIMARY;
+        // SAFETY: EAL is initialised; the result points at EAL's static NUL-terminated path buffer.
+        let dir = unsafe { CStr::from_ptr(raw::rte_eal_get_runtime_dir()) };
+        let dir = PathBuf::from(dir.to_string_lossy().into_owned());
+        Ok(Eal { runtime_dir: (primary && is_runtime_dir(&dir)).then_some(dir) })
+    }
+
+    /// EAL's runtime directory when this process will remove it at cleanup (a primary process).
+    pub fn runtime_dir(&self) -> Option<&Path> {
+        self.runtime_dir.as_deref()
     }
 
     /// Lets `dpdk-dumpcap` (and `dpdk-pdump`) capture this process's ports from a secondary process
@@ -84,5 +97,32 @@ impl Drop for Eal {
     fn drop(&mut self) {
         // SAFETY: EAL was initialised by init; cleanup is called once.
         unsafe { raw::rte_eal_cleanup() };
+        // Nothing of this process's EAL is left to use the directory's files: a later start with the
+        // same prefix recreates them, and a prefix used once no longer leaves them behind for good.
+        if let Some(d) = &self.runtime_dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// A path of the shape EAL gives its runtime directory, `<base>/dpdk/<prefix>`, so that nothing else
+/// is ever removed in its name.
+fn is_runtime_dir(p: &Path) -> bool {
+    p.is_absolute()
+        && p.parent().and_then(Path::file_name).is_some_and(|n| n == "dpdk")
+        && p.file_name().is_some_and(|n| !n.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_eal_shaped_directories_are_removed() {
+        assert!(is_runtime_dir(Path::new("/var/run/dpdk/sluice-demo")));
+        assert!(is_runtime_dir(Path::new("/run/user/1000/dpdk/rte")));
+        for p in ["", "/", "/var/run/dpdk", "/var/run/dpdk/..", "dpdk/rte", "/var/run/other/rte"] {
+            assert!(!is_runtime_dir(Path::new(p)), "{p}");
+        }
     }
 }

@@ -219,3 +219,17 @@ pub fn telemetry(prefix: &str, commands: &[&str]) -> Vec<serde_json::Value> {
     assert_eq!(answers.len(), commands.len(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     answers
 }
+
+/// Stops a child the way an operator would (SIGTERM), so that sluice shuts down cleanly and removes
+/// what EAL made; SIGKILL only if it has not exited within 10 s.
+pub fn stop(child: &mut std::process::Child) {
+    if matches!(child.try_wait(), Ok(None)) {
+        let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let t0 = std::time::Instant::now();
+        while matches!(child.try_wait(), Ok(None)) && t0.elapsed() < std::time::Duration::from_secs(10) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

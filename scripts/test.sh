@@ -45,4 +45,6 @@ timeout 900 target/release/sluice-perf instructions --client demo-out/client-in.
   --seconds 1 --out /tmp/sluice-perf-smoke | tee -a /tmp/sluice-perf-smoke.log
 grep -q "macswap / sluice, per packet" /tmp/sluice-perf-smoke.log
 cargo test --quiet --release -p sluice-perf --bench micro
+echo "== interrupted harness runs leave nothing behind (SIGTERM and SIGKILL to sluice-perf alone)"
+bash scripts/test-interrupt.sh demo-out/client-in.pcap demo-out/node-in.pcap
 echo "== all tests passed"

@@ -385,6 +385,47 @@ fn sigterm_stops_cleanly_with_every_mbuf_back() {
 }
 
 #[test]
+fn sigterm_while_starting_is_the_same_clean_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_pcap(&d.join("c.pcap"), &interleave(&client_flows(50)));
+    write_pcap(&d.join("n.pcap"), &[tcp4(VIP4, 2049, [172, 16, 0, 1], 10_000, b"r")]);
+    let cfg = config(
+        d,
+        &format!("net_pcap0,rx_pcap={}/c.pcap,infinite_rx=1", d.display()),
+        &format!("net_pcap1,rx_pcap={}/n.pcap,infinite_rx=1", d.display()),
+        &[],
+    );
+    let json = d.join("summary.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["--config", cfg.to_str().unwrap(), "--stats-json", json.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // EAL's first words: sluice is starting (its handlers are in place before EAL starts).
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("EAL:") {
+        let mut line = String::new();
+        assert!(std::io::BufRead::read_line(&mut err, &mut line).unwrap() > 0, "no EAL output: {seen}");
+        seen += &line;
+    }
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    std::io::Read::read_to_string(&mut err, &mut seen).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let r = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: seen,
+        summary: serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap(),
+    };
+    assert!(r.stderr.contains("signal received"), "{}", r.stderr);
+    assert_accounted(&r);
+    assert_no_runtime_dir(&cfg);
+}
+
+#[test]
 fn a_bad_config_is_refused_before_eal_starts() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), "net_null0", "net_null1", &[("name = \"a2\"", "name = \"a1\"")]);

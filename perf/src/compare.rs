@@ -3,12 +3,13 @@
 //! reserved (and hugetlbfs mounted) when needed and everything is put back afterwards, interrupted or not.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+
+use crate::procs;
 
 /// Which memory modes to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -178,16 +179,6 @@ fn remove_our_hugepage_files() {
     }
 }
 
-/// Kills a child on drop (an interrupted run leaves no process behind).
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Writes sluice's configuration for a run into `dir`: the plan's pcaps and pool, hugepages or not, no
 /// console. Returns the configuration's path and where sluice is to write its statistics.
 pub(crate) fn sluice_config(p: &Plan, huge: bool, dir: &Path) -> Result<(PathBuf, PathBuf), String> {
@@ -208,38 +199,10 @@ pub(crate) fn sluice_config_text(p: &Plan, huge: bool) -> Result<String, String>
         .replacen("[[ports]]", "[console]\nenabled = false\n\n[[ports]]", 1))
 }
 
-fn sluice_once(p: &Plan, huge: bool, dir: &Path) -> Result<f64, String> {
+fn sluice_once(p: &Plan, huge: bool, dir: &Path, stop: &AtomicBool) -> Result<f64, String> {
     let (cfg_path, json) = sluice_config(p, huge, dir)?;
-    let s = run_sluice(&p.sluice, &cfg_path, &json, p.seconds)?;
+    let s = procs::run_sluice(&p.sluice, &cfg_path, &json, p.seconds, stop, &[])?;
     Ok(s["rx"].as_f64().unwrap_or(0.0) / s["seconds"].as_f64().unwrap_or(1.0) / 1e6)
-}
-
-/// Runs sluice on `cfg` for `seconds` and returns its statistics (`--stats-json`). A run that forwarded
-/// nothing, whose counters do not add up or that left mbufs in use is an error, not a result.
-pub(crate) fn run_sluice(sluice: &Path, cfg: &Path, json: &Path, seconds: u32) -> Result<serde_json::Value, String> {
-    let out = Command::new(sluice)
-        .arg("--config")
-        .arg(cfg)
-        .args(["--duration", &seconds.to_string(), "--stats-interval-ms", "0"])
-        .arg("--stats-json")
-        .arg(json)
-        .output()
-        .map_err(|e| format!("{}: {e}", sluice.display()))?;
-    if !out.status.success() {
-        return Err(format!("sluice failed: {}", String::from_utf8_lossy(&out.stderr)));
-    }
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(json).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
-    let secs = s["seconds"].as_f64().unwrap_or(0.0);
-    let rx = s["rx"].as_f64().unwrap_or(0.0);
-    if secs <= 0.0 || rx <= 0.0 {
-        return Err(format!("sluice forwarded nothing: {s}"));
-    }
-    // A fast run that loses packets or mbufs is not a result.
-    if s["counters_balance"] != serde_json::Value::Bool(true) || s["mempool_in_use_at_exit"].as_u64() != Some(0) {
-        return Err(format!("sluice's counters do not add up or mbufs were left in use: {s}"));
-    }
-    Ok(s)
 }
 
 /// Mean of the per-second Rx-pps samples, summed over both ports: leading zeros (startup) and the first
@@ -301,18 +264,11 @@ pub(crate) fn run_testpmd(
         "--nb-cores=1".into(),
     ]);
     // Line-buffered (stdbuf), so the first statistics can be seen as they come.
-    let child = Command::new("stdbuf")
-        .arg("-oL")
-        .args(wrapper)
-        .arg(&p.testpmd)
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("stdbuf {}: {e}", p.testpmd))?;
-    let mut child = Reaped(child);
-    let out = child.0.stdout.take().expect("piped");
+    let mut cmd = procs::command("stdbuf");
+    cmd.arg("-oL").args(wrapper).arg(&p.testpmd).args(&args).stdout(Stdio::piped()).stderr(Stdio::null());
+    let grace = Duration::from_secs(if wrapper.is_empty() { 10 } else { 120 });
+    let mut child = procs::Guarded::spawn(&mut cmd, grace)?;
+    let out = child.child().stdout.take().expect("piped");
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     let reader = std::thread::spawn(move || {
         let mut all = String::new();
@@ -330,7 +286,8 @@ pub(crate) fn run_testpmd(
         if stop.load(Relaxed) || Instant::now() > deadline {
             break false;
         }
-        if let Ok(Some(st)) = child.0.try_wait() {
+        if let Ok(Some(st)) = child.child().try_wait() {
+            procs::remove_runtime_dir(&format!("{PREFIX}-testpmd"));
             return Err(format!("{} {mode} exited early: {st}", p.testpmd));
         }
         match rx.recv_timeout(Duration::from_millis(100)) {
@@ -349,14 +306,14 @@ pub(crate) fn run_testpmd(
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-    // SIGINT lets testpmd stop its ports and release its memory.
-    let _ = Command::new("kill").args(["-INT", &child.0.id().to_string()]).status();
-    let deadline = Instant::now() + Duration::from_secs(if wrapper.is_empty() { 10 } else { 120 });
-    while child.0.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // SIGINT lets testpmd stop its ports and release its memory; its runtime directory is left to us.
+    child.interrupt();
     drop(child);
+    procs::remove_runtime_dir(&format!("{PREFIX}-testpmd"));
     let text = reader.join().unwrap_or_default();
+    if stop.load(Relaxed) {
+        return Err(procs::INTERRUPTED.into());
+    }
     if !flowing {
         return Err(format!("testpmd {mode} forwarded nothing in time"));
     }
@@ -367,10 +324,7 @@ pub(crate) fn run_testpmd(
 pub fn run(p: &Plan, progress: &dyn Fn(&str)) -> Result<Report, String> {
     preflight(p)?;
     std::fs::create_dir_all(&p.out).map_err(|e| format!("{}: {e}", p.out.display()))?;
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        let _ = signal_hook::flag::register(sig, stop.clone());
-    }
+    let stop = procs::stop_on_signals();
     let modes: Vec<bool> = match p.huge {
         Huge::No => vec![false],
         Huge::Yes => vec![true],
@@ -388,7 +342,7 @@ pub fn run(p: &Plan, progress: &dyn Fn(&str)) -> Result<Report, String> {
             }
             for what in order {
                 if stop.load(Relaxed) {
-                    return Err("interrupted; hugepages, mounts and processes were put back".into());
+                    return Err(procs::INTERRUPTED.into());
                 }
                 progress(&format!(
                     "round {round}/{} {} {what} ({} s)",
@@ -397,7 +351,7 @@ pub fn run(p: &Plan, progress: &dyn Fn(&str)) -> Result<Report, String> {
                     p.seconds
                 ));
                 let mpps = match what {
-                    "sluice" => sluice_once(p, huge, dir.path())?,
+                    "sluice" => sluice_once(p, huge, dir.path(), &stop)?,
                     mode => testpmd_once(p, huge, mode, &stop)?,
                 };
                 let what = if what == "sluice" { "sluice".to_string() } else { format!("testpmd {what}") };

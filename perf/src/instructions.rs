@@ -10,11 +10,11 @@
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::compare::{self, Plan};
+use crate::procs;
 
 /// One target's count.
 #[derive(Debug, Clone, Serialize)]
@@ -90,43 +90,25 @@ fn callgrind(dir: &Path, stem: &str, valgrind: &str) -> Vec<String> {
     ]
 }
 
-fn sluice(p: &Plan, valgrind: &str, dir: &Path) -> Result<u64, String> {
+fn sluice(p: &Plan, valgrind: &str, dir: &Path, stop: &AtomicBool) -> Result<u64, String> {
     let (cfg, json) = compare::sluice_config(p, false, dir)?;
-    let out = Command::new(valgrind)
-        .args(&callgrind(dir, "sluice", valgrind)[1..])
-        .arg(&p.sluice)
-        .args(["--config", cfg.to_str().unwrap(), "--duration", &p.seconds.to_string(), "--stats-interval-ms", "0"])
-        .arg("--stats-json")
-        .arg(&json)
-        .output()
-        .map_err(|e| format!("{valgrind}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("sluice under callgrind failed: {}", String::from_utf8_lossy(&out.stderr)));
-    }
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
-    if s["counters_balance"] != serde_json::Value::Bool(true) || s["mempool_in_use_at_exit"].as_u64() != Some(0) {
-        return Err(format!("sluice's counters do not add up or mbufs were left in use: {s}"));
-    }
+    let s = procs::run_sluice(&p.sluice, &cfg, &json, p.seconds, stop, &callgrind(dir, "sluice", valgrind))?;
     s["rx"].as_u64().filter(|&n| n > 0).ok_or_else(|| format!("sluice received nothing: {s}"))
 }
 
 pub fn run(p: &Plan, valgrind: &str, progress: &dyn Fn(&str)) -> Result<Report, String> {
     preflight(p, valgrind)?;
     std::fs::create_dir_all(&p.out).map_err(|e| format!("{}: {e}", p.out.display()))?;
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        let _ = signal_hook::flag::register(sig, stop.clone());
-    }
+    let stop = procs::stop_on_signals();
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut counts = Vec::new();
     for what in ["sluice", "io", "macswap"] {
         if stop.load(Relaxed) {
-            return Err("interrupted; processes were stopped".into());
+            return Err(procs::INTERRUPTED.into());
         }
         progress(&format!("{what} under callgrind ({} s of forwarding)", p.seconds));
         let packets = match what {
-            "sluice" => sluice(p, valgrind, dir.path())?,
+            "sluice" => sluice(p, valgrind, dir.path(), &stop)?,
             mode => {
                 let text = compare::run_testpmd(p, false, mode, &stop, &callgrind(dir.path(), mode, valgrind))?;
                 testpmd_packets(&text)

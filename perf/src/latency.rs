@@ -6,13 +6,16 @@
 //! `dpdk-testpmd --forward-mode=io` gives the transport's own latency as a baseline.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use dpdk_sys::eal::Eal;
 use dpdk_sys::{lcore, Burst, Mempool, PortConf, PortId, SocketId};
 use hdrhistogram::Histogram;
 use serde::Serialize;
+
+use crate::procs;
 
 const MAGIC: &[u8; 4] = b"SLAT";
 const PREFIX: &str = "sluice-perf-lat";
@@ -90,21 +93,6 @@ pub fn preflight(p: &Plan) -> Result<(), String> {
         return Err("two CPUs are needed (the generator on CPU 0, the forwarding core on CPU 1)".into());
     }
     Ok(())
-}
-
-/// Kills the target on drop: an interrupted run leaves no process behind.
-struct Target(Child);
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-INT", &self.0.id().to_string()]).status();
-        let t0 = Instant::now();
-        while self.0.try_wait().ok().flatten().is_none() && t0.elapsed() < Duration::from_secs(10) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 struct Gen {
@@ -195,42 +183,70 @@ fn sluice_config(p: &Plan, s0: &Path, s1: &Path) -> Result<String, String> {
     Ok(t)
 }
 
+/// Starts the target; dropping what this returns stops it (SIGINT) and removes testpmd's runtime files.
 fn start(p: &Plan, which: &str, dir: &Path, s0: &Path, s1: &Path) -> Result<Target, String> {
-    let child = if which == "sluice" {
+    let mut cmd = if which == "sluice" {
         let cfg = dir.join("lat.toml");
         std::fs::write(&cfg, sluice_config(p, s0, s1)?).map_err(|e| e.to_string())?;
-        Command::new(&p.sluice)
-            .args(["--config", cfg.to_str().expect("utf-8 path"), "--stats-interval-ms", "0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
+        let mut c = procs::command(&p.sluice);
+        c.args(["--config", cfg.to_str().expect("utf-8 path"), "--stats-interval-ms", "0"]);
+        c
     } else {
-        Command::new(p.testpmd.as_deref().unwrap_or("dpdk-testpmd"))
-            .args([
-                "--lcores=0@0,1@1",
-                "--no-pci",
-                "--no-huge",
-                "-m",
-                "1024",
-                "--file-prefix",
-                &format!("{PREFIX}-testpmd"),
-            ])
-            .args(["--vdev", &format!("net_memif0,role=client,socket={}", s0.display())])
-            .args(["--vdev", &format!("net_memif1,role=client,socket={}", s1.display())])
-            .args(["--", "--total-num-mbufs=16384", "--forward-mode=io", "--port-topology=paired", "--stats-period=60"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
+        let mut c = procs::command(p.testpmd.as_deref().unwrap_or("dpdk-testpmd"));
+        c.args([
+            "--lcores=0@0,1@1",
+            "--no-pci",
+            "--no-huge",
+            "-m",
+            "1024",
+            "--file-prefix",
+            &format!("{PREFIX}-testpmd"),
+        ])
+        .args(["--vdev", &format!("net_memif0,role=client,socket={}", s0.display())])
+        .args(["--vdev", &format!("net_memif1,role=client,socket={}", s1.display())])
+        .args([
+            "--",
+            "--total-num-mbufs=16384",
+            "--forward-mode=io",
+            "--port-topology=paired",
+            "--stats-period=60",
+        ]);
+        c
     };
-    child.map(Target).map_err(|e| format!("starting {which}: {e}"))
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    let child =
+        procs::Guarded::spawn(&mut cmd, Duration::from_secs(10)).map_err(|e| format!("starting {which}: {e}"))?;
+    Ok(Target { child, testpmd: which != "sluice" })
 }
 
-fn measure(g: &Gen, p: &Plan, name: &str, progress: &dyn Fn(&str)) -> Result<TargetReport, String> {
+/// A running target. Dropping it stops it, then removes the runtime directory testpmd leaves behind.
+struct Target {
+    child: procs::Guarded,
+    testpmd: bool,
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        self.child.interrupt();
+        if self.testpmd {
+            procs::remove_runtime_dir(&format!("{PREFIX}-testpmd"));
+        }
+    }
+}
+
+fn measure(
+    g: &Gen,
+    p: &Plan,
+    name: &str,
+    progress: &dyn Fn(&str),
+    interrupted: &AtomicBool,
+) -> Result<TargetReport, String> {
+    let check = || if interrupted.load(Relaxed) { Err(procs::INTERRUPTED.to_string()) } else { Ok(()) };
     let mut next = 0usize;
     // Until the target forwards (EAL start, memif connect).
     let t0 = Instant::now();
     loop {
+        check()?;
         g.send(4, &mut next);
         std::thread::sleep(Duration::from_millis(20));
         if g.receive(None) > 0 {
@@ -247,6 +263,7 @@ fn measure(g: &Gen, p: &Plan, name: &str, progress: &dyn Fn(&str)) -> Result<Tar
     let mut got = 0u64;
     let started = Instant::now();
     while Instant::now() < end {
+        check()?;
         g.send(32, &mut next);
         got += g.receive(None);
     }
@@ -265,13 +282,14 @@ fn measure(g: &Gen, p: &Plan, name: &str, progress: &dyn Fn(&str)) -> Result<Tar
         let mut h = Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3).expect("bounds");
         let (mut sent, mut received) = (0u64, 0u64);
         let start = lcore::rdtsc();
-        let stop = start + (p.seconds * g.hz as f64) as u64;
+        let end = start + (p.seconds * g.hz as f64) as u64;
         let mut due = start;
         loop {
             let now = lcore::rdtsc();
-            if now >= stop {
+            if now >= end {
                 break;
             }
+            check()?;
             if now >= due {
                 sent += g.send(burst, &mut next) as u64;
                 due += gap;
@@ -321,6 +339,7 @@ pub fn run(p: &Plan, progress: &dyn Fn(&str)) -> Result<Report, String> {
         "--vdev".into(),
         format!("net_memif1,role=server,socket={},id=0", s1.display()),
     ];
+    let stop = procs::stop_on_signals();
     let eal = Eal::init(&args).map_err(|e| format!("EAL: {e}"))?;
     let pool = Mempool::new("lat_pool", 16383, 256, 2048 + 128, SocketId::ANY).map_err(|e| e.to_string())?;
     let mut ports = Vec::new();
@@ -353,7 +372,7 @@ pub fn run(p: &Plan, progress: &dyn Fn(&str)) -> Result<Report, String> {
                 break;
             }
         };
-        let r = measure(&g, p, name, progress);
+        let r = measure(&g, p, name, progress, &stop);
         drop(t);
         // Let the memif client go before the next one connects.
         std::thread::sleep(Duration::from_millis(500));

@@ -9,6 +9,7 @@ mod compare;
 mod instructions;
 mod latency;
 mod plot;
+mod procs;
 mod scale;
 mod synth;
 mod tables;

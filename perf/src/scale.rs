@@ -6,11 +6,11 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::compare::{self, HugeGuard};
+use crate::procs;
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -138,11 +138,11 @@ pub fn config_text(p: &Plan, workers: u32, mbufs: u64) -> Result<String, String>
     toml::to_string(&t).map_err(|e| e.to_string())
 }
 
-fn once(p: &Plan, workers: u32, mbufs: u64, dir: &Path) -> Result<Sample, String> {
+fn once(p: &Plan, workers: u32, mbufs: u64, dir: &Path, stop: &AtomicBool) -> Result<Sample, String> {
     let cfg = dir.join(format!("scale-{workers}.toml"));
     let json = dir.join(format!("scale-{workers}.json"));
     std::fs::write(&cfg, config_text(p, workers, mbufs)?).map_err(|e| e.to_string())?;
-    let s = compare::run_sluice(&p.base.sluice, &cfg, &json, p.base.seconds)?;
+    let s = procs::run_sluice(&p.base.sluice, &cfg, &json, p.base.seconds, stop, &[])?;
     let per_worker: Vec<f64> = s["workers"]
         .as_array()
         .map(|a| a.iter().map(|w| w["mpps"].as_f64().unwrap_or(0.0)).collect())
@@ -158,10 +158,7 @@ pub fn run(p: &Plan, progress: &dyn Fn(&str)) -> Result<Report, String> {
     preflight(p)?;
     let b = &p.base;
     std::fs::create_dir_all(&b.out).map_err(|e| format!("{}: {e}", b.out.display()))?;
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        let _ = signal_hook::flag::register(sig, stop.clone());
-    }
+    let stop = procs::stop_on_signals();
     let (cf, nf) = (frames_in(&b.client)?, frames_in(&b.node)?);
     let most = *p.workers.iter().max().expect("checked in preflight");
     let mbufs = pool_size(most, cf, nf, b.mbufs);
@@ -180,10 +177,10 @@ pub fn run(p: &Plan, progress: &dyn Fn(&str)) -> Result<Report, String> {
         }
         for &w in &order {
             if stop.load(Relaxed) {
-                return Err("interrupted; hugepages, mounts and processes were put back".into());
+                return Err(procs::INTERRUPTED.into());
             }
             progress(&format!("round {round}/{}: {w} workers ({} s, {mbufs} mbufs)", b.rounds, b.seconds));
-            let mut s = once(p, w, mbufs, dir.path())?;
+            let mut s = once(p, w, mbufs, dir.path(), &stop)?;
             s.round = round;
             progress(&format!("  {:.2} Mpps in all, per worker {:.2?}", s.total_mpps, s.per_worker_mpps));
             samples.push(s);

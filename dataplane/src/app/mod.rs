@@ -72,8 +72,32 @@ struct WorkerLink {
     updates: Receiver<Arc<Context>>,
 }
 
+/// SIGINT/SIGTERM (stop) and SIGHUP (reload), handled from before EAL starts: a stop asked for while
+/// the appliance is still starting is honoured as soon as it runs, through the same clean shutdown.
+struct Signals {
+    stop: Arc<AtomicBool>,
+    hup: Arc<AtomicBool>,
+}
+
+impl Signals {
+    fn register() -> Signals {
+        let s = Signals { stop: Arc::new(AtomicBool::new(false)), hup: Arc::new(AtomicBool::new(false)) };
+        for (sig, flag) in [
+            (signal_hook::consts::SIGINT, &s.stop),
+            (signal_hook::consts::SIGTERM, &s.stop),
+            (signal_hook::consts::SIGHUP, &s.hup),
+        ] {
+            if let Err(e) = signal_hook::flag::register(sig, flag.clone()) {
+                eprintln!("sluice: cannot handle signal {sig}: {e}");
+            }
+        }
+        s
+    }
+}
+
 /// Runs the appliance for a validated configuration. Returns the summary after a clean stop.
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
+    let signals = Signals::register();
     let eal = step("starting EAL", Eal::init(&cfg.eal_args()))?;
     // dpdk-dumpcap attaches through this; without it the appliance still runs, uncapturable.
     let capture = eal.enable_packet_capture().map_err(|e| eprintln!("sluice: packet capture unavailable: {e}")).ok();
@@ -233,7 +257,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
         config_path: opts.config_path.clone(),
         start: Instant::now(),
     };
-    let seconds = control.run(opts, &stop);
+    let seconds = control.run(opts, &stop, &signals);
     if control.console.is_some() {
         let _ = std::fs::remove_file(cfg.console_socket());
     }
@@ -424,18 +448,8 @@ impl Control {
         }
     }
     /// Runs until a signal, the duration or idleness says stop. Returns seconds run.
-    fn run(&mut self, opts: &RunOptions, stop: &AtomicBool) -> f64 {
-        let signalled = Arc::new(AtomicBool::new(false));
-        let hup = Arc::new(AtomicBool::new(false));
-        for (sig, flag) in [
-            (signal_hook::consts::SIGINT, &signalled),
-            (signal_hook::consts::SIGTERM, &signalled),
-            (signal_hook::consts::SIGHUP, &hup),
-        ] {
-            if let Err(e) = signal_hook::flag::register(sig, flag.clone()) {
-                eprintln!("sluice: cannot handle signal {sig}: {e}");
-            }
-        }
+    fn run(&mut self, opts: &RunOptions, stop: &AtomicBool, signals: &Signals) -> f64 {
+        let (signalled, hup) = (&signals.stop, &signals.hup);
         let start = Instant::now();
         let mut last_print = start;
         let mut printed = self.snapshots();

@@ -65,6 +65,9 @@ pub struct ModeSummary {
     pub testpmd_macswap_mpps: f64,
     pub ratio_vs_macswap: f64,
     pub ratio_vs_io: f64,
+    /// The lowest and highest sluice / macswap ratio of a single round.
+    pub round_ratio_vs_macswap_min: f64,
+    pub round_ratio_vs_macswap_max: f64,
 }
 
 const HUGE_DIR: &str = "/dev/hugepages";
@@ -359,26 +362,7 @@ pub fn run(p: &Plan, progress: &dyn Fn(&str)) -> Result<Report, String> {
             }
         }
     }
-    let median = |what: &str, huge: bool| {
-        let mut v: Vec<f64> =
-            samples.iter().filter(|s| s.what == what && s.hugepages == huge).map(|s| s.mpps).collect();
-        v.sort_by(f64::total_cmp);
-        v.get(v.len() / 2).copied().unwrap_or(0.0)
-    };
-    let summary = modes
-        .iter()
-        .map(|&huge| {
-            let (s, io, mac) = (median("sluice", huge), median("testpmd io", huge), median("testpmd macswap", huge));
-            ModeSummary {
-                hugepages: huge,
-                sluice_mpps: s,
-                testpmd_io_mpps: io,
-                testpmd_macswap_mpps: mac,
-                ratio_vs_macswap: s / mac.max(1e-9),
-                ratio_vs_io: s / io.max(1e-9),
-            }
-        })
-        .collect();
+    let summary = summarise(&samples, &modes);
     let report = Report {
         client_pcap: p.client.display().to_string(),
         node_pcap: p.node.display().to_string(),
@@ -396,20 +380,61 @@ pub fn run(p: &Plan, progress: &dyn Fn(&str)) -> Result<Report, String> {
     Ok(report)
 }
 
+/// Per memory mode: the medians over rounds, their ratios, and the spread of the ratios taken round by
+/// round (each round runs the three targets back to back, so its ratio sees one state of the machine).
+pub fn summarise(samples: &[Sample], modes: &[bool]) -> Vec<ModeSummary> {
+    let of = |what: &str, huge: bool| -> Vec<&Sample> {
+        samples.iter().filter(|s| s.what == what && s.hugepages == huge).collect()
+    };
+    let median = |what: &str, huge: bool| {
+        let mut v: Vec<f64> = of(what, huge).iter().map(|s| s.mpps).collect();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    modes
+        .iter()
+        .map(|&huge| {
+            let (s, io, mac) = (median("sluice", huge), median("testpmd io", huge), median("testpmd macswap", huge));
+            let per_round: Vec<f64> = of("sluice", huge)
+                .iter()
+                .filter_map(|a| {
+                    let m = of("testpmd macswap", huge).into_iter().find(|b| b.round == a.round)?;
+                    Some(a.mpps / m.mpps.max(1e-9))
+                })
+                .collect();
+            let lo = per_round.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = per_round.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            ModeSummary {
+                hugepages: huge,
+                sluice_mpps: s,
+                testpmd_io_mpps: io,
+                testpmd_macswap_mpps: mac,
+                ratio_vs_macswap: s / mac.max(1e-9),
+                ratio_vs_io: s / io.max(1e-9),
+                round_ratio_vs_macswap_min: if per_round.is_empty() { 0.0 } else { lo },
+                round_ratio_vs_macswap_max: if per_round.is_empty() { 0.0 } else { hi },
+            }
+        })
+        .collect()
+}
+
 /// The report as a markdown table.
 pub fn markdown(r: &Report) -> String {
     let mut s = format!(
-        "Medians of {} rounds of {} s; {} mbufs; cores {}.\n\n| | sluice | testpmd io | testpmd macswap | sluice / macswap | sluice / io |\n|---|---|---|---|---|---|\n",
+        "Medians of {} rounds of {} s; {} mbufs; cores {}. In brackets: the lowest and highest ratio of a single \
+         round.\n\n| | sluice | testpmd io | testpmd macswap | sluice / macswap | sluice / io |\n|---|---|---|---|---|---|\n",
         r.rounds, r.seconds, r.mbufs, r.cores
     );
     for m in &r.summary {
         s.push_str(&format!(
-            "| {} | {:.2} Mpps | {:.2} Mpps | {:.2} Mpps | **{:.2}** | {:.2} |\n",
+            "| {} | {:.2} Mpps | {:.2} Mpps | {:.2} Mpps | **{:.2}** ({:.2}–{:.2}) | {:.2} |\n",
             if m.hugepages { "hugepages (2 MB)" } else { "no hugepages" },
             m.sluice_mpps,
             m.testpmd_io_mpps,
             m.testpmd_macswap_mpps,
             m.ratio_vs_macswap,
+            m.round_ratio_vs_macswap_min,
+            m.round_ratio_vs_macswap_max,
             m.ratio_vs_io
         ));
     }
@@ -438,6 +463,32 @@ mod tests {
         .concat();
         assert_eq!(testpmd_mpps(&out), Some(16.0));
         assert_eq!(testpmd_mpps("nothing"), None);
+    }
+
+    #[test]
+    fn medians_and_the_per_round_ratio_spread() {
+        let mut samples = Vec::new();
+        for (round, sl, io, mac) in [(1, 6.0, 12.0, 10.0), (2, 9.0, 14.0, 10.0), (3, 8.0, 13.0, 20.0)] {
+            for (what, mpps) in [("sluice", sl), ("testpmd io", io), ("testpmd macswap", mac)] {
+                samples.push(Sample { what: what.into(), hugepages: true, round, mpps });
+            }
+        }
+        let m = &summarise(&samples, &[true])[0];
+        assert_eq!((m.sluice_mpps, m.testpmd_io_mpps, m.testpmd_macswap_mpps), (8.0, 13.0, 10.0));
+        assert_eq!(m.ratio_vs_macswap, 0.8);
+        // Rounds: 0.6, 0.9, 0.4.
+        assert_eq!((m.round_ratio_vs_macswap_min, m.round_ratio_vs_macswap_max), (0.4, 0.9));
+        assert!(markdown(&Report {
+            client_pcap: String::new(),
+            node_pcap: String::new(),
+            rounds: 3,
+            seconds: 1,
+            mbufs: 1024,
+            cores: "",
+            samples,
+            summary: vec![m.clone()],
+        })
+        .contains("**0.80** (0.40–0.90)"));
     }
 
     #[test]

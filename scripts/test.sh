@@ -5,6 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+# The hugepage and launch tests change nr_hugepages and hugetlbfs mounts; another DPDK run doing the same
+# at the same time makes them fail in ways that point nowhere near the cause, so refuse to start instead.
+others=$(for p in sluice sluice-perf dpdk-testpmd; do pgrep -a -x "$p"; done || true)
+if [ -n "$others" ]; then
+  echo "test.sh: other DPDK runs are in progress; stop them first (they would race the hugepage tests):" >&2
+  echo "$others" >&2
+  exit 1
+fi
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 echo "== cargo fmt --check"
 cargo fmt --all --check

@@ -346,20 +346,25 @@ fn two_workers_on_their_own_queues_pick_the_same_node_per_flow() {
     assert_eq!(flow_node.len(), flows.len());
 }
 
+/// A configuration whose ports replay pcaps forever (net_pcap `infinite_rx`): `flows` client flows to the
+/// VIP on the client port, one node reply on the node port. Only a signal stops such a run.
+fn looping_pcaps(d: &Path, flows: usize) -> PathBuf {
+    write_pcap(&d.join("c.pcap"), &interleave(&client_flows(flows)));
+    write_pcap(&d.join("n.pcap"), &[tcp4(VIP4, 2049, [172, 16, 0, 1], 10_000, b"r")]);
+    config(
+        d,
+        &format!("net_pcap0,rx_pcap={}/c.pcap,infinite_rx=1", d.display()),
+        &format!("net_pcap1,rx_pcap={}/n.pcap,infinite_rx=1", d.display()),
+        &[],
+    )
+}
+
 #[test]
 fn sigterm_stops_cleanly_with_every_mbuf_back() {
     let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let flows = client_flows(200);
-    write_pcap(&d.join("c.pcap"), &interleave(&flows));
-    write_pcap(&d.join("n.pcap"), &[tcp4(VIP4, 2049, [172, 16, 0, 1], 10_000, b"r")]);
-    let cfg = config(
-        d,
-        &format!("net_pcap0,rx_pcap={}/c.pcap,infinite_rx=1", d.display()),
-        &format!("net_pcap1,rx_pcap={}/n.pcap,infinite_rx=1", d.display()),
-        &[],
-    );
+    let cfg = looping_pcaps(d, 200);
     let json = d.join("summary.json");
     let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["--config", cfg.to_str().unwrap(), "--stats-json", json.to_str().unwrap(), "--stats-interval-ms", "500"])
@@ -388,14 +393,7 @@ fn sigterm_stops_cleanly_with_every_mbuf_back() {
 fn sigterm_while_starting_is_the_same_clean_stop() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    write_pcap(&d.join("c.pcap"), &interleave(&client_flows(50)));
-    write_pcap(&d.join("n.pcap"), &[tcp4(VIP4, 2049, [172, 16, 0, 1], 10_000, b"r")]);
-    let cfg = config(
-        d,
-        &format!("net_pcap0,rx_pcap={}/c.pcap,infinite_rx=1", d.display()),
-        &format!("net_pcap1,rx_pcap={}/n.pcap,infinite_rx=1", d.display()),
-        &[],
-    );
+    let cfg = looping_pcaps(d, 50);
     let json = d.join("summary.json");
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["--config", cfg.to_str().unwrap(), "--stats-json", json.to_str().unwrap()])

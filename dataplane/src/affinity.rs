@@ -66,6 +66,12 @@ impl AffinityMap {
         self.len == 0
     }
 
+    /// Both maps bind the same clients to the same nodes.
+    pub fn same_entries(&self, other: &AffinityMap) -> bool {
+        self.len == other.len
+            && self.keys.iter().zip(self.nodes.iter()).all(|(k, n)| *n == EMPTY || other.get(*k) == Some(*n))
+    }
+
     /// The node `client` is bound to.
     #[inline]
     pub fn get(&self, client: u128) -> Option<u16> {

@@ -46,6 +46,9 @@ pub struct Links<'a> {
     pub probes: &'a crossbeam::queue::ArrayQueue<Probe>,
     /// Answers to health probes, for the control core.
     pub answers: &'a crossbeam::queue::ArrayQueue<Answer>,
+    /// Every worker's inbox of fan-outs other workers started (indexed by worker; bounded, a full one
+    /// drops the entry and counts it).
+    pub shares: &'a [crossbeam::queue::ArrayQueue<Fanout>],
     /// This worker's index.
     pub index: u16,
 }
@@ -102,6 +105,12 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
         }
         let now = lcore::rdtsc();
         empty_polls += 1;
+        // Fan-outs other workers started, before this worker looks at any answer to their probes.
+        let inbox = &links.shares[links.index as usize];
+        for _ in 0..PENDING_MAX {
+            let Some(f) = inbox.pop() else { break };
+            st.resets.adopt(&f, now);
+        }
         for &(in_port, queue) in &plan.rx {
             if rx.rx(plan.ports[in_port as usize], queue) == 0 {
                 continue;
@@ -146,6 +155,12 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
             drop(pkts);
             st.resets.take_pending(&mut fanouts);
             for f in &fanouts {
+                // Every worker a node's answer may reach knows the entry before any probe leaves.
+                for (w, q) in links.shares.iter().enumerate() {
+                    if w != links.index as usize && q.push(*f).is_err() {
+                        st.resets.count_share_dropped();
+                    }
+                }
                 send_probes(&ctx, f, links.pool, &mut st.resets, &mut tx, &mut local);
                 let e = FanoutEvent { conn: f.conn, worker: links.index, from_spine: f.from_spine };
                 if links.events.push(e).is_err() {
@@ -241,7 +256,8 @@ fn send_probes(ctx: &Context, f: &Fanout, pool: &Mempool, resets: &mut Resets, t
     for (n, node) in topo.nodes.iter().enumerate() {
         let n = n as u16;
         let outside = ctx.role == Role::Chassis && Some(node.chassis) != ctx.this_chassis;
-        if node.state == NodeState::Down || f.exclude == Some(n) || outside {
+        let owner = f.exclude == Some(n) && f.topology == ctx.topology_id;
+        if node.state == NodeState::Down || owner || outside {
             continue;
         }
         let Some(mut m) = pool.alloc() else {
@@ -250,7 +266,7 @@ fn send_probes(ctx: &Context, f: &Fanout, pool: &Mempool, resets: &mut Resets, t
         };
         let (verdict, start, len) = {
             let (buf, off, _) = m.buffer_mut();
-            let Some(len) = reset::write_probe(&mut buf[off..], &f.conn) else {
+            let Some(len) = reset::write_probe(&mut buf[off..], &f.conn, ctx.cookie.of(&f.conn)) else {
                 resets.count_probe(false);
                 continue;
             };

@@ -33,6 +33,15 @@ fn with_affinity(s: String) -> String {
     )
 }
 
+/// The example with ARP health checks. (Validation refuses them for its IP-in-IP and IPv6 nodes, which
+/// the pipeline does not care about.)
+fn arp_checked() -> Context {
+    let mut cfg = sluice_control::Config::from_toml(&example_toml("in.pcap", "ret.pcap")).unwrap();
+    cfg.health.enabled = true;
+    cfg.health.check = sluice_control::config::HealthCheck::Arp;
+    Context::new(&cfg, Topology::build(&cfg), &[CLIENT_PORT_MAC, NODE_PORT_MAC], 1)
+}
+
 fn run(ctx: &Context, port: u16, frame: &[u8], st: &mut WorkerState) -> (Verdict, Vec<u8>) {
     let mut buf = vec![0u8; HEADROOM + frame.len() + 256];
     buf[HEADROOM..HEADROOM + frame.len()].copy_from_slice(frame);
@@ -188,11 +197,14 @@ fn health_answers_are_recognised_and_a_syn_ack_is_closed() {
         .write(&mut e, b"sluice-h")
         .unwrap();
     assert_eq!(run(&ctx, NODES, &e, &mut st).0, Verdict::Drop(DropReason::HealthAnswer));
-    // ARP reply from a1 to our address.
+    // ARP reply from a1 to our address: an answer only when the check is arp.
     let mut arp = arp_request([198, 51, 100, 1], [198, 51, 100, 11]);
     arp[6..12].copy_from_slice(&[2, 0, 0, 0, 0xa, 1]);
+    arp[14 + 8..14 + 14].copy_from_slice(&[2, 0, 0, 0, 0xa, 1]);
     arp[14 + 7] = 2;
-    assert_eq!(run(&ctx, NODES, &arp, &mut st).0, Verdict::Drop(DropReason::HealthAnswer));
+    assert_eq!(run(&ctx, NODES, &arp, &mut st).0, Verdict::Drop(DropReason::HealthForged));
+    let arp_ctx = arp_checked();
+    assert_eq!(run(&arp_ctx, NODES, &arp, &mut st).0, Verdict::Drop(DropReason::HealthAnswer));
     let got: Vec<_> = st.health.drain().map(|a| (a.kind, a.token, a.ok)).collect();
     assert_eq!(
         got,
@@ -212,4 +224,37 @@ fn health_answers_are_recognised_and_a_syn_ack_is_closed() {
     let (v, _) = run(&ctx, NODES, &stray, &mut st);
     assert_ne!(v, Verdict::Drop(DropReason::HealthAnswer));
     assert_eq!(st.health.drain().count(), 0);
+}
+
+#[test]
+fn health_answers_count_only_from_the_probed_node_on_its_port() {
+    let ctx = context(|s| s);
+    let arp_ctx = arp_checked();
+    let mut st = state();
+    let stranger = [2, 0, 0, 0, 0x66, 0x66];
+    // A SYN-ACK or RST "from a1" sent from another MAC: forged, dropped, no answer noted.
+    let mut forged = node_tcp(2049, health::SPORT_BASE + 77, 5000, 78, true, false);
+    forged[6..12].copy_from_slice(&stranger);
+    assert_eq!(run(&ctx, NODES, &forged, &mut st).0, Verdict::Drop(DropReason::HealthForged));
+    let mut refused = node_tcp(2049, health::SPORT_BASE + 78, 0, 79, false, true);
+    refused[6..12].copy_from_slice(&stranger);
+    assert_eq!(run(&ctx, NODES, &refused, &mut st).0, Verdict::Drop(DropReason::HealthForged));
+    // An echo reply from a1's address on the client side.
+    let mut e = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0xa, 1], CLIENT_PORT_MAC)
+        .ipv4([198, 51, 100, 11], [192, 0, 2, 1], 64)
+        .icmpv4_echo_reply(health::ICMP_ID, 9)
+        .write(&mut e, b"sluice-h")
+        .unwrap();
+    assert_ne!(run(&ctx, CLIENT, &e, &mut st).0, Verdict::Drop(DropReason::HealthAnswer));
+    // ARP replies naming a1: from the client side, or from another MAC on the node side.
+    let mut arp = arp_request([192, 0, 2, 1], [198, 51, 100, 11]);
+    arp[14 + 7] = 2;
+    assert_eq!(run(&arp_ctx, CLIENT, &arp, &mut st).0, Verdict::Drop(DropReason::HealthForged));
+    let mut arp = arp_request([198, 51, 100, 1], [198, 51, 100, 11]);
+    arp[6..12].copy_from_slice(&stranger);
+    arp[14 + 8..14 + 14].copy_from_slice(&stranger);
+    arp[14 + 7] = 2;
+    assert_eq!(run(&arp_ctx, NODES, &arp, &mut st).0, Verdict::Drop(DropReason::HealthForged));
+    assert_eq!(st.health.drain().count(), 0, "nothing forged reaches the health checker");
 }

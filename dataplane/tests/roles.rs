@@ -49,10 +49,14 @@ fn resets() -> WorkerState {
 }
 
 fn node_rst(src_mac: [u8; 6], cport: u16) -> Vec<u8> {
+    node_rst_at(src_mac, cport, 9)
+}
+
+fn node_rst_at(src_mac: [u8; 6], cport: u16, seq: u32) -> Vec<u8> {
     let mut v = Vec::new();
     PacketBuilder::ethernet2(src_mac, NODE_PORT_MAC)
         .ipv4(VIP4, [192, 0, 2, 50], 64)
-        .tcp(2049, cport, 9, 0)
+        .tcp(2049, cport, seq, 0)
         .rst()
         .write(&mut v, &[])
         .unwrap();
@@ -92,17 +96,58 @@ fn chassis_appliance_picks_only_its_own_nodes() {
 }
 
 #[test]
-fn spine_fans_node_rsts_out_to_chassis_appliances() {
-    let spine = ctx("spine");
+fn spine_fans_rsts_for_moved_connections_out_to_chassis_appliances() {
+    // b1 starts draining: some of its connections move to other nodes, in either chassis.
+    let before = ctx("spine");
+    let after_cfg = draining(&config("spine"), "b1");
+    let spine = with_prior(
+        &before,
+        Context::new(&after_cfg, Topology::build(&after_cfg), &[CLIENT_PORT_MAC, NODE_PORT_MAC], 2),
+        1,
+    );
+    let appliance = |c: &Context, cport: u16| {
+        let (v, out) = run(c, CLIENT, &tcp4([192, 0, 2, 50], cport, VIP4, 2049, b"x"), &mut resets());
+        assert!(matches!(v, Verdict::Node { .. }), "{v:?}");
+        <[u8; 6]>::try_from(&out[0..6]).unwrap()
+    };
+    let node = |c: &Context, cport: u16| match run(
+        c,
+        CLIENT,
+        &tcp4([192, 0, 2, 50], cport, VIP4, 2049, b"x"),
+        &mut resets(),
+    )
+    .0
+    {
+        Verdict::Node { node, .. } => c.topology.nodes[node as usize].name.clone(),
+        v => panic!("{v:?}"),
+    };
+    let mut moved_ports = (1000..3000u16).filter(|p| node(&before, *p) != node(&spine, *p));
+    let (moved, moved2) = (moved_ports.next().unwrap(), moved_ports.next().unwrap());
+    let stayed = (1000..3000u16).find(|p| node(&before, *p) == node(&spine, *p)).unwrap();
     let mut r = resets();
-    let (v, _) = run(&spine, DOWN, &node_rst(APPLIANCE_B, 777), &mut r);
+    // The RST comes up through the chassis appliance of the connection's new node: fan-out.
+    let (v, _) = run(&spine, DOWN, &node_rst(appliance(&spine, moved), moved), &mut r);
     assert_eq!(v, Verdict::Client { port: CLIENT });
     let mut p = Vec::new();
     r.resets.take_pending(&mut p);
     assert_eq!(p.len(), 1);
-    assert_eq!(p[0].conn, conn(777));
+    assert_eq!(p[0].conn, conn(moved));
+    // A connection that did not move, or a RST through the other chassis appliance (not where the flow
+    // goes), or from a MAC that is no chassis appliance: no fan-out.
+    assert_eq!(
+        run(&spine, DOWN, &node_rst(appliance(&spine, stayed), stayed), &mut r).0,
+        Verdict::Client { port: CLIENT }
+    );
+    let other = if appliance(&spine, moved2) == APPLIANCE_A { APPLIANCE_B } else { APPLIANCE_A };
+    assert_eq!(run(&spine, DOWN, &node_rst(other, moved2), &mut r).0, Verdict::Client { port: CLIENT });
+    let stranger = [2, 0, 0, 0, 0x66, 0x66];
+    assert_eq!(run(&spine, DOWN, &node_rst(stranger, moved), &mut r).0, Verdict::Drop(DropReason::UnknownSender));
+    r.resets.take_pending(&mut p);
+    assert!(p.is_empty());
+    let c = |k: ResetCounter| r.resets.counters[k as usize];
+    assert_eq!((c(ResetCounter::NotMoved), c(ResetCounter::NotOwner), c(ResetCounter::Fanouts)), (1, 1, 1));
     // Ordinary return traffic, and even segments of the connection being reset, pass the spine.
-    for cport in [777u16, 778] {
+    for cport in [moved, stayed] {
         let mut v = Vec::new();
         PacketBuilder::ethernet2(APPLIANCE_B, NODE_PORT_MAC)
             .ipv4(VIP4, [192, 0, 2, 50], 64)
@@ -118,7 +163,8 @@ fn spine_fans_node_rsts_out_to_chassis_appliances() {
 #[test]
 fn chassis_takes_fanout_frames_only_from_its_spine_side() {
     let mut buf = [0u8; 128];
-    let n = write_fanout_frame(&mut buf, &conn(555), APPLIANCE_A, [2, 0, 0, 0, 0x5a, 0]).unwrap();
+    // From the spine: the chassis's spine-side port names it as its gateway.
+    let n = write_fanout_frame(&mut buf, &conn(555), APPLIANCE_A, GATEWAY_MAC).unwrap();
     let frame = buf[..n].to_vec();
     assert_eq!(u16::from_be_bytes([frame[12], frame[13]]), FANOUT_ETHERTYPE);
     // A chassis appliance on its spine-side (client-role) port: consumed, probes queued for its nodes.
@@ -128,10 +174,11 @@ fn chassis_takes_fanout_frames_only_from_its_spine_side() {
     let mut p = Vec::new();
     r.resets.take_pending(&mut p);
     assert_eq!((p.len(), p[0].conn, p[0].exclude, p[0].from_spine), (1, conn(555), None, true));
-    // Its nodes' answers: a refusal is kept back, a challenge ACK becomes the exact RST.
+    // Its nodes' answers: a refusal (a RST at the cookie) is kept back, a challenge ACK becomes the exact RST.
     let a1 = c.topology.node_index("a1").unwrap() as u16;
     let a1_mac = c.nodes[a1 as usize].mac;
-    assert_eq!(run(&c, DOWN, &node_rst(a1_mac, 555), &mut r).0, Verdict::Drop(DropReason::ResetSwallowed));
+    let refusal = node_rst_at(a1_mac, 555, c.cookie.of(&conn(555)));
+    assert_eq!(run(&c, DOWN, &refusal, &mut r).0, Verdict::Drop(DropReason::ResetSwallowed));
     let mut ack = Vec::new();
     PacketBuilder::ethernet2(a1_mac, NODE_PORT_MAC)
         .ipv4(VIP4, [192, 0, 2, 50], 64)
@@ -147,6 +194,9 @@ fn chassis_takes_fanout_frames_only_from_its_spine_side() {
     assert_eq!(run(&c, DOWN, &frame, &mut resets()).0, Verdict::Drop(DropReason::FanoutForged));
     assert_eq!(run(&ctx("single"), CLIENT, &frame, &mut resets()).0, Verdict::Drop(DropReason::FanoutForged));
     assert_eq!(run(&ctx("spine"), CLIENT, &frame, &mut resets()).0, Verdict::Drop(DropReason::FanoutForged));
+    let mut stranger = frame.clone();
+    stranger[6..12].copy_from_slice(&[2, 0, 0, 0, 0x66, 0x66]);
+    assert_eq!(run(&c, CLIENT, &stranger, &mut resets()).0, Verdict::Drop(DropReason::FanoutUnknownSender));
     let mut bad = frame.clone();
     bad[15] ^= 0xff;
     assert_eq!(run(&c, CLIENT, &bad, &mut resets()).0, Verdict::Drop(DropReason::FanoutForged));

@@ -16,7 +16,7 @@ use sluice_control::Topology;
 use sluice_dataplane::affinity::AffinityMap;
 use sluice_dataplane::hash::Toeplitz;
 use sluice_dataplane::pipeline::{probe_to, process, Context, Frame, Verdict, WorkerState};
-use sluice_dataplane::reset::{write_probe, Conn, Resets};
+use sluice_dataplane::reset::{moved, write_probe, Conn, Judgement, Prior, Resets, RstKind};
 use sluice_dataplane::wire::parse::Addr;
 
 fn config() -> Config {
@@ -182,15 +182,29 @@ fn config_with_nodes(n: usize) -> Config {
     Config::from_toml(&t).unwrap()
 }
 
-/// The worker's own time per fan-out: the RST noted in the soft state, then one probe written and
-/// addressed (Ethernet rewrite) per other node. Allocation and transmission of the probe mbufs are
+/// The worker's own time per fan-out: the RST classified (cookie, soft state), judged against the current
+/// snapshot and one earlier one (did the connection move?), the fan-out started, then one probe written
+/// and addressed (Ethernet rewrite) per other node. Allocation and transmission of the probe mbufs are
 /// DPDK's and not included.
 fn reset_fanout(c: &mut Criterion) {
     let mut g = c.benchmark_group("reset_fanout");
     for nodes in [4usize, 64] {
         let cfg = config_with_nodes(nodes);
-        let ctx = Context::new(&cfg, Topology::build(&cfg), &[[2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 1, 1]], 1);
-        let rc = ResetConfig { rate_per_sec: u32::MAX, burst: u32::MAX, ..ResetConfig::default() };
+        let macs = [[2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 1, 1]];
+        let before = Context::new(&cfg, Topology::build(&cfg), &macs, 1);
+        // The context after the last node started draining, with the one before as its prior.
+        let mut after_cfg = cfg.clone();
+        after_cfg.nodes.last_mut().expect("nodes").state = sluice_control::config::NodeState::Draining;
+        let mut ctx = Context::new(&after_cfg, Topology::build(&after_cfg), &macs, 2);
+        ctx.history =
+            vec![Prior { topology: before.topology.clone(), affinity: before.affinity.clone(), retired: 0 }].into();
+        let rc = ResetConfig {
+            rate_per_sec: u32::MAX,
+            burst: u32::MAX,
+            prefix_rate_per_sec: u32::MAX,
+            prefix_burst: u32::MAX,
+            ..ResetConfig::default()
+        };
         let mut resets = Resets::new(&rc, 1_000_000_000);
         let mut pending = Vec::new();
         let mut buf = vec![0u8; 2048];
@@ -205,8 +219,15 @@ fn reset_fanout(c: &mut Criterion) {
                     cport: (i >> 16) as u16 | 1024,
                     vport: 2049,
                 };
-                // A fresh connection each time, and time far enough on that nothing is a duplicate.
-                resets.on_node_rst(conn, Some(0), i as u64 * 4_000_000_000);
+                // A fresh connection each time, and time far enough on that nothing is a duplicate (the
+                // prior stays within the moved window: it is retired at 0 and the window is set below).
+                let now = i as u64 * 4_000_000_000;
+                let cookie = ctx.cookie.of(&conn);
+                assert_eq!(resets.on_node_rst(conn, 1, cookie, now), RstKind::Fresh);
+                let judged = moved::judge(&ctx, &conn, moved::From::Node(0), now, u64::MAX);
+                black_box(judged);
+                // Whatever the judgement, time the fan-out it leads to for a moved connection.
+                resets.judged(conn, 1, Judgement::Moved, Some(0), ctx.topology_id, now);
                 resets.take_pending(&mut pending);
                 let mut sent = 0u32;
                 for f in &pending {
@@ -214,7 +235,7 @@ fn reset_fanout(c: &mut Criterion) {
                         if f.exclude == Some(n) {
                             continue;
                         }
-                        let len = write_probe(&mut buf[128..], &f.conn).expect("room");
+                        let len = write_probe(&mut buf[128..], &f.conn, ctx.cookie.of(&f.conn)).expect("room");
                         let mut fr = Frame::new(&mut buf, 128, len);
                         sent += !matches!(probe_to(&ctx, &mut fr, n, &f.conn), Verdict::Drop(_)) as u32;
                     }

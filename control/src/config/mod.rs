@@ -234,11 +234,27 @@ pub struct ResetConfig {
     pub burst: u32,
     /// Soft-state entries per worker (a power of two); the oldest is evicted when full.
     pub table_entries: u32,
+    /// A node's RST starts a fan-out only if a snapshot in force within this long picked another node for
+    /// the connection (it moved); otherwise the RST is only forwarded.
+    pub moved_window_ms: u64,
+    /// Fan-outs per second one client prefix (IPv4 /24, IPv6 /64) may start on one worker, so that one
+    /// client cannot spend everyone's budget.
+    pub prefix_rate_per_sec: u32,
+    /// Depth of each prefix's token bucket.
+    pub prefix_burst: u32,
 }
 
 impl Default for ResetConfig {
     fn default() -> Self {
-        ResetConfig { window_ms: 2000, rate_per_sec: 1000, burst: 100, table_entries: 4096 }
+        ResetConfig {
+            window_ms: 2000,
+            rate_per_sec: 1000,
+            burst: 100,
+            table_entries: 4096,
+            moved_window_ms: 10_000,
+            prefix_rate_per_sec: 200,
+            prefix_burst: 64,
+        }
     }
 }
 

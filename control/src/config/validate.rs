@@ -142,6 +142,18 @@ impl Config {
         if !r.table_entries.is_power_of_two() || !(64..=1 << 20).contains(&r.table_entries) {
             return err("resets.table_entries", format!("{} must be a power of two in 64..=1048576", r.table_entries));
         }
+        if !(100..=600_000).contains(&r.moved_window_ms) {
+            return err("resets.moved_window_ms", format!("{} is outside 100..=600000", r.moved_window_ms));
+        }
+        if r.prefix_rate_per_sec == 0 || r.prefix_burst == 0 {
+            return err("resets.prefix_rate_per_sec", "prefix_rate_per_sec and prefix_burst must be at least 1");
+        }
+        if r.prefix_rate_per_sec > r.rate_per_sec || r.prefix_burst > r.burst {
+            return err(
+                "resets.prefix_rate_per_sec",
+                "a prefix's rate and burst cannot exceed the worker's (rate_per_sec, burst)",
+            );
+        }
         Ok(())
     }
 

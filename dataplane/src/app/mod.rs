@@ -182,6 +182,8 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
     let reports = Arc::new(ArrayQueue::new(cfg.affinity.report_queue as usize));
     let probes = Arc::new(ArrayQueue::new(1024));
     let answers = Arc::new(ArrayQueue::new(1024));
+    let shares: Arc<Vec<ArrayQueue<crate::reset::Fanout>>> =
+        Arc::new(workers.iter().map(|_| ArrayQueue::new(SHARE_QUEUE)).collect());
     let mut launched = Vec::new();
     for (w, &lcore) in workers.iter().enumerate() {
         let plan = Plan {
@@ -197,7 +199,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
         };
         let (ctx, links, worker_stop, pool, ev) =
             (ctx.clone(), links.clone(), stop.clone(), pool.clone(), events.clone());
-        let (rep, prb, ans) = (reports.clone(), probes.clone(), answers.clone());
+        let (rep, prb, ans, shr) = (reports.clone(), probes.clone(), answers.clone(), shares.clone());
         let r = eal.launch(LcoreId(lcore), move || {
             let l = &links[w];
             let links = Links {
@@ -209,6 +211,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
                 reports: &rep,
                 probes: &prb,
                 answers: &ans,
+                shares: &shr,
                 index: w as u16,
             };
             worker::run(&plan, ctx, links);
@@ -246,6 +249,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
         probes_unqueued: 0,
         events,
         recent: std::collections::VecDeque::with_capacity(RECENT_RESETS),
+        history: std::collections::VecDeque::new(),
         metrics,
         cfg: cfg.clone(),
         ctx,
@@ -316,6 +320,8 @@ fn teardown(ports: &[PortId]) {
     }
 }
 
+/// Fan-outs another worker started that one worker's inbox holds.
+const SHARE_QUEUE: usize = 1024;
 /// Fan-outs the console remembers.
 const RECENT_RESETS: usize = 64;
 /// Affinity moves and health changes the console remembers.
@@ -333,6 +339,8 @@ struct Control {
     console: Option<UnixListener>,
     metrics: Option<TcpListener>,
     events: Arc<ArrayQueue<FanoutEvent>>,
+    /// Recent snapshots that decided differently from the current one (newest last, bounded).
+    history: std::collections::VecDeque<crate::reset::Prior>,
     /// The latest fan-outs with when the control lcore saw them (newest last).
     recent: std::collections::VecDeque<(std::time::SystemTime, FanoutEvent)>,
     config_path: Option<PathBuf>,

@@ -13,6 +13,8 @@ use sluice_control::{Config, Topology};
 use super::{remember, Control};
 use crate::affinity::AffinityMap;
 use crate::pipeline::Context;
+use crate::reset::moved::PRIORS_MAX;
+use crate::reset::Prior;
 
 impl Control {
     /// The configuration the tables are built from: the operator's, with nodes that failed their health
@@ -30,8 +32,26 @@ impl Control {
     }
 
     /// Hands `ctx` to every worker and waits (bounded) until all run on it; records how long that took.
-    pub(super) fn publish(&mut self, ctx: Context) -> Duration {
+    /// When it decides differently from the context it replaces, that one joins the history of recent
+    /// snapshots the reset path judges moves by (see [`crate::reset::moved`]).
+    pub(super) fn publish(&mut self, mut ctx: Context) -> Duration {
         let generation = ctx.generation;
+        let now = dpdk_sys::lcore::rdtsc();
+        let old = &self.ctx;
+        if *old.topology != *ctx.topology || !old.affinity.same_entries(&ctx.affinity) {
+            self.history.push_back(Prior {
+                topology: old.topology.clone(),
+                affinity: old.affinity.clone(),
+                retired: now,
+            });
+        }
+        let window = dpdk_sys::lcore::tsc_hz() / 1000 * self.cfg.resets.moved_window_ms;
+        while self.history.front().is_some_and(|p| now.saturating_sub(p.retired) >= window)
+            || self.history.len() > PRIORS_MAX
+        {
+            self.history.pop_front();
+        }
+        ctx.history = self.history.iter().cloned().collect::<Vec<_>>().into();
         let ctx = Arc::new(ctx);
         let t0 = Instant::now();
         for (tx, rx) in &self.senders {

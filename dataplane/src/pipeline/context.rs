@@ -3,11 +3,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sluice_control::config::{ClientIdKind, Config, ForwardMode, KeyKind, PortRole, Protocol, Role};
+use sluice_control::config::{ClientIdKind, Config, ForwardMode, HealthCheck, KeyKind, PortRole, Protocol, Role};
 use sluice_control::topology::Topology;
 
 use crate::affinity::AffinityMap;
 use crate::hash::{ContentHasher, Toeplitz};
+use crate::reset::{Prior, ProbeCookie};
 use crate::wire::parse::{Addr, PROTO_TCP, PROTO_UDP};
 
 /// A port as the pipeline sees it. Ports are numbered in configuration order.
@@ -97,7 +98,14 @@ pub struct Context {
     pub client_port: u16,
     pub vips: Vec<Vip>,
     pub nodes: Vec<NodeCtx>,
-    pub topology: Topology,
+    pub topology: Arc<Topology>,
+    /// Earlier snapshots' tables and affinity maps, newest last (see [`crate::reset::moved`]); set by the
+    /// control lcore when it publishes.
+    pub history: Arc<[Prior]>,
+    /// The reset probes' cookie (keyed with the hash key).
+    pub cookie: ProbeCookie,
+    /// Health checks are ARP requests: ARP replies from nodes are health answers (else they are refused).
+    pub health_arp: bool,
     pub toeplitz: Toeplitz,
     pub content: ContentHasher,
     /// Client VM → CVM (node index) for affinity VIPs, published by the control core.
@@ -200,7 +208,10 @@ impl Context {
             client_port,
             vips,
             nodes,
-            topology,
+            topology: Arc::new(topology),
+            history: Arc::from(Vec::new()),
+            cookie: ProbeCookie::new(&cfg.dataplane.hash_key.bytes),
+            health_arp: cfg.health.enabled && cfg.health.check == HealthCheck::Arp,
             toeplitz,
             content: ContentHasher::default(),
             affinity: Arc::new(AffinityMap::default()),
@@ -219,6 +230,11 @@ impl Context {
     /// The MAC-mode node whose MAC is `mac` (the sender of a frame on a node port).
     pub fn node_by_mac(&self, mac: [u8; 6]) -> Option<u16> {
         self.by_mac.get(&mac).copied()
+    }
+
+    /// The chassis whose appliance has MAC `mac` behind port `port` (a spine's view of a return frame).
+    pub fn chassis_by_mac(&self, port: u16, mac: [u8; 6]) -> Option<u16> {
+        self.chassis_links.iter().position(|l| *l == Some((mac, port))).map(|c| c as u16)
     }
 
     /// The node whose address is `ip` (the outer source of a tunnelled frame).

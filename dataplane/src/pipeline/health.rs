@@ -152,11 +152,28 @@ pub(super) fn answer(
     p: &Parsed,
     inbox: &mut Inbox,
 ) -> Option<Verdict> {
-    if p.fragment || ctx.node_by_ip(&p.src).is_none() {
+    if p.fragment {
         return None;
     }
+    let is_answer = match p.protocol {
+        PROTO_TCP => p.dst_port.wrapping_sub(SPORT_BASE) < SPORT_SPAN,
+        PROTO_ICMP | PROTO_ICMPV6 => {
+            let reply = if p.protocol == PROTO_ICMP { icmp::v4::ECHO_REPLY } else { icmp::v6::ECHO_REPLY };
+            let id = frame.data().get(p.l4_offset + 4..p.l4_offset + 6)?;
+            p.icmp_type == reply && u16::from_be_bytes([id[0], id[1]]) == ICMP_ID
+        }
+        _ => false,
+    };
+    if !is_answer {
+        return None;
+    }
+    // Only the probed node, on its own port and from its own MAC, answers a health probe.
+    let src_mac: [u8; 6] = frame.data()[6..12].try_into().expect("parsed frame");
+    if !from_node(ctx, &p.src, in_port, src_mac) {
+        return Some(Verdict::Drop(DropReason::HealthForged));
+    }
     match p.protocol {
-        PROTO_TCP if p.dst_port.wrapping_sub(SPORT_BASE) < SPORT_SPAN => {
+        PROTO_TCP => {
             let d = frame.data();
             let ack = u32::from_be_bytes(d[p.l4_offset + 8..p.l4_offset + 12].try_into().expect("parsed TCP"));
             let token = ack.wrapping_sub(1);
@@ -179,19 +196,21 @@ pub(super) fn answer(
             ethernet::emit(frame.data_mut(), node_mac, ctx.ports[in_port as usize].mac, ethernet_type(&p.dst));
             Some(Verdict::Reply { port: in_port })
         }
-        PROTO_ICMP | PROTO_ICMPV6 => {
-            let reply = if p.protocol == PROTO_ICMP { icmp::v4::ECHO_REPLY } else { icmp::v6::ECHO_REPLY };
-            let d = frame.data();
-            let id = d.get(p.l4_offset + 4..p.l4_offset + 8)?;
-            if p.icmp_type != reply || u16::from_be_bytes([id[0], id[1]]) != ICMP_ID {
-                return None;
-            }
+        _ => {
+            let id = frame.data().get(p.l4_offset + 4..p.l4_offset + 8)?;
             let seq = u16::from_be_bytes([id[2], id[3]]) as u32;
             inbox.push(Answer { from: p.src, kind: Kind::Icmp, token: Some(seq), ok: true });
             Some(Verdict::Drop(DropReason::HealthAnswer))
         }
-        _ => None,
     }
+}
+
+/// `ip` is a configured node's address, and the frame came in on that node's port from its MAC.
+fn from_node(ctx: &Context, ip: &Addr, in_port: u16, mac: [u8; 6]) -> bool {
+    ctx.node_by_ip(ip).is_some_and(|n| {
+        let node = &ctx.nodes[n as usize];
+        node.port == in_port && node.mac == mac
+    })
 }
 
 fn ethernet_type(a: &Addr) -> u16 {
@@ -202,7 +221,8 @@ fn ethernet_type(a: &Addr) -> u16 {
     }
 }
 
-/// An ARP reply from a node to the appliance's own address on `in_port`: noted and consumed.
+/// An ARP reply from a node to the appliance's own address on `in_port`: noted and consumed when the
+/// health check is `arp` and it comes from the node on its port; refused (counted) otherwise.
 pub(super) fn arp_answer(
     ctx: &Context,
     in_port: u16,
@@ -216,6 +236,10 @@ pub(super) fn arp_answer(
     }
     let from = Addr::v4(a.sender_ip());
     ctx.node_by_ip(&from)?;
+    let src_mac: [u8; 6] = frame.data()[6..12].try_into().expect("parsed frame");
+    if !ctx.health_arp || a.sender_mac() != src_mac || !from_node(ctx, &from, in_port, src_mac) {
+        return Some(Verdict::Drop(DropReason::HealthForged));
+    }
     inbox.push(Answer { from, kind: Kind::Arp, token: None, ok: true });
     Some(Verdict::Drop(DropReason::HealthAnswer))
 }

@@ -220,7 +220,7 @@ fn from_node(
 ) -> Verdict {
     let resets = &mut st.resets;
     if ctx.vip(&p.src).is_some() {
-        let sender = Sender::Mac(frame.data()[6..12].try_into().expect("parsed frame"));
+        let sender = Sender::Mac(frame.data()[6..12].try_into().expect("parsed frame"), in_port);
         if let Some(v) = resets::return_segment(ctx, frame, p, sender, resets, now) {
             return v;
         }
@@ -231,7 +231,11 @@ fn from_node(
             return v;
         }
         if matches!(p.protocol, PROTO_IPIP | PROTO_IPV6) && !p.fragment {
-            let sender = Sender::Known(ctx.node_by_ip(&p.src));
+            // Only a configured node tunnels return traffic back.
+            let Some(node) = ctx.node_by_ip(&p.src) else {
+                return Verdict::Drop(DropReason::UnknownSender);
+            };
+            let sender = Sender::Node(node);
             let v = rewrite::decapsulate_to_client(ctx, frame, p);
             if v != (Verdict::Client { port: ctx.client_port }) {
                 return v;
@@ -253,9 +257,18 @@ fn from_node(
 #[inline]
 fn client_id(ctx: &Context, frame: &[u8], src: &parse::Addr) -> u128 {
     match ctx.client_id {
-        ClientIdKind::Ip if src.v6 => u128::from_be_bytes(src.bytes),
-        ClientIdKind::Ip => 0xffff_0000_0000 | u32::from_be_bytes(src.v4_bytes()) as u128,
+        ClientIdKind::Ip => ip_client_id(src),
         ClientIdKind::Mac => frame[6..12].iter().fold(0u128, |a, b| a << 8 | *b as u128),
+    }
+}
+
+/// The client VM at address `src` when client VMs are identified by address.
+#[inline]
+pub(crate) fn ip_client_id(src: &parse::Addr) -> u128 {
+    if src.v6 {
+        u128::from_be_bytes(src.bytes)
+    } else {
+        0xffff_0000_0000 | u32::from_be_bytes(src.v4_bytes()) as u128
     }
 }
 

@@ -1,34 +1,38 @@
-//! The pipeline's side of the reset fan-out (see [`crate::reset`]): node RSTs start fan-outs, and a
-//! stale holder's answer to a probe becomes the exact RST that clears it.
+//! The pipeline's side of the reset fan-out (see [`crate::reset`]): node RSTs are forwarded and, for
+//! connections that moved, start fan-outs; a stale holder's answer to a probe becomes the exact RST that
+//! clears it; fan-out frames from a spine start a chassis appliance's probes.
 
 use sluice_control::config::{PortRole, Role};
 
 use super::{flow_hash, rewrite, Context, DropReason, Frame, Verdict};
-use crate::reset::{write_segment, Conn, Resets, FANOUT_MAGIC};
+use crate::reset::moved::{self, From};
+use crate::reset::{write_segment, Conn, Resets, RstKind, FANOUT_MAGIC};
 use crate::wire::be32;
 use crate::wire::ethernet::{self, ethertype};
 use crate::wire::parse::{self, Classified, Parsed, PROTO_TCP};
 use crate::wire::tcp::flags;
 
-/// The node a return segment came from, looked up only when the reset path needs it.
+/// The sender of a return segment, looked up only when the reset path needs it.
 pub(super) enum Sender {
-    /// A MAC-mode node's frame: its source MAC.
-    Mac([u8; 6]),
-    /// Already known (a tunnelled frame's outer source).
-    Known(Option<u16>),
+    /// A frame on the node side from this source MAC, on this port.
+    Mac([u8; 6], u16),
+    /// Already known (a tunnelled frame's outer source, checked against the nodes).
+    Node(u16),
 }
 
 impl Sender {
-    fn node(self, ctx: &Context) -> Option<u16> {
+    /// The configured node (single, chassis) or chassis appliance (spine) the frame came from.
+    fn resolve(self, ctx: &Context) -> Option<From> {
         match self {
-            Sender::Mac(mac) => ctx.node_by_mac(mac),
-            Sender::Known(n) => n,
+            Sender::Mac(mac, port) if ctx.role == Role::Spine => ctx.chassis_by_mac(port, mac).map(From::Chassis),
+            Sender::Mac(mac, _) => ctx.node_by_mac(mac).map(From::Node),
+            Sender::Node(n) => Some(From::Node(n)),
         }
     }
 }
 
 /// Looks at a TCP segment from a VIP on its way back to a client. None: forward it as usual. Some: what
-/// to do instead (keep it from the client, or send the exact RST back to `sender`).
+/// to do instead (drop it, or send the exact RST back to its sender).
 #[inline]
 pub(super) fn return_segment(
     ctx: &Context,
@@ -60,23 +64,22 @@ fn segment_with_resets(
     rst: bool,
 ) -> Option<Verdict> {
     let conn = Conn { client: p.dst, vip: p.src, cport: p.dst_port, vport: p.src_port };
+    let from = sender.resolve(ctx);
     if rst {
-        let sender = sender.node(ctx);
-        // A chassis appliance leaves starting fan-outs to its spine, which reaches every chassis.
-        let forward = match ctx.role {
-            Role::Chassis => resets.on_node_rst_passive(conn, now),
-            _ => resets.on_node_rst(conn, sender, now),
-        };
-        return (!forward).then_some(Verdict::Drop(DropReason::ResetSwallowed));
+        return node_rst(ctx, frame, p, conn, from, resets, now);
     }
     // A spine never probes nodes itself: challenge ACKs are answered by the chassis appliance.
     if ctx.role == Role::Spine {
         return None;
     }
-    if !resets.on_node_segment(conn, now)? {
+    let node = match from {
+        Some(From::Node(n)) => Some(n),
+        _ => None,
+    };
+    if !resets.on_node_segment(conn, node, ctx.topology_id, now)? {
         return Some(Verdict::Drop(DropReason::ResetSwallowed));
     }
-    let Some(node) = sender.node(ctx) else {
+    let Some(node) = node else {
         return Some(Verdict::Drop(DropReason::ResetSwallowed));
     };
     // The segment's acknowledgement number is the node's rcv_nxt: the one RST sequence it accepts.
@@ -89,6 +92,39 @@ fn segment_with_resets(
     };
     let hash = flow_hash(ctx, &conn.client, &conn.vip, false, conn.cport, conn.vport);
     Some(rewrite::forward_to(ctx, frame, &rst, node, hash))
+}
+
+/// A RST from the node side: from no configured sender, dropped; a refusal of a probe or an identical
+/// retransmission, kept from the client; anything else forwarded, and judged (single, spine) for whether
+/// its connection moved and needs a fan-out. A chassis appliance leaves fan-outs to its spine, which
+/// reaches every chassis.
+fn node_rst(
+    ctx: &Context,
+    frame: &Frame<'_>,
+    p: &Parsed,
+    conn: Conn,
+    from: Option<From>,
+    resets: &mut Resets,
+    now: u64,
+) -> Option<Verdict> {
+    let Some(from) = from else {
+        return Some(Verdict::Drop(DropReason::UnknownSender));
+    };
+    let seq = be32(frame.data(), p.l4_offset + 4);
+    match resets.on_node_rst(conn, seq, ctx.cookie.of(&conn), now) {
+        RstKind::Refusal | RstKind::Duplicate => return Some(Verdict::Drop(DropReason::ResetSwallowed)),
+        RstKind::UnderFanout => return None,
+        RstKind::Fresh => {}
+    }
+    if ctx.role != Role::Chassis {
+        let judgement = moved::judge(ctx, &conn, from, now, resets.moved_window());
+        let owner = match from {
+            From::Node(n) => Some(n),
+            From::Chassis(_) => None,
+        };
+        resets.judged(conn, seq, judgement, owner, ctx.topology_id, now);
+    }
+    None
 }
 
 /// Addresses a probe for `conn` (already written into `frame` by [`crate::reset::write_probe`]) to node
@@ -104,7 +140,8 @@ pub fn probe_to(ctx: &Context, frame: &mut Frame<'_>, node: u16, conn: &Conn) ->
 }
 
 /// A fan-out frame (see [`crate::reset::write_fanout_frame`]): a chassis appliance takes it from its
-/// spine-side port and probes its own nodes; anywhere else it is forged.
+/// spine (the spine-side port's `gateway_mac`) on that port and probes its own nodes; anywhere else, or
+/// from anyone else, it is forged.
 pub(super) fn fanout_frame(
     ctx: &Context,
     in_port: u16,
@@ -112,10 +149,14 @@ pub(super) fn fanout_frame(
     resets: &mut Resets,
     now: u64,
 ) -> Verdict {
-    if ctx.role != Role::Chassis || ctx.ports[in_port as usize].role != PortRole::Client {
+    let port = &ctx.ports[in_port as usize];
+    if ctx.role != Role::Chassis || port.role != PortRole::Client {
         return Verdict::Drop(DropReason::FanoutForged);
     }
     let d = frame.data();
+    if d[6..12] != port.gateway_mac || port.gateway_mac == [0; 6] {
+        return Verdict::Drop(DropReason::FanoutUnknownSender);
+    }
     let inner = ethernet::HEADER_LEN + FANOUT_MAGIC.len();
     if d.len() <= inner || d[ethernet::HEADER_LEN..inner] != FANOUT_MAGIC {
         return Verdict::Drop(DropReason::FanoutForged);

@@ -233,3 +233,26 @@ pub fn stop(child: &mut std::process::Child) {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// `after`, carrying `before`'s tables and affinity map as its one earlier snapshot, retired at tick
+/// `retired` (what the control lcore hands the workers after a change).
+pub fn with_prior(
+    before: &sluice_dataplane::pipeline::Context,
+    mut after: sluice_dataplane::pipeline::Context,
+    retired: u64,
+) -> sluice_dataplane::pipeline::Context {
+    let prior = sluice_dataplane::reset::Prior {
+        topology: before.topology.clone(),
+        affinity: before.affinity.clone(),
+        retired,
+    };
+    after.history = vec![prior].into();
+    after
+}
+
+/// `cfg` with node `name` draining.
+pub fn draining(cfg: &Config, name: &str) -> Config {
+    let mut c = cfg.clone();
+    c.nodes.iter_mut().find(|n| n.name == name).expect("node").state = sluice_control::config::NodeState::Draining;
+    c
+}

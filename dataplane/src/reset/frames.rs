@@ -1,0 +1,96 @@
+//! The frames the reset path writes: probes (SYN|ACK from the client to the VIP, acknowledging the
+//! connection's cookie), exact RSTs, and the spine's fan-out frames toward chassis appliances.
+
+use super::Conn;
+use crate::wire::checksum;
+use crate::wire::ethernet::{self, ethertype};
+use crate::wire::parse::PROTO_TCP;
+use crate::wire::tcp::flags;
+use crate::wire::{ipv4, ipv6};
+
+/// The ethertype of fan-out frames between a spine and its chassis appliances (IEEE 802 local
+/// experimental): Ethernet header, [`FANOUT_MAGIC`], then the probe's IP packet.
+pub const FANOUT_ETHERTYPE: u16 = 0x88b5;
+/// Marks a fan-out frame's payload ("SLRF", version 1).
+pub const FANOUT_MAGIC: [u8; 4] = [b'S', b'L', b'R', 1];
+
+/// Writes an untagged Ethernet frame (MACs zero: the caller's rewrite fills them) carrying a TCP segment
+/// with no payload from the client to the VIP of `conn`, checksums correct. Returns its length, or None if
+/// `buf` is too short.
+pub fn write_segment(buf: &mut [u8], conn: &Conn, seq: u32, ack: u32, tcp_flags: u8) -> Option<usize> {
+    const TCP_LEN: usize = 20;
+    let ip_len = if conn.client.v6 { ipv6::HEADER_LEN } else { ipv4::MIN_HEADER_LEN };
+    let len = ethernet::HEADER_LEN + ip_len + TCP_LEN;
+    let b = buf.get_mut(..len)?;
+    let ty = if conn.client.v6 { ethertype::IPV6 } else { ethertype::IPV4 };
+    ethernet::emit(b, [0; 6], [0; 6], ty);
+    let (l3, l4) = b[ethernet::HEADER_LEN..].split_at_mut(ip_len);
+    if conn.client.v6 {
+        ipv6::emit(l3, conn.client.bytes, conn.vip.bytes, PROTO_TCP, TCP_LEN, 64, 0);
+    } else {
+        ipv4::emit(l3, conn.client.v4_bytes(), conn.vip.v4_bytes(), PROTO_TCP, TCP_LEN, 64, 0);
+    }
+    let t = &mut l4[..TCP_LEN];
+    t[0..2].copy_from_slice(&conn.cport.to_be_bytes());
+    t[2..4].copy_from_slice(&conn.vport.to_be_bytes());
+    t[4..8].copy_from_slice(&seq.to_be_bytes());
+    t[8..12].copy_from_slice(&ack.to_be_bytes());
+    t[12] = 5 << 4;
+    t[13] = tcp_flags;
+    t[14..20].fill(0);
+    let ph = checksum::pseudo_header(conn.client.octets(), conn.vip.octets(), PROTO_TCP, TCP_LEN as u32);
+    let c = checksum::finish(checksum::sum(ph, t));
+    t[16..18].copy_from_slice(&c.to_be_bytes());
+    Some(len)
+}
+
+/// The probe of a fan-out: a SYN|ACK acknowledging `cookie` (see [`super::ProbeCookie`]). A node that
+/// does not hold the connection refuses it with a RST whose sequence number is exactly `cookie`, which is
+/// how sluice knows a refusal from any other RST; a node that holds it answers with a challenge ACK.
+pub fn write_probe(buf: &mut [u8], conn: &Conn, cookie: u32) -> Option<usize> {
+    write_segment(buf, conn, cookie, cookie, flags::SYN | flags::ACK)
+}
+
+/// A spine's fan-out frame toward a chassis appliance: Ethernet (`dst`, `src`, [`FANOUT_ETHERTYPE`]),
+/// [`FANOUT_MAGIC`], then a probe's IP packet naming the connection (the chassis writes its own probes).
+pub fn write_fanout_frame(buf: &mut [u8], conn: &Conn, dst: [u8; 6], src: [u8; 6]) -> Option<usize> {
+    let len = write_probe(buf.get_mut(FANOUT_MAGIC.len()..)?, conn, 0)? + FANOUT_MAGIC.len();
+    ethernet::emit(buf, dst, src, FANOUT_ETHERTYPE);
+    buf[ethernet::HEADER_LEN..ethernet::HEADER_LEN + FANOUT_MAGIC.len()].copy_from_slice(&FANOUT_MAGIC);
+    Some(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::parse::Addr;
+
+    #[test]
+    fn probes_verify_and_carry_the_cookie() {
+        for c in [
+            Conn { client: Addr::v4([192, 0, 2, 1]), vip: Addr::v4([10, 10, 0, 1]), cport: 7, vport: 2049 },
+            Conn {
+                client: Addr::v6([0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
+                vip: Addr::v6([0x20, 1, 0xd, 0xb8, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
+                cport: 5,
+                vport: 6,
+            },
+        ] {
+            let mut b = [0u8; 128];
+            let n = write_probe(&mut b, &c, 0xdead_beef).unwrap();
+            let p = match crate::wire::parse::classify(&b[..n]).unwrap() {
+                crate::wire::parse::Classified::Parsed(p) => p,
+                _ => panic!(),
+            };
+            assert_eq!(
+                (p.src, p.dst, p.src_port, p.dst_port, p.tcp_flags),
+                (c.client, c.vip, c.cport, c.vport, flags::SYN | flags::ACK)
+            );
+            let l4 = &b[p.l4_offset..n];
+            assert_eq!(crate::wire::be32(l4, 8), 0xdead_beef, "the probe acknowledges the cookie");
+            let ph = checksum::pseudo_header(c.client.octets(), c.vip.octets(), PROTO_TCP, l4.len() as u32);
+            assert_eq!(checksum::finish(checksum::sum(ph, l4)), 0);
+            assert!(write_probe(&mut b[..40], &c, 1).is_none());
+        }
+    }
+}

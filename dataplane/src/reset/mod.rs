@@ -1,0 +1,536 @@
+//! Connection reset through a stateless balancer.
+//!
+//! When a membership or affinity change sends a live connection's packets to a node that does not know
+//! it, that node answers with a TCP RST. sluice forwards the RST to the client (its socket fails at once
+//! instead of timing out) and, when the connection really moved (see [`moved`]), starts a *fan-out* to
+//! clear it wherever it is still held:
+//!
+//! 1. Every node that may hold it (all but `down` ones, and not its current owner) gets a probe: a
+//!    SYN|ACK from the client's address and port to the VIP, acknowledging the connection's cookie (a
+//!    keyed hash of the connection, see [`ProbeCookie`]). A node that holds the connection established
+//!    must answer a SYN with a challenge ACK carrying its `rcv_nxt` (RFC 5961 4.2, which Linux follows);
+//!    a node that does not hold it refuses with a RST whose sequence number is the cookie, and no
+//!    half-open connection is ever created.
+//! 2. The challenge ACK (or any other segment from a node other than the owner for that connection while
+//!    the fan-out is live) is not forwarded to the client: sluice turns it, in place, into a RST with
+//!    sequence number exactly its acknowledgement number (the node's `rcv_nxt`) and sends it back to the
+//!    node that sent it. Linux accepts a RST only at exactly `rcv_nxt`, so this one clears the stale
+//!    connection.
+//! 3. Refusals (RSTs at the cookie) are kept from the client. Every other node RST reaches it: the
+//!    owner's RST at a sequence number not yet forwarded goes out at once, and only an identical
+//!    retransmission is collapsed.
+//!
+//! The soft state is per worker, bounded in entries (`table_entries`, oldest evicted) and in lifetime
+//! (`window_ms`). A worker that starts a fan-out hands the entry to every other worker over bounded
+//! queues, so whichever worker a node's answer reaches knows it. Fan-outs are rate-limited per worker
+//! and per client prefix ([`limit`]). Forwarding decisions stay stateless: the table only decides what a
+//! node's answer to a probe becomes. RSTs from clients never start a fan-out.
+
+pub mod frames;
+pub mod limit;
+pub mod moved;
+
+use serde::Serialize;
+
+use crate::counters::named_counters;
+use crate::hash::ContentHasher;
+use crate::wire::parse::Addr;
+use sluice_control::config::ResetConfig;
+
+pub use frames::{write_fanout_frame, write_probe, write_segment, FANOUT_ETHERTYPE, FANOUT_MAGIC};
+use limit::{Limits, Refused};
+pub use moved::{Judgement, Prior};
+
+named_counters! {
+    /// A reset counter.
+    ResetCounter {
+    NodeRsts => "node_rsts": "RSTs from a VIP seen on the node side",
+    RstsForwarded => "rsts_forwarded": "node RSTs forwarded to the client",
+    Fanouts => "fanouts_started": "fan-outs started",
+    NotOwner => "not_owner": "node RSTs from a node the connection's flow does not reach now (forwarded, no fan-out)",
+    NotMoved => "not_moved": "node RSTs for connections no recent change moved (forwarded, no fan-out)",
+    FramesTier1 => "frames_tier1": "fan-out frames sent to chassis appliances",
+    FramesTier2 => "frames_tier2": "fan-out probes sent to nodes",
+    Refusals => "refusals": "nodes' RSTs refusing a probe, kept from the client",
+    SuppressedDuplicate => "suppressed_duplicate": "identical retransmissions of an already forwarded RST, collapsed",
+    SuppressedRate => "suppressed_rate": "fan-outs not started because the worker's rate limit was spent",
+    SuppressedPrefix => "suppressed_prefix": "fan-outs not started because the client prefix's rate limit was spent",
+    Completions => "completions": "exact RSTs sent to a node after its challenge ACK",
+    Swallowed => "swallowed": "segments from a node for a connection being reset, beyond the completion limit",
+    Entries => "softstate_entries": "soft-state entries in use (a gauge)",
+    Evictions => "softstate_evictions": "live entries evicted because the table was full",
+    Shared => "entries_shared": "entries taken from other workers' fan-outs",
+    ShareDropped => "share_dropped": "entries another worker's queue had no room for",
+    ProbeAllocFailed => "probe_alloc_failed": "probes not sent for want of an mbuf",
+    EventsDropped => "events_dropped": "fan-out reports the control lcore's queue had no room for",
+}
+}
+
+/// A worker's reset counters, indexed by [`ResetCounter`].
+pub type ResetCounters = [u64; ResetCounter::COUNT];
+
+/// A connection in the client → VIP direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Conn {
+    #[serde(skip)]
+    pub client: Addr,
+    #[serde(skip)]
+    pub vip: Addr,
+    pub cport: u16,
+    pub vport: u16,
+}
+
+impl Conn {
+    fn key(&self) -> [u8; 36] {
+        let mut key = [0u8; 36];
+        key[..16].copy_from_slice(&self.client.bytes);
+        key[16..32].copy_from_slice(&self.vip.bytes);
+        key[32..34].copy_from_slice(&self.cport.to_be_bytes());
+        key[34..36].copy_from_slice(&self.vport.to_be_bytes());
+        key
+    }
+}
+
+/// The number a fan-out's probes acknowledge, so that a node's refusal (a RST at exactly that sequence
+/// number) is told from every other RST without any state: a keyed hash of the connection under a key
+/// derived from the configuration's hash key, so every worker (and every appliance of a fleet running
+/// the same build) agrees, and nobody who does not know the key can predict it.
+#[derive(Clone)]
+pub struct ProbeCookie {
+    state: ahash::RandomState,
+}
+
+impl ProbeCookie {
+    pub fn new(secret: &[u8]) -> ProbeCookie {
+        let mut seeds = [0x5c1e_c00c_1e5e_ed00u64, 0x0070_726f_6265, 0x636f_6f6b_6965, 0x736c_7569_6365];
+        for (i, chunk) in secret.chunks(8).enumerate() {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            seeds[i % 4] = seeds[i % 4].rotate_left(23) ^ u64::from_le_bytes(b).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+        ProbeCookie { state: ahash::RandomState::with_seeds(seeds[0], seeds[1], seeds[2], seeds[3]) }
+    }
+
+    /// The cookie of `conn` (never 0).
+    #[inline]
+    pub fn of(&self, conn: &Conn) -> u32 {
+        let h = self.state.hash_one(conn.key());
+        ((h ^ (h >> 32)) as u32).max(1)
+    }
+}
+
+/// What a worker reports to the control lcore when it starts a fan-out.
+#[derive(Debug, Clone, Copy)]
+pub struct FanoutEvent {
+    pub conn: Conn,
+    pub worker: u16,
+    /// Started by a spine's fan-out frame (at a chassis appliance) rather than a node RST.
+    pub from_spine: bool,
+}
+
+/// A fan-out to send: probes for `conn` to every node that may hold it except `exclude` (its owner).
+#[derive(Debug, Clone, Copy)]
+pub struct Fanout {
+    pub conn: Conn,
+    pub exclude: Option<u16>,
+    /// Started by a spine's fan-out frame.
+    pub from_spine: bool,
+    /// The topology `exclude` is an index of.
+    pub topology: u64,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Entry {
+    conn: Conn,
+    expires: u64,
+    completions: u16,
+    live: bool,
+    /// The connection's current owner (an index in `topology`): its segments are not answers to probes.
+    owner: Option<u16>,
+    topology: u64,
+    /// The sequence number of the last RST forwarded for the connection.
+    last_rst: Option<u32>,
+}
+
+/// Most completions answered per fan-out (one per node that answers; retransmissions beyond are swallowed).
+const MAX_COMPLETIONS: u16 = 64;
+/// Slots probed per lookup.
+const PROBE: usize = 8;
+/// Fan-outs a worker queues between two flushes.
+pub const PENDING_MAX: usize = 32;
+
+/// What a node RST is, before any judgement of the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RstKind {
+    /// A refusal of one of sluice's probes: kept from the client.
+    Refusal,
+    /// An identical retransmission of a RST already forwarded during a live fan-out: collapsed.
+    Duplicate,
+    /// A new RST for a connection under a live fan-out: forwarded, nothing more.
+    UnderFanout,
+    /// A RST for a connection with no live fan-out: forward it, and judge whether it moved.
+    Fresh,
+}
+
+/// One worker's reset soft state.
+pub struct Resets {
+    entries: Vec<Entry>,
+    mask: usize,
+    window: u64,
+    moved_window: u64,
+    limits: Limits,
+    sweep: usize,
+    pending: Vec<Fanout>,
+    hasher: ContentHasher,
+    pub counters: ResetCounters,
+}
+
+impl Resets {
+    /// Soft state for `cfg`, with time measured in ticks of `ticks_per_sec` (the TSC on a worker).
+    pub fn new(cfg: &ResetConfig, ticks_per_sec: u64) -> Resets {
+        let n = cfg.table_entries.next_power_of_two() as usize;
+        Resets {
+            entries: vec![Entry::default(); n],
+            mask: n - 1,
+            window: ticks_per_sec / 1000 * cfg.window_ms,
+            moved_window: ticks_per_sec / 1000 * cfg.moved_window_ms,
+            limits: Limits::new(cfg.rate_per_sec, cfg.burst, cfg.prefix_rate_per_sec, cfg.prefix_burst, ticks_per_sec),
+            sweep: 0,
+            pending: Vec::with_capacity(PENDING_MAX),
+            hasher: ContentHasher::default(),
+            counters: [0; ResetCounter::COUNT],
+        }
+    }
+
+    #[inline]
+    fn count(&mut self, c: ResetCounter) {
+        self.counters[c as usize] += 1;
+    }
+
+    /// How far back (ticks) a snapshot's pick still counts as where a connection was.
+    pub fn moved_window(&self) -> u64 {
+        self.moved_window
+    }
+
+    fn home(&self, c: &Conn) -> usize {
+        self.hasher.hash(&c.key()) as usize
+    }
+
+    fn find(&self, c: &Conn, now: u64) -> Option<usize> {
+        let h = self.home(c);
+        (0..PROBE).map(|i| (h + i) & self.mask).find(|&s| {
+            let e = &self.entries[s];
+            e.live && e.expires > now && e.conn == *c
+        })
+    }
+
+    fn insert(&mut self, e: Entry, now: u64) {
+        let (h, mask) = (self.home(&e.conn), self.mask);
+        let slots = (0..PROBE).map(move |i| (h + i) & mask);
+        let slot = match slots.clone().find(|&s| {
+            let x = &self.entries[s];
+            !x.live || x.expires <= now || x.conn == e.conn
+        }) {
+            Some(s) => s,
+            None => {
+                self.count(ResetCounter::Evictions);
+                slots.min_by_key(|&s| self.entries[s].expires).expect("PROBE > 0")
+            }
+        };
+        if !self.entries[slot].live {
+            self.counters[ResetCounter::Entries as usize] += 1;
+        }
+        self.entries[slot] = Entry { expires: now + self.window, live: true, ..e };
+    }
+
+    /// Classifies a RST from a node for `conn` at sequence number `seq`; `cookie` is the connection's
+    /// probe cookie. Counts it, and remembers the sequence number of a RST forwarded under a fan-out.
+    pub fn on_node_rst(&mut self, conn: Conn, seq: u32, cookie: u32, now: u64) -> RstKind {
+        self.count(ResetCounter::NodeRsts);
+        if seq == cookie {
+            self.count(ResetCounter::Refusals);
+            return RstKind::Refusal;
+        }
+        let Some(i) = self.find(&conn, now) else {
+            self.count(ResetCounter::RstsForwarded);
+            return RstKind::Fresh;
+        };
+        if self.entries[i].last_rst == Some(seq) {
+            self.count(ResetCounter::SuppressedDuplicate);
+            return RstKind::Duplicate;
+        }
+        self.entries[i].last_rst = Some(seq);
+        self.count(ResetCounter::RstsForwarded);
+        RstKind::UnderFanout
+    }
+
+    /// A fresh RST's judgement (see [`moved::judge`]): a fan-out starts for a moved connection within
+    /// the rate limits. `owner` is the connection's current owner (a node index in `topology`).
+    pub fn judged(&mut self, conn: Conn, seq: u32, j: Judgement, owner: Option<u16>, topology: u64, now: u64) {
+        match j {
+            Judgement::NotOwner => self.count(ResetCounter::NotOwner),
+            Judgement::Stayed => self.count(ResetCounter::NotMoved),
+            Judgement::Moved => {
+                let e = Entry { conn, owner, topology, last_rst: Some(seq), ..Entry::default() };
+                self.start(e, false, now);
+            }
+        }
+    }
+
+    fn start(&mut self, e: Entry, from_spine: bool, now: u64) {
+        if self.pending.len() == PENDING_MAX {
+            self.count(ResetCounter::SuppressedRate);
+            return;
+        }
+        match self.limits.take(&e.conn.client, now) {
+            Err(Refused::Worker) => self.count(ResetCounter::SuppressedRate),
+            Err(Refused::Prefix) => self.count(ResetCounter::SuppressedPrefix),
+            Ok(()) => {
+                self.insert(e, now);
+                self.count(ResetCounter::Fanouts);
+                self.pending.push(Fanout { conn: e.conn, exclude: e.owner, from_spine, topology: e.topology });
+            }
+        }
+    }
+
+    /// A fan-out frame from the spine for `conn`: probe this chassis's nodes (once per window, within the
+    /// rate limits).
+    pub fn on_fanout_frame(&mut self, conn: Conn, now: u64) {
+        if self.find(&conn, now).is_some() {
+            self.count(ResetCounter::SuppressedDuplicate);
+        } else {
+            self.start(Entry { conn, ..Entry::default() }, true, now);
+        }
+    }
+
+    /// Another worker started a fan-out: know its entry too, so that whichever worker a node's answer
+    /// reaches turns it into the exact RST.
+    pub fn adopt(&mut self, f: &Fanout, now: u64) {
+        self.count(ResetCounter::Shared);
+        let e = Entry { conn: f.conn, owner: f.exclude, topology: f.topology, ..Entry::default() };
+        self.insert(e, now);
+    }
+
+    /// No fan-out is live: return segments need no look-up.
+    #[inline]
+    pub fn is_idle(&self) -> bool {
+        self.counters[ResetCounter::Entries as usize] == 0
+    }
+
+    /// Any other segment from a VIP for `conn`, from node `sender` (an index in `topology`): None when no
+    /// fan-out is live for it or it comes from the connection's owner (forward it as usual); Some(true) to
+    /// answer it with the exact RST; Some(false) to keep it from the client.
+    pub fn on_node_segment(&mut self, conn: Conn, sender: Option<u16>, topology: u64, now: u64) -> Option<bool> {
+        // The common case on the return path: no fan-out is live, nothing to look up.
+        if self.is_idle() {
+            return None;
+        }
+        let i = self.find(&conn, now)?;
+        let e = &mut self.entries[i];
+        if e.owner.is_some() && e.owner == sender && e.topology == topology {
+            return None;
+        }
+        if e.completions < MAX_COMPLETIONS {
+            e.completions += 1;
+            self.count(ResetCounter::Completions);
+            Some(true)
+        } else {
+            self.count(ResetCounter::Swallowed);
+            Some(false)
+        }
+    }
+
+    /// Takes the fan-outs queued since the last call.
+    pub fn take_pending(&mut self, out: &mut Vec<Fanout>) {
+        out.clear();
+        out.append(&mut self.pending);
+    }
+
+    /// Retires a few expired entries (call now and then; keeps the entry gauge honest).
+    pub fn sweep(&mut self, now: u64) {
+        for _ in 0..64 {
+            let s = self.sweep;
+            self.sweep = (s + 1) & self.mask;
+            let e = &mut self.entries[s];
+            if e.live && e.expires <= now {
+                e.live = false;
+                self.counters[ResetCounter::Entries as usize] -= 1;
+            }
+        }
+    }
+
+    pub fn count_probe(&mut self, sent: bool) {
+        self.count(if sent { ResetCounter::FramesTier2 } else { ResetCounter::ProbeAllocFailed });
+    }
+
+    pub fn count_event_dropped(&mut self) {
+        self.count(ResetCounter::EventsDropped);
+    }
+
+    pub fn count_share_dropped(&mut self) {
+        self.count(ResetCounter::ShareDropped);
+    }
+
+    pub fn count_fanout_frame(&mut self, sent: bool) {
+        self.count(if sent { ResetCounter::FramesTier1 } else { ResetCounter::ProbeAllocFailed });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HZ: u64 = 1_000_000; // ticks are microseconds here
+
+    fn conn(p: u16) -> Conn {
+        Conn { client: Addr::v4([192, 0, 2, 1]), vip: Addr::v4([10, 10, 0, 1]), cport: p, vport: 2049 }
+    }
+
+    fn resets(rate: u32, burst: u32, entries: u32) -> Resets {
+        let cfg = ResetConfig {
+            window_ms: 1000,
+            rate_per_sec: rate,
+            burst,
+            table_entries: entries,
+            prefix_rate_per_sec: rate,
+            prefix_burst: burst,
+            ..ResetConfig::default()
+        };
+        Resets::new(&cfg, HZ)
+    }
+
+    /// A RST from the owner (node 3) of a connection that moved.
+    fn moved(r: &mut Resets, c: Conn, seq: u32, now: u64) -> RstKind {
+        let k = r.on_node_rst(c, seq, 77, now);
+        if k == RstKind::Fresh {
+            r.judged(c, seq, Judgement::Moved, Some(3), 1, now);
+        }
+        k
+    }
+
+    #[test]
+    fn a_moved_connection_fans_out_and_only_refusals_and_identical_rsts_are_kept_back() {
+        let mut r = resets(1000, 10, 64);
+        assert_eq!(moved(&mut r, conn(1), 500, 10), RstKind::Fresh);
+        let mut p = Vec::new();
+        r.take_pending(&mut p);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].exclude, Some(3));
+        assert_eq!(r.on_node_rst(conn(1), 77, 77, 20), RstKind::Refusal, "a probed node's refusal");
+        assert_eq!(r.on_node_rst(conn(1), 500, 77, 21), RstKind::Duplicate, "the same RST again");
+        assert_eq!(r.on_node_rst(conn(1), 900, 77, 22), RstKind::UnderFanout, "the owner's next RST goes out");
+        assert_eq!(r.on_node_rst(conn(1), 900, 77, 23), RstKind::Duplicate);
+        assert_eq!(r.on_node_segment(conn(1), Some(1), 1, 30), Some(true), "challenge ACK → exact RST");
+        assert_eq!(r.on_node_segment(conn(1), Some(3), 1, 30), None, "the owner's segments are its own");
+        assert_eq!(r.on_node_segment(conn(1), Some(3), 2, 30), Some(true), "an owner of another topology is not");
+        assert_eq!(r.on_node_segment(conn(2), Some(1), 1, 30), None, "other connections are untouched");
+        let c = |k: ResetCounter| r.counters[k as usize];
+        assert_eq!((c(ResetCounter::Refusals), c(ResetCounter::SuppressedDuplicate)), (1, 2));
+        assert_eq!((c(ResetCounter::RstsForwarded), c(ResetCounter::Completions)), (2, 2));
+        // After the window the connection is forgotten.
+        assert_eq!(r.on_node_segment(conn(1), Some(1), 1, 10 + HZ + 1), None);
+        assert_eq!(moved(&mut r, conn(1), 500, 10 + HZ + 1), RstKind::Fresh);
+        assert_eq!(r.counters[ResetCounter::Fanouts as usize], 2);
+    }
+
+    #[test]
+    fn rsts_for_connections_that_did_not_move_start_nothing() {
+        let mut r = resets(1000, 10, 64);
+        for (p, j) in [(1, Judgement::Stayed), (2, Judgement::NotOwner)] {
+            assert_eq!(r.on_node_rst(conn(p), 9, 77, 5), RstKind::Fresh);
+            r.judged(conn(p), 9, j, Some(0), 1, 5);
+        }
+        let mut v = Vec::new();
+        r.take_pending(&mut v);
+        assert!(v.is_empty());
+        assert!(r.is_idle());
+        let c = |k: ResetCounter| r.counters[k as usize];
+        assert_eq!((c(ResetCounter::NotMoved), c(ResetCounter::NotOwner), c(ResetCounter::RstsForwarded)), (1, 1, 2));
+    }
+
+    #[test]
+    fn rate_limit_and_bounds() {
+        let mut r = resets(10, 5, 64);
+        let mut started = 0;
+        for p in 0..1000u16 {
+            assert_eq!(moved(&mut r, conn(p), 1, 1), RstKind::Fresh, "every node RST is still forwarded");
+            let mut v = Vec::new();
+            r.take_pending(&mut v);
+            started += v.len();
+        }
+        assert_eq!(started, 5, "the bucket holds 5");
+        assert_eq!(r.counters[ResetCounter::SuppressedRate as usize], 995);
+        // A second later the bucket is full again (5 of the 10 a second brings).
+        for p in 1000..1100u16 {
+            moved(&mut r, conn(p), 1, 1 + HZ);
+            r.take_pending(&mut Vec::new());
+        }
+        assert_eq!(r.counters[ResetCounter::Fanouts as usize], 10);
+        let mut big = resets(1_000_000, 1_000_000, 64);
+        for p in 0..10_000u16 {
+            moved(&mut big, conn(p), 1, 5);
+            big.take_pending(&mut Vec::new());
+        }
+        assert!(big.counters[ResetCounter::Entries as usize] <= 64);
+        assert!(big.counters[ResetCounter::Evictions as usize] > 9_000);
+        for _ in 0..10 {
+            big.sweep(5 + 2 * HZ);
+        }
+        assert_eq!(big.counters[ResetCounter::Entries as usize], 0);
+    }
+
+    #[test]
+    fn one_client_prefix_cannot_spend_the_workers_budget() {
+        let cfg = ResetConfig {
+            rate_per_sec: 100,
+            burst: 40,
+            prefix_rate_per_sec: 10,
+            prefix_burst: 8,
+            ..Default::default()
+        };
+        let mut r = Resets::new(&cfg, HZ);
+        let hog = |p: u16| Conn { client: Addr::v4([203, 0, 113, (p % 200) as u8]), ..conn(p) };
+        for p in 0..100 {
+            r.on_node_rst(hog(p), 1, 77, 1);
+            r.judged(hog(p), 1, Judgement::Moved, None, 1, 1);
+        }
+        assert_eq!(r.counters[ResetCounter::Fanouts as usize], 8);
+        assert_eq!(r.counters[ResetCounter::SuppressedPrefix as usize], 92);
+        for p in 0..20 {
+            moved(&mut r, conn(p), 1, 1);
+        }
+        assert_eq!(r.counters[ResetCounter::Fanouts as usize], 16, "another prefix still starts its own 8");
+        assert_eq!(r.counters[ResetCounter::SuppressedRate as usize], 0, "the worker's budget is not spent");
+    }
+
+    #[test]
+    fn adopted_entries_answer_challenge_acks_on_any_worker() {
+        let (mut a, mut b) = (resets(1000, 10, 64), resets(1000, 10, 64));
+        moved(&mut a, conn(4), 1, 1);
+        let mut p = Vec::new();
+        a.take_pending(&mut p);
+        b.adopt(&p[0], 2);
+        assert_eq!(b.on_node_segment(conn(4), Some(0), 1, 3), Some(true));
+        assert_eq!(b.on_node_segment(conn(4), Some(3), 1, 3), None, "the owner's segments pass");
+        assert_eq!(b.counters[ResetCounter::Fanouts as usize], 0, "only the starting worker counts the fan-out");
+    }
+
+    #[test]
+    fn completions_are_bounded_per_fanout() {
+        let mut r = resets(1000, 10, 64);
+        moved(&mut r, conn(9), 1, 1);
+        let answers: Vec<_> = (0..100).map(|_| r.on_node_segment(conn(9), Some(0), 1, 2)).collect();
+        assert_eq!(answers.iter().filter(|a| **a == Some(true)).count(), MAX_COMPLETIONS as usize);
+        assert_eq!(r.counters[ResetCounter::Swallowed as usize], 100 - MAX_COMPLETIONS as u64);
+    }
+
+    #[test]
+    fn cookies_are_keyed_and_never_zero() {
+        let (a, b, other) = (ProbeCookie::new(b"key-one"), ProbeCookie::new(b"key-one"), ProbeCookie::new(b"key-two"));
+        assert_eq!(a.of(&conn(1)), b.of(&conn(1)), "every worker agrees");
+        assert_ne!(a.of(&conn(1)), a.of(&conn(2)));
+        let differ = (0..100).filter(|p| a.of(&conn(*p)) != other.of(&conn(*p))).count();
+        assert!(differ > 95, "another key, other cookies");
+        assert!((0..1000).all(|p| a.of(&conn(p)) != 0));
+    }
+}

@@ -1,0 +1,117 @@
+//! Which connections moved. A node's RST starts a fan-out only when it answers for a connection that a
+//! recent membership or affinity change really moved: the RST comes from the node the current snapshot
+//! picks for the connection, and a snapshot in force within `resets.moved_window_ms` picked another.
+//! Everything else (a RST for a connection that exists nowhere, a forged segment a node refused, a RST
+//! from a node the connection's flow does not reach) is forwarded to the client and fans out nowhere.
+//!
+//! The control lcore keeps the few snapshots this needs ([`Prior`]: tables and affinity map, with when
+//! they stopped being in force) and hands them to the workers inside each new context.
+
+use std::sync::Arc;
+
+use sluice_control::config::{ClientIdKind, NodeState, Role};
+use sluice_control::Topology;
+
+use super::Conn;
+use crate::affinity::AffinityMap;
+use crate::pipeline::{flow_hash, ip_client_id, Context, VipKey};
+
+/// Earlier snapshots a context carries, at most.
+pub const PRIORS_MAX: usize = 8;
+
+/// What an earlier snapshot decided from, and when it stopped being in force (TSC ticks).
+#[derive(Clone)]
+pub struct Prior {
+    pub topology: Arc<Topology>,
+    pub affinity: Arc<AffinityMap>,
+    pub retired: u64,
+}
+
+/// Where a node-side RST came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum From {
+    /// A node (single appliance): its index in the current topology.
+    Node(u16),
+    /// A chassis appliance (spine): its chassis.
+    Chassis(u16),
+}
+
+/// What the reset path makes of a RST that answers none of its probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judgement {
+    /// The sender is not where the current snapshot sends the connection: the segment it refused did not
+    /// come the connection's way (a forged fragment, say). Forward, no fan-out.
+    NotOwner,
+    /// The connection is where it has been throughout the window: nothing moved, nothing to clear.
+    Stayed,
+    /// It moved within the window: clear it where it was.
+    Moved,
+}
+
+/// The node a snapshot picks for a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pick {
+    Node(u16),
+    /// No node can take it.
+    Nobody,
+    /// The client VM is identified by a MAC address, which a node's RST does not carry.
+    Unknowable,
+}
+
+/// The node `topology` and `affinity` pick for `conn`, keyed the way the client's packets are.
+fn pick(ctx: &Context, topology: &Topology, affinity: &AffinityMap, conn: &Conn) -> Pick {
+    let Some(vip) = ctx.vip(&conn.vip) else { return Pick::Nobody };
+    if vip.affinity && !affinity.is_empty() {
+        match ctx.client_id {
+            ClientIdKind::Ip => {
+                if let Some(n) = affinity.get(ip_client_id(&conn.client)) {
+                    return Pick::Node(n);
+                }
+            }
+            ClientIdKind::Mac => return Pick::Unknowable,
+        }
+    }
+    // TCP segments use the flow key for content-keyed VIPs; a client key hashes the addresses alone.
+    let hash = match vip.key {
+        VipKey::Client => flow_hash(ctx, &conn.client, &conn.vip, true, 0, 0),
+        _ => flow_hash(ctx, &conn.client, &conn.vip, false, conn.cport, conn.vport),
+    };
+    let n = match (ctx.role, ctx.this_chassis) {
+        (Role::Chassis, Some(c)) => topology.lookup_in_chassis(c, hash),
+        _ => topology.lookup(hash),
+    };
+    n.map_or(Pick::Nobody, Pick::Node)
+}
+
+/// The name of the node a pick names, if any (node indices are only valid within one topology).
+fn name(t: &Topology, p: Pick) -> Option<&str> {
+    match p {
+        Pick::Node(n) => t.nodes.get(n as usize).map(|n| n.name.as_str()),
+        _ => None,
+    }
+}
+
+/// Judges a node-side RST for `conn` from `from`, at `now`, against the priors retired within `window`
+/// ticks.
+pub fn judge(ctx: &Context, conn: &Conn, from: From, now: u64, window: u64) -> Judgement {
+    let topo = &ctx.topology;
+    let current = pick(ctx, topo, &ctx.affinity, conn);
+    let owner = match (current, from) {
+        (Pick::Node(n), From::Node(s)) => n == s,
+        (Pick::Node(n), From::Chassis(c)) => topo.nodes[n as usize].chassis == c,
+        (Pick::Nobody, _) => false,
+        (Pick::Unknowable, From::Node(s)) => topo.nodes.get(s as usize).is_some_and(|n| n.state != NodeState::Down),
+        (Pick::Unknowable, From::Chassis(_)) => true,
+    };
+    if !owner {
+        return Judgement::NotOwner;
+    }
+    let now_name = name(topo, current);
+    for prior in ctx.history.iter().filter(|p| now.saturating_sub(p.retired) < window) {
+        let then = pick(ctx, &prior.topology, &prior.affinity, conn);
+        if current == Pick::Unknowable || then == Pick::Unknowable || name(&prior.topology, then) != now_name {
+            return Judgement::Moved;
+        }
+    }
+    Judgement::Stayed
+}

@@ -463,7 +463,7 @@ fn an_idle_appliance_runs_for_its_duration() {
 }
 
 #[test]
-fn floods_of_resets_and_forged_fanouts_are_bounded_and_counted() {
+fn floods_of_node_rsts_with_no_change_start_no_fanout_and_forged_fanouts_are_counted() {
     let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -508,19 +508,82 @@ fn floods_of_resets_and_forged_fanouts_are_bounded_and_counted() {
     assert_accounted(&r);
     let s = &r.summary;
     let resets = &s["resets"];
-    let secs = s["seconds"].as_f64().unwrap();
-    let fanouts = resets["fanouts_started"].as_u64().unwrap();
-    // The bucket: 20 at once, then 100 per second at most.
-    assert!(fanouts >= 20 && fanouts as f64 <= 20.0 + 100.0 * secs + 1.0, "{fanouts} fan-outs in {secs} s");
+    // No membership change: no connection moved, so none of the RSTs (answers to spoofed segments, say)
+    // starts a fan-out, and not a single probe leaves.
+    assert_eq!(resets["fanouts_started"], 0);
     assert_eq!(resets["node_rsts"], 3000);
     assert_eq!(resets["rsts_forwarded"], 3000, "every node RST still reaches its client");
-    assert_eq!(resets["suppressed_rate"].as_u64().unwrap(), 3000 - fanouts);
-    assert!(resets["softstate_entries"].as_u64().unwrap() <= 64);
-    // Probes: three other nodes per fan-out (the sender excluded), and nothing else generated.
-    assert_eq!(resets["frames_tier2"].as_u64().unwrap(), 3 * fanouts);
-    assert_eq!(s["generated"].as_u64().unwrap(), 3 * fanouts);
+    let judged = resets["not_moved"].as_u64().unwrap() + resets["not_owner"].as_u64().unwrap();
+    assert_eq!(judged, 3000, "{resets}");
+    assert_eq!(resets["softstate_entries"], 0);
+    assert_eq!(resets["frames_tier2"], 0);
+    assert_eq!(s["generated"], 0);
     assert_eq!(s["drops"]["fanout_forged"], 3000);
     // Client RSTs went to nodes; challenge-ACK-looking segments for unknown connections went to clients.
     assert_eq!(s["to_nodes"].as_u64().unwrap(), 3000);
     assert_eq!(s["to_clients"].as_u64().unwrap(), 3000 + 3000);
+}
+
+/// Forged input on either side, through the real binary: a node RST and an IP-in-IP packet from senders
+/// that are no configured node, a fan-out frame at a single appliance, and ARP replies naming a node
+/// (from the client side, and from a stranger's MAC on the node side; with no ARP health check, which the
+/// pipeline tests also cover). Each is dropped under its own reason; nothing starts a fan-out or is sent
+/// anywhere.
+#[test]
+fn forged_senders_are_dropped_and_counted() {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let stranger = [2, 0, 0, 0, 0x66, 0x66];
+    let client_ip = [192, 0, 2, 50];
+    let arp_reply = |src_mac: [u8; 6], sender_ip: [u8; 4], target_ip: [u8; 4]| {
+        let mut f = arp_request(target_ip, sender_ip);
+        f[6..12].copy_from_slice(&src_mac);
+        f[14 + 7] = 2;
+        f[14 + 8..14 + 14].copy_from_slice(&src_mac);
+        f
+    };
+    // Client side: an ARP reply claiming to be a1, and a fan-out frame (a single appliance takes none).
+    let mut fanout = [0u8; 128];
+    let conn = sluice_dataplane::reset::Conn {
+        client: sluice_dataplane::wire::parse::Addr::v4(client_ip),
+        vip: sluice_dataplane::wire::parse::Addr::v4(VIP4),
+        cport: 4000,
+        vport: 2049,
+    };
+    let n = sluice_dataplane::reset::write_fanout_frame(&mut fanout, &conn, CLIENT_PORT_MAC, CLIENT_MAC).unwrap();
+    let client = vec![arp_reply(CLIENT_MAC, [198, 51, 100, 11], [192, 0, 2, 1]), fanout[..n].to_vec()];
+    // Node side: a RST from a stranger's MAC, the same RST tunnelled from an address that is no node, and
+    // an ARP reply naming a1 from the stranger's MAC.
+    let mut rst = Vec::new();
+    PacketBuilder::ethernet2(stranger, NODE_PORT_MAC)
+        .ipv4(VIP4, client_ip, 64)
+        .tcp(2049, 4000, 7, 100)
+        .rst()
+        .write(&mut rst, &[])
+        .unwrap();
+    let mut tunnelled = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0x0b, 2], NODE_PORT_MAC)
+        .ipv4([203, 0, 113, 99], [198, 51, 100, 1], 64)
+        .write(&mut tunnelled, etherparse::IpNumber(4), &rst[14..])
+        .unwrap();
+    let node = vec![rst, tunnelled, arp_reply(stranger, [198, 51, 100, 11], [198, 51, 100, 1])];
+    write_pcap(&d.join("c.pcap"), &client);
+    write_pcap(&d.join("n.pcap"), &node);
+    let cfg = config(
+        d,
+        &format!("net_pcap0,rx_pcap={0}/c.pcap,tx_pcap={0}/c-out.pcap", d.display()),
+        &format!("net_pcap1,rx_pcap={0}/n.pcap,tx_pcap={0}/n-out.pcap", d.display()),
+        &[],
+    );
+    let r = sluice(&cfg, &["--exit-idle-ms", "500", "--stats-interval-ms", "0"]);
+    assert_accounted(&r);
+    let s = &r.summary;
+    assert_eq!(s["drops"]["unknown_sender"], 2, "{}", s["drops"]);
+    assert_eq!(s["drops"]["health_forged"], 2, "{}", s["drops"]);
+    assert_eq!(s["drops"]["fanout_forged"], 1, "{}", s["drops"]);
+    assert_eq!((s["tx"].as_u64(), s["generated"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(s["resets"]["node_rsts"], 0);
+    assert_eq!(s["resets"]["fanouts_started"], 0);
+    assert!(read_pcap(&d.join("c-out.pcap")).is_empty() && read_pcap(&d.join("n-out.pcap")).is_empty());
 }

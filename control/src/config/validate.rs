@@ -148,12 +148,6 @@ impl Config {
         if r.prefix_rate_per_sec == 0 || r.prefix_burst == 0 {
             return err("resets.prefix_rate_per_sec", "prefix_rate_per_sec and prefix_burst must be at least 1");
         }
-        if r.prefix_rate_per_sec > r.rate_per_sec || r.prefix_burst > r.burst {
-            return err(
-                "resets.prefix_rate_per_sec",
-                "a prefix's rate and burst cannot exceed the worker's (rate_per_sec, burst)",
-            );
-        }
         Ok(())
     }
 

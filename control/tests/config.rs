@@ -167,3 +167,23 @@ fn health_settings_are_checked() {
     let (field, problem) = reject(&no_v4);
     assert!(field.starts_with("nodes[") && field.ends_with("].ip"), "{field}: {problem}");
 }
+
+#[test]
+fn reset_settings_are_checked() {
+    let c = Config::from_toml(&with("[resets]\nmoved_window_ms = 3000\nprefix_rate_per_sec = 5\nprefix_burst = 2"))
+        .unwrap();
+    assert_eq!((c.resets.moved_window_ms, c.resets.prefix_rate_per_sec, c.resets.prefix_burst), (3000, 5, 2));
+    let d = Config::from_toml(&example()).unwrap().resets;
+    assert_eq!((d.moved_window_ms, d.prefix_rate_per_sec, d.prefix_burst), (10_000, 200, 64));
+    for (bad, field) in [
+        ("[resets]\nwindow_ms = 5", "resets.window_ms"),
+        ("[resets]\nburst = 0", "resets.rate_per_sec"),
+        ("[resets]\ntable_entries = 100", "resets.table_entries"),
+        ("[resets]\nmoved_window_ms = 50", "resets.moved_window_ms"),
+        ("[resets]\nmoved_window_ms = 700000", "resets.moved_window_ms"),
+        ("[resets]\nprefix_rate_per_sec = 0", "resets.prefix_rate_per_sec"),
+        ("[resets]\nprefix_burst = 0", "resets.prefix_rate_per_sec"),
+    ] {
+        assert_eq!(reject(&with(bad)).0, field, "{bad}");
+    }
+}

@@ -225,8 +225,8 @@ impl Default for MetricsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ResetConfig {
-    /// Lifetime of a fan-out's soft state: within it, further RSTs for the connection are duplicates and
-    /// segments from a node still holding it are answered with the exact RST.
+    /// Lifetime of a fan-out's soft state: within it, identical retransmissions of a forwarded RST are
+    /// collapsed and segments from a node still holding the connection are answered with the exact RST.
     pub window_ms: u64,
     /// Fan-outs a worker may start per second (token bucket rate).
     pub rate_per_sec: u32,

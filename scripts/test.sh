@@ -37,7 +37,7 @@ grep -q "| sluice (max" /tmp/sluice-perf-smoke.log
 target/release/sluice-perf synth --client /tmp/sluice-perf-smoke/mix-c.pcap --node /tmp/sluice-perf-smoke/mix-n.pcap \
   --flows 300 --frame-mix 64:7,576:4,1514:1 --nfs3-pct 50 --rst-pct 10 | tee -a /tmp/sluice-perf-smoke.log
 grep -q "NFSv3" /tmp/sluice-perf-smoke.log
-# The mix through sluice: node RSTs start fan-outs under load; counters must add up and every mbuf return.
+# The mix through sluice: node RSTs judged under load (nothing moved, so no fan-out); counters must add up and every mbuf return.
 target/release/sluice-perf compare --client /tmp/sluice-perf-smoke/mix-c.pcap --node /tmp/sluice-perf-smoke/mix-n.pcap \
   --rounds 1 --seconds 1 --huge no --out /tmp/sluice-perf-smoke/mix | tee -a /tmp/sluice-perf-smoke.log
 target/release/sluice-perf tables --nodes 4,16 --table-sizes 4099,65537 --out /tmp/sluice-perf-smoke \

@@ -2,6 +2,8 @@
 //! independent frame checker (etherparse's slicer plus a test-local RFC 1071 checksum).
 #![allow(dead_code)]
 
+pub mod lab;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};

@@ -23,13 +23,14 @@ bulk HOST PORT N SECS SPORT SIZE INTERVAL_MS
                                                                    with nothing received for 0.5 s, worst send lateness
                        {"ev":"done","conn":i,"t":..,"last_rx":..,"max_gap":..,"gaps":[..],"echoes":k,"skipped":k}
                        {"ev":"summary","t":..,"cpu_s":..,"sends":k,"late_sends":k,"max_late_ms":..,"skipped":k}
-                       gaps lists every gap over 0.25 s; "skipped" counts writes left out because 4 writes were
-                       still unsent (a stalled connection); a send is late when it goes out more than one
-                       interval after its time.
+                       gaps lists every gap over 0.25 s; echoes counts whole SIZE-byte echoes; "skipped" counts
+                       writes left out because 4 writes' worth still waited for room in the socket buffer (a
+                       stalled connection); a send is late when the client's loop makes it more than one
+                       interval after its time (then the client, not the network, is behind).
 spoof-acks SRC DST DPORT COUNT SPORT
                        send COUNT bare TCP ACKs (random sequence and acknowledgement numbers) from SRC:SPORT..
                        to DST:DPORT through a raw socket (IP_HDRINCL), 5 ms apart: segments of connections that
-                       exist nowhere
+                       exist nowhere; prints {"ev":"sent","sport":p,"seq":..,"ack":..} for each
 Times are seconds since the client started (time.monotonic()).
 """
 import errno

@@ -15,7 +15,17 @@
 #           slb0b); the spine reaches chassis-a's appliance over ssa0 ↔ ssa1 and chassis-b's over ssb0 ↔ ssb1.
 # Configuration knobs: LAB_NODES (nodes configured, default 4), LAB_DRAIN (space-separated names that are
 # draining), LAB_PREFIX (EAL file prefix), LAB_HEALTH (tcp|icmp|arp: health-check the nodes every 200 ms,
-# rise 2, fall 2), LAB_AFFINITY (non-empty: the single appliance keeps controller-VM affinity for the VIP). Checksum offload is off in every namespace.
+# rise 2, fall 2), LAB_AFFINITY (non-empty: the single appliance keeps controller-VM affinity for the VIP),
+# LAB_WORKERS (worker lcores per appliance, 1 or 2, default 1). Checksum offload is off in every namespace.
+#
+# Workers and CPUs (the lab machine has two): the control lcore is always the first lcore. With one
+# worker, single pins control to CPU 0 and its worker to CPU 1 and polls without sleeping; the tiered
+# appliances alternate their lcores over the two CPUs and sleep when idle (idle_sleep_us = 50). With
+# LAB_WORKERS=2 every appliance gets lcores "0,1,2": single puts both workers on CPU 1 (cpus "0,1,1"),
+# leaving CPU 0 to the control lcore and the TCP endpoints; the tiered appliances spread their two
+# workers over both CPUs (spine and chassis-b "0,1,0", chassis-a "1,0,1"). Workers that share a CPU
+# always sleep when idle. Every net_af_packet device then gets qpairs=2, so that each worker has its own
+# rx queue (the kernel's PACKET_FANOUT hash spreads flows over them) and its own tx queue.
 #
 # Interfaces sluice attaches to get interface indexes in a range per appliance (single/spine 1001+,
 # chassis-a 2001+, chassis-b 3001+): DPDK 22.11's af_packet PMD names its PACKET_FANOUT group
@@ -103,23 +113,40 @@ up() {
 }
 
 port() { # NAME DEVICE ROLE MAC [ADDRESS] [GATEWAY]
-  printf '\n[[ports]]\nname = "%s"\ndevice = "%s"\nrole = "%s"\nmac = "%s"\n' "$1" "$2" "$3" "$4"
+  local device=$2
+  # One queue pair per worker (LAB_WORKERS): each worker polls its own rx queue and sends on its own tx queue.
+  [ "${LAB_WORKERS:-1}" != 1 ] && device="$device,qpairs=${LAB_WORKERS}"
+  printf '\n[[ports]]\nname = "%s"\ndevice = "%s"\nrole = "%s"\nmac = "%s"\n' "$1" "$device" "$3" "$4"
   [ -n "${5:-}" ] && printf 'addresses = ["%s"]\n' "$5"
   [ -n "${6:-}" ] && printf 'gateway_mac = "%s"\n' "$6"
   return 0
 }
 
 config() {
-  local who=${1:-single} prefix=${LAB_PREFIX:-sluice-lab} cpus="0,1" idle=0
+  local who=${1:-single} prefix=${LAB_PREFIX:-sluice-lab} workers=${LAB_WORKERS:-1} lcores="0,1" cpus="0,1" idle=0
+  case "$workers" in
+    1 | 2) ;;
+    *) echo "lab.sh: LAB_WORKERS must be 1 or 2, not '$workers'" >&2; return 2 ;;
+  esac
   case "$who" in
     spine) printf 'role = "spine"\n' ;;
     chassis-a | chassis-b) printf 'role = "chassis"\nthis_chassis = "%s"\n' "$who"; [ "$who" = chassis-a ] && cpus="1,0" ;;
   esac
   # Three appliances share two CPUs in the tiered lab: let idle workers sleep.
   [ "$who" != single ] && idle=50
+  if [ "$workers" = 2 ]; then
+    lcores="0,1,2"
+    case "$who" in
+      single) cpus="0,1,1" ;;
+      chassis-a) cpus="1,0,1" ;;
+      *) cpus="0,1,0" ;;
+    esac
+    # Two workers share a CPU (with each other or with the control lcore): let idle ones sleep.
+    idle=50
+  fi
   cat <<EOT
 [eal]
-lcores = "0,1"
+lcores = "$lcores"
 cpus = "$cpus"
 no_huge = true
 memory_mb = 512

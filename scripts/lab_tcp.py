@@ -8,12 +8,40 @@ client HOST PORT N S [SPORT]
                        {"ev":"up","conn":i,"lport":p}  {"ev":"reset","conn":i,"t":secs}
                        {"ev":"error","conn":i,"err":"..."}  {"ev":"done","conn":i,"echoes":k}
 connect HOST PORT      open one connection, send a line, expect its echo; exit 0 on success
-Times are seconds since the client started.
+bulk HOST PORT N SECS SPORT SIZE INTERVAL_MS
+                       N connections from source ports SPORT.. (connected in parallel), then each writes SIZE bytes
+                       every INTERVAL_MS (writes staggered over the interval) and reads the echo back, checking it
+                       byte for byte; one process, non-blocking sockets on epoll. It runs SECS seconds after all
+                       connections are up, or until SIGTERM/SIGINT, then reports every connection still open.
+                       Progress ("rx") is any echoed byte arriving; a gap is the time between two arrivals (from
+                       the start of traffic, and up to the reset, error or end). Events, one JSON object a line:
+                       {"ev":"start","wall":time.time() at t=0}   {"ev":"up","conn":i,"lport":p,"t":..}
+                       {"ev":"ready","t":..,"up":k}               traffic starts
+                       {"ev":"reset","conn":i,"t":..,"last_rx":..,"max_gap":..,"gaps":[[from,len],..],"echoes":k}
+                       {"ev":"error","conn":i,"t":..,"err":"..",...}   anything but ECONNRESET (EOF, bad echo, ...)
+                       {"ev":"tick","t":..,"live":k,"stale":k,"late_ms":..}   each second: connections open, those
+                                                                   with nothing received for 0.5 s, worst send lateness
+                       {"ev":"done","conn":i,"t":..,"last_rx":..,"max_gap":..,"gaps":[..],"echoes":k,"skipped":k}
+                       {"ev":"summary","t":..,"cpu_s":..,"sends":k,"late_sends":k,"max_late_ms":..,"skipped":k}
+                       gaps lists every gap over 0.25 s; echoes counts whole SIZE-byte echoes; "skipped" counts
+                       writes left out because 4 writes' worth still waited for room in the socket buffer (a
+                       stalled connection); a send is late when the client's loop makes it more than one
+                       interval after its time (then the client, not the network, is behind).
+spoof-acks SRC DST DPORT COUNT SPORT
+                       send COUNT bare TCP ACKs (random sequence and acknowledgement numbers) from SRC:SPORT..
+                       to DST:DPORT through a raw socket (IP_HDRINCL), 5 ms apart: segments of connections that
+                       exist nowhere; prints {"ev":"sent","sport":p,"seq":..,"ack":..} for each
+Times are seconds since the client started (time.monotonic()).
 """
 import errno
+import heapq
 import json
+import os
+import random
 import select
+import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -101,6 +129,232 @@ def connect(host, port):
         assert s.recv(100) == b"hello\n"
 
 
+class Bulk:
+    """One connection of the bulk client."""
+
+    __slots__ = ("i", "s", "out", "unacked", "rx", "last_rx", "max_gap", "gaps", "seq", "skipped", "events")
+
+    def __init__(self, i, s):
+        self.i, self.s = i, s
+        self.out = bytearray()
+        self.unacked = bytearray()
+        self.rx = 0
+        self.last_rx = 0.0
+        self.max_gap = 0.0
+        self.gaps = []
+        self.seq = 0
+        self.skipped = 0
+        self.events = select.EPOLLIN
+
+    def received(self, now):
+        gap = now - self.last_rx
+        if gap > self.max_gap:
+            self.max_gap = gap
+        if gap > 0.25:
+            self.gaps.append([round(self.last_rx, 3), round(gap, 3)])
+        self.last_rx = now
+
+    def report(self, size, now):
+        last = self.last_rx
+        self.received(now)  # the silence up to now counts as a gap, too
+        return dict(
+            conn=self.i,
+            t=round(now, 3),
+            last_rx=round(last, 3),
+            max_gap=round(self.max_gap, 3),
+            gaps=self.gaps,
+            echoes=self.rx // size,
+            skipped=self.skipped,
+        )
+
+
+def bulk(host, port, n, secs, sport, size, interval_ms):
+    interval = interval_ms / 1000.0
+    stop = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.append(1))
+    t0 = time.monotonic()
+    emit(ev="start", wall=time.time(), n=n, size=size, interval_ms=interval_ms)
+
+    def now():
+        return time.monotonic() - t0
+
+    ep = select.epoll()
+    pending = {}
+    for i in range(n):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.bind(("0.0.0.0", sport + i))
+        s.setblocking(False)
+        e = s.connect_ex((host, port))
+        if e not in (0, errno.EINPROGRESS):
+            emit(ev="error", conn=i, err="connect: " + os.strerror(e), t=round(now(), 3))
+            s.close()
+            continue
+        pending[s.fileno()] = (i, s)
+        ep.register(s.fileno(), select.EPOLLOUT)
+    conns = {}
+    deadline = time.monotonic() + 5
+    while pending and time.monotonic() < deadline and not stop:
+        for fd, _ in ep.poll(0.1):
+            i, s = pending.pop(fd)
+            e = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if e:
+                emit(ev="error", conn=i, err="connect: " + os.strerror(e), t=round(now(), 3))
+                ep.unregister(fd)
+                s.close()
+                continue
+            conns[fd] = Bulk(i, s)
+            ep.modify(fd, select.EPOLLIN)
+            emit(ev="up", conn=i, lport=s.getsockname()[1], t=round(now(), 3))
+    for fd, (i, s) in pending.items():
+        emit(ev="error", conn=i, err="connect: timed out", t=round(now(), 3))
+        ep.unregister(fd)
+        s.close()
+
+    start = now()
+    emit(ev="ready", t=round(start, 3), up=len(conns))
+    end = start + secs
+    # Sends in time order: (due, conn index, fd); staggered over one interval.
+    due = [(start + interval * c.i / n, c.i, fd) for fd, c in conns.items()]
+    heapq.heapify(due)
+    for c in conns.values():
+        c.last_rx = start
+    sends = late_sends = skipped = 0
+    max_late = tick_late = 0.0
+    next_tick = start + 1.0
+
+    def close(fd, ev, **kw):
+        nonlocal skipped
+        c = conns.pop(fd)
+        skipped += c.skipped
+        r = c.report(size, now())
+        r.update(kw)
+        emit(ev=ev, **r)
+        ep.unregister(fd)
+        c.s.close()
+
+    def failed(fd, e):
+        if isinstance(e, ConnectionResetError) or getattr(e, "errno", None) == errno.ECONNRESET:
+            close(fd, "reset")
+        else:
+            close(fd, "error", err=str(e))
+
+    def flush(fd, c):
+        try:
+            if c.out:
+                k = c.s.send(c.out)
+                del c.out[:k]
+        except BlockingIOError:
+            pass  # the socket's buffer is full: EPOLLOUT says when it has room
+        except OSError as e:
+            failed(fd, e)
+            return
+        want = select.EPOLLIN | (select.EPOLLOUT if c.out else 0)
+        if want != c.events:
+            c.events = want
+            ep.modify(fd, want)
+
+    while conns and not stop:
+        t = now()
+        if t >= end:
+            break
+        while due and due[0][0] <= t:
+            d, i, fd = heapq.heappop(due)
+            c = conns.get(fd)
+            if c is None or c.i != i:
+                continue
+            heapq.heappush(due, (d + interval, i, fd))
+            late = t - d
+            if late > max_late:
+                max_late = late
+            if late > tick_late:
+                tick_late = late
+            if late > interval:
+                late_sends += 1
+            sends += 1
+            if len(c.out) >= 4 * size:
+                c.skipped += 1
+                continue
+            c.seq += 1
+            head = b"%d:%d:" % (c.i, c.seq)
+            msg = head + b"." * (size - len(head) - 1) + b"\n"
+            c.out += msg
+            c.unacked += msg
+            flush(fd, c)
+        if t >= next_tick:
+            stale = sum(1 for c in conns.values() if t - c.last_rx > 0.5)
+            emit(ev="tick", t=round(t, 3), live=len(conns), stale=stale, late_ms=round(tick_late * 1000, 1))
+            tick_late = 0.0
+            next_tick += 1.0
+        wait = min(end, next_tick, due[0][0] if due else end) - now()
+        for fd, ev in ep.poll(max(0.0, min(wait, 0.05))):
+            c = conns.get(fd)
+            if c is None:
+                continue
+            if ev & select.EPOLLOUT:
+                flush(fd, c)
+                if fd not in conns:
+                    continue
+            if ev & (select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP):
+                try:
+                    d = c.s.recv(262144)
+                except BlockingIOError:
+                    continue
+                except OSError as e:
+                    failed(fd, e)
+                    continue
+                if not d:
+                    close(fd, "error", err="eof")
+                    continue
+                if c.unacked[: len(d)] != d:
+                    close(fd, "error", err="echo differs from what was sent")
+                    continue
+                del c.unacked[: len(d)]
+                c.rx += len(d)
+                c.received(now())
+    t = now()
+    for fd in list(conns):
+        close(fd, "done")
+    cpu = os.times()
+    emit(
+        ev="summary",
+        t=round(t, 3),
+        cpu_s=round(cpu.user + cpu.system, 3),
+        sends=sends,
+        late_sends=late_sends,
+        max_late_ms=round(max_late * 1000, 1),
+        skipped=skipped,
+    )
+
+
+def checksum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def spoof_acks(src, dst, dport, count, sport):
+    rnd = random.SystemRandom()
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+    sa, da = socket.inet_aton(src), socket.inet_aton(dst)
+    for k in range(count):
+        seq, ack = rnd.getrandbits(32), rnd.getrandbits(32)
+        tcp = struct.pack("!HHIIBBHHH", sport + k, dport, seq, ack, 5 << 4, 0x10, 65535, 0, 0)
+        csum = checksum(sa + da + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(tcp)) + tcp)
+        tcp = tcp[:16] + struct.pack("!H", csum) + tcp[18:]
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), rnd.getrandbits(16), 0x4000, 64, 6, 0, sa, da)
+        ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
+        s.sendto(ip + tcp, (dst, 0))
+        emit(ev="sent", sport=sport + k, seq=seq, ack=ack)
+        time.sleep(0.005)
+
+
 if __name__ == "__main__":
     a = sys.argv[1:]
     if a[0] == "server":
@@ -109,5 +363,9 @@ if __name__ == "__main__":
         client(a[1], int(a[2]), int(a[3]), float(a[4]), int(a[5]) if len(a) > 5 else 0)
     elif a[0] == "connect":
         connect(a[1], int(a[2]))
+    elif a[0] == "bulk":
+        bulk(a[1], int(a[2]), int(a[3]), float(a[4]), int(a[5]), int(a[6]), float(a[7]))
+    elif a[0] == "spoof-acks":
+        spoof_acks(a[1], a[2], int(a[3]), int(a[4]), int(a[5]))
     else:
         sys.exit(__doc__)

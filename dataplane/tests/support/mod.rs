@@ -1,6 +1,9 @@
 //! Shared by the dataplane tests: the example configuration, frame builders (etherparse) and an
-//! independent frame checker (etherparse's slicer plus a test-local RFC 1071 checksum).
+//! independent frame checker (etherparse's slicer plus a test-local RFC 1071 checksum); [`lab`] drives
+//! the namespace lab (scripts/lab.sh) for the end-to-end tests.
 #![allow(dead_code)]
+
+pub mod lab;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

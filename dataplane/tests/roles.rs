@@ -206,11 +206,37 @@ fn chassis_takes_fanout_frames_only_from_its_spine_side() {
 }
 
 #[test]
-fn a_chassis_forwards_node_rsts_up_without_fanning_out_itself() {
+fn a_chassis_forwards_node_rsts_up_and_fans_out_itself_only_for_moves_of_its_own() {
+    // No change: forwarded up to the spine, nothing else.
     let c = ctx("chassis-a");
     let mut r = resets();
     let mac = c.nodes[c.topology.node_index("a2").unwrap()].mac;
     assert_eq!(run(&c, DOWN, &node_rst(mac, 9), &mut r).0, Verdict::Client { port: CLIENT });
     assert_eq!(r.resets.counters[ResetCounter::Fanouts as usize], 0);
     assert_eq!(r.resets.counters[ResetCounter::RstsForwarded as usize], 1);
+    // The chassis has taken a2's drain and its spine not yet: the spine still sends a2's flows here,
+    // and the chassis sends them to a1. a1's RST goes up, and the chassis clears a2 itself.
+    let after_cfg = draining(&config("chassis-a"), "a2");
+    let after =
+        with_prior(&c, Context::new(&after_cfg, Topology::build(&after_cfg), &[CLIENT_PORT_MAC, NODE_PORT_MAC], 2), 1);
+    let node = |x: &Context, p: u16| match run(x, CLIENT, &tcp4([192, 0, 2, 50], p, VIP4, 2049, b"x"), &mut resets()).0
+    {
+        Verdict::Node { node, .. } => node,
+        v => panic!("{v:?}"),
+    };
+    let a1 = c.topology.node_index("a1").unwrap() as u16;
+    let moved = (1000..3000u16).find(|p| node(&c, *p) != node(&after, *p)).unwrap();
+    assert_eq!(node(&after, moved), a1);
+    let (v, _) = run(&after, DOWN, &node_rst(c.nodes[a1 as usize].mac, moved), &mut r);
+    assert_eq!(v, Verdict::Client { port: CLIENT });
+    let mut p = Vec::new();
+    r.resets.take_pending(&mut p);
+    assert_eq!((p.len(), p[0].conn, p[0].exclude, p[0].from_spine), (1, conn(moved), Some(a1), false));
+    // The spine's fan-out frame for it finds the fan-out live: no second round of probes.
+    let mut buf = [0u8; 128];
+    let n = write_fanout_frame(&mut buf, &conn(moved), APPLIANCE_A, GATEWAY_MAC).unwrap();
+    assert_eq!(run(&after, CLIENT, &buf[..n], &mut r).0, Verdict::Drop(DropReason::FanoutReceived));
+    r.resets.take_pending(&mut p);
+    assert!(p.is_empty());
+    assert_eq!(r.resets.counters[ResetCounter::Fanouts as usize], 1);
 }

@@ -95,9 +95,12 @@ fn segment_with_resets(
 }
 
 /// A RST from the node side: from no configured sender, dropped; a refusal of a probe or an identical
-/// retransmission, kept from the client; anything else forwarded, and judged (single, spine) for whether
-/// its connection moved and needs a fan-out. A chassis appliance leaves fan-outs to its spine, which
-/// reaches every chassis.
+/// retransmission, kept from the client; anything else forwarded, and judged for whether its connection
+/// moved and needs a fan-out. A spine's fan-out reaches every chassis. A chassis appliance forwards the
+/// RST up to its spine and judges it too, against its own snapshots: while it runs a newer snapshot than
+/// its spine, a move only it has made (its spine still sends the flow its old way, and it picks another
+/// of its own nodes) is one the spine cannot see, and its own fan-out clears its own nodes. When the
+/// spine's fan-out frame for the same connection follows, the chassis finds the fan-out already live.
 fn node_rst(
     ctx: &Context,
     frame: &Frame<'_>,
@@ -116,14 +119,12 @@ fn node_rst(
         RstKind::UnderFanout => return None,
         RstKind::Fresh => {}
     }
-    if ctx.role != Role::Chassis {
-        let judgement = moved::judge(ctx, &conn, from, now, resets.moved_window());
-        let owner = match from {
-            From::Node(n) => Some(n),
-            From::Chassis(_) => None,
-        };
-        resets.judged(conn, seq, judgement, owner, ctx.topology_id, now);
-    }
+    let judgement = moved::judge(ctx, &conn, from, now, resets.moved_window());
+    let owner = match from {
+        From::Node(n) => Some(n),
+        From::Chassis(_) => None,
+    };
+    resets.judged(conn, seq, judgement, owner, ctx.topology_id, now);
     None
 }
 

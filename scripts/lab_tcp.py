@@ -31,6 +31,10 @@ spoof-acks SRC DST DPORT COUNT SPORT
                        send COUNT bare TCP ACKs (random sequence and acknowledgement numbers) from SRC:SPORT..
                        to DST:DPORT through a raw socket (IP_HDRINCL), 5 ms apart: segments of connections that
                        exist nowhere; prints {"ev":"sent","sport":p,"seq":..,"ack":..} for each
+frag-acks SRC DST DPORT SPORT COUNT
+                       send COUNT ACKs with 12 bytes of data (random numbers) from SRC:SPORT to DST:DPORT, each
+                       as two IPv4 fragments, 20 ms apart: what an off-path host that knows a connection's
+                       addresses and ports can send; prints {"ev":"sent",...} for each
 Times are seconds since the client started (time.monotonic()).
 """
 import errno
@@ -355,6 +359,30 @@ def spoof_acks(src, dst, dport, count, sport):
         time.sleep(0.005)
 
 
+def frag_acks(src, dst, dport, sport, count):
+    """COUNT ACKs (random seq/ack, 12 bytes of data) from SRC:SPORT to DST:DPORT, each sent as two IPv4
+    fragments: the TCP header and 4 bytes of data, then the other 8. An off-path host that knows a
+    connection's addresses and ports can send this; a balancer that hashes fragments on their addresses
+    alone sends it to a node that may not hold the connection, which answers with a RST."""
+    rnd = random.SystemRandom()
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+    sa, da = socket.inet_aton(src), socket.inet_aton(dst)
+    for _ in range(count):
+        seq, ack = rnd.getrandbits(32), rnd.getrandbits(32)
+        data = b"x" * 12
+        tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, 0x10, 65535, 0, 0) + data
+        csum = checksum(sa + da + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(tcp)) + tcp)
+        tcp = tcp[:16] + struct.pack("!H", csum) + tcp[18:]
+        ident = rnd.getrandbits(16)
+        for off, part, more in ((0, tcp[:24], 0x2000), (3, tcp[24:], 0)):
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(part), ident, more | off, 64, 6, 0, sa, da)
+            ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
+            s.sendto(ip + part, (dst, 0))
+        emit(ev="sent", sport=sport, seq=seq, ack=ack)
+        time.sleep(0.02)
+
+
 if __name__ == "__main__":
     a = sys.argv[1:]
     if a[0] == "server":
@@ -367,5 +395,7 @@ if __name__ == "__main__":
         bulk(a[1], int(a[2]), int(a[3]), float(a[4]), int(a[5]), int(a[6]), float(a[7]))
     elif a[0] == "spoof-acks":
         spoof_acks(a[1], a[2], int(a[3]), int(a[4]), int(a[5]))
+    elif a[0] == "frag-acks":
+        frag_acks(a[1], a[2], int(a[3]), int(a[4]), int(a[5]))
     else:
         sys.exit(__doc__)

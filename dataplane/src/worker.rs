@@ -253,6 +253,7 @@ fn send_probes(ctx: &Context, f: &Fanout, pool: &Mempool, resets: &mut Resets, t
         }
         return;
     }
+    let cookie = ctx.cookie.of(&f.conn);
     for (n, node) in topo.nodes.iter().enumerate() {
         let n = n as u16;
         let outside = ctx.role == Role::Chassis && Some(node.chassis) != ctx.this_chassis;
@@ -266,7 +267,7 @@ fn send_probes(ctx: &Context, f: &Fanout, pool: &Mempool, resets: &mut Resets, t
         };
         let (verdict, start, len) = {
             let (buf, off, _) = m.buffer_mut();
-            let Some(len) = reset::write_probe(&mut buf[off..], &f.conn, ctx.cookie.of(&f.conn)) else {
+            let Some(len) = reset::write_probe(&mut buf[off..], &f.conn, cookie) else {
                 resets.count_probe(false);
                 continue;
             };

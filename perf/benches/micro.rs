@@ -231,11 +231,12 @@ fn reset_fanout(c: &mut Criterion) {
                 resets.take_pending(&mut pending);
                 let mut sent = 0u32;
                 for f in &pending {
+                    let cookie = ctx.cookie.of(&f.conn);
                     for n in 0..ctx.nodes.len() as u16 {
                         if f.exclude == Some(n) {
                             continue;
                         }
-                        let len = write_probe(&mut buf[128..], &f.conn, ctx.cookie.of(&f.conn)).expect("room");
+                        let len = write_probe(&mut buf[128..], &f.conn, cookie).expect("room");
                         let mut fr = Frame::new(&mut buf, 128, len);
                         sent += !matches!(probe_to(&ctx, &mut fr, n, &f.conn), Verdict::Drop(_)) as u32;
                     }

@@ -8,224 +8,65 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use sluice_control::{Config, Topology};
-use sluice_dataplane::hash::Toeplitz;
+use sluice_control::Config;
+use support::lab::{self, Appliance, Lab, Layout};
 
 static ONE_LAB: Mutex<()> = Mutex::new(());
 
 const CONNS: u16 = 24;
 const SPORT: u16 = 41000;
-const CLIENT: [u8; 4] = [192, 0, 2, 100];
-const VIP: [u8; 4] = [10, 10, 0, 1];
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn sh(args: &[&str], env: &[(&str, &str)]) -> String {
-    let out = Command::new(args[0]).args(&args[1..]).envs(env.iter().copied()).output().expect(args[0]);
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Tears the lab down and stops every process it started, whatever happens.
-struct Lab {
-    children: Vec<Child>,
-    dir: tempfile::TempDir,
-    /// Worker lcores per appliance (LAB_WORKERS).
-    workers: usize,
-}
-
-/// One appliance (single role), or a spine and two chassis appliances.
-#[derive(Clone, Copy, PartialEq)]
-enum Layout {
-    Single,
-    Tiered,
-}
-
-impl Layout {
-    fn appliances(self) -> &'static [&'static str] {
-        match self {
-            Layout::Single => &["single"],
-            Layout::Tiered => &["spine", "chassis-a", "chassis-b"],
-        }
+/// The appliances of a layout, in the order they start.
+fn appliances(layout: Layout) -> &'static [&'static str] {
+    match layout {
+        Layout::Single => &["single"],
+        Layout::Tiered => &["spine", "chassis-a", "chassis-b"],
     }
 }
 
-impl Lab {
-    fn up(nodes: usize, layout: Layout, workers: usize) -> Lab {
-        let lab = root().join("scripts/lab.sh");
-        let l = if layout == Layout::Tiered { "tiered" } else { "single" };
-        sh(&["bash", lab.to_str().unwrap(), "up", &nodes.to_string(), l], &[]);
-        let mut l = Lab { children: Vec::new(), dir: tempfile::tempdir().unwrap(), workers };
-        for i in 1..=nodes {
-            l.start_server(i);
-        }
-        l
-    }
-
-    fn write_config(&self, who: &str, nodes: usize, drain: &str) -> PathBuf {
-        self.write_config_with(who, nodes, drain, &[])
-    }
-
-    fn write_config_with(&self, who: &str, nodes: usize, drain: &str, env: &[(&str, &str)]) -> PathBuf {
-        let p = self.dir.path().join(format!("{who}.toml"));
-        let prefix = format!("sluice-lab-{}", std::process::id());
-        let mut e = vec![
-            ("LAB_NODES", nodes.to_string()),
-            ("LAB_DRAIN", drain.to_string()),
-            ("LAB_PREFIX", prefix),
-            ("LAB_WORKERS", self.workers.to_string()),
-        ];
-        e.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
-        let e: Vec<(&str, &str)> = e.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        sh(&["bash", root().join("scripts/lab.sh").to_str().unwrap(), "config", p.to_str().unwrap(), who], &e);
-        p
-    }
-
-    /// (Re)starts node `i`'s echo server.
-    fn start_server(&mut self, i: usize) -> usize {
-        self.spawn(
-            Command::new("ip")
-                .args(["netns", "exec", &format!("sl-n{i}"), "python3"])
-                .arg(root().join("scripts/lab_tcp.py"))
-                .args(["server", "2049"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
-        )
-    }
-
-    /// Starts one appliance. DPDK 22.11's af_packet PMD names its PACKET_FANOUT group after
-    /// (pid ^ ifindex); on the rare collision with another appliance's group it cannot start, and a new
-    /// process (a new pid) is the remedy.
-    fn start_appliance(&mut self, cfg: &Path, json: &Path) -> usize {
-        for _ in 0..5 {
-            let i = self.spawn(
-                Command::new(env!("CARGO_BIN_EXE_sluice"))
-                    .args([
-                        "--config",
-                        cfg.to_str().unwrap(),
-                        "--stats-interval-ms",
-                        "0",
-                        "--stats-json",
-                        json.to_str().unwrap(),
-                    ])
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped()),
-            );
-            std::thread::sleep(Duration::from_millis(1500));
-            match self.children[i].try_wait().unwrap() {
-                None => return i,
-                Some(_) => {
-                    let mut err = String::new();
-                    std::io::Read::read_to_string(self.children[i].stderr.as_mut().unwrap(), &mut err).unwrap();
-                    assert!(err.contains("PACKET_FANOUT"), "sluice {} failed to start: {err}", cfg.display());
-                }
-            }
-        }
-        panic!("sluice {} could not start", cfg.display());
-    }
-
-    fn spawn(&mut self, cmd: &mut Command) -> usize {
-        self.children.push(cmd.spawn().unwrap());
-        self.children.len() - 1
-    }
+/// Appliance `who`'s configuration: `nodes` nodes, those in `drain` draining, `workers` workers, and the
+/// extra lab knobs `env`.
+fn config(lab: &Lab, who: &str, nodes: usize, drain: &str, workers: usize, env: &[(&str, &str)]) -> PathBuf {
+    let workers = workers.to_string();
+    let mut e = vec![("LAB_DRAIN", drain), ("LAB_WORKERS", workers.as_str())];
+    e.extend_from_slice(env);
+    lab.write_config(who, nodes, &e)
 }
 
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            support::stop(c);
-        }
-        let _ = Command::new("bash").arg(root().join("scripts/lab.sh")).arg("down").status();
-    }
-}
-
-/// Established connections to the VIP per node namespace: node name → client source ports.
-fn holders(nodes: usize) -> BTreeMap<String, BTreeSet<u16>> {
-    holders_from(nodes, SPORT)
-}
-
-/// The same for the connections from source ports `base..base + CONNS`.
+/// Established connections to the VIP per node namespace, among the `CONNS` from source port `base`.
 fn holders_from(nodes: usize, base: u16) -> BTreeMap<String, BTreeSet<u16>> {
-    (1..=nodes)
-        .map(|i| {
-            let out = sh(
-                &[
-                    "ip",
-                    "netns",
-                    "exec",
-                    &format!("sl-n{i}"),
-                    "ss",
-                    "-tnH",
-                    "state",
-                    "established",
-                    "( sport = :2049 )",
-                ],
-                &[],
-            );
-            let ports = out
-                .lines()
-                .filter_map(|l| l.split_whitespace().nth(3)?.rsplit(':').next()?.parse().ok())
-                .filter(|p| (base..base + CONNS).contains(p))
-                .collect();
-            (format!("n{i}"), ports)
-        })
-        .collect()
+    lab::holders(nodes, base..base + CONNS)
 }
 
-/// Which node each connection's flow hashes to under `cfg`.
-fn predicted(cfg: &Path) -> BTreeMap<u16, String> {
-    predicted_from(cfg, SPORT)
-}
-
-/// The same for the connections from source ports `base..base + CONNS`.
+/// Which node each of the `CONNS` connections from source port `base` hashes to under `cfg`.
 fn predicted_from(cfg: &Path, base: u16) -> BTreeMap<u16, String> {
-    let cfg = Config::load(cfg).unwrap();
-    let topo = Topology::build(&cfg);
-    let t = Toeplitz::new(&cfg.dataplane.hash_key.bytes);
-    (base..base + CONNS)
-        .map(|p| {
-            let n = topo.lookup(t.hash_v4(CLIENT, VIP, Some((p, 2049)))).unwrap();
-            (p, topo.nodes[n as usize].name.clone())
-        })
-        .collect()
+    lab::predicted(&Config::load(cfg).unwrap(), base..base + CONNS)
 }
 
-/// One connection to the VIP from the client namespace: true if it echoed.
-fn connect() -> bool {
-    Command::new("ip")
-        .args(["netns", "exec", "sl-cli", "python3"])
-        .arg(root().join("scripts/lab_tcp.py"))
-        .args(["connect", "10.10.0.1", "2049"])
-        .status()
-        .unwrap()
-        .success()
+/// The client namespace's lab_tcp.py client: `CONNS` connections from `base` for `secs` seconds.
+fn client(lab: &mut Lab, base: u16, secs: u32) -> usize {
+    lab.spawn(
+        lab::lab_tcp(
+            "sl-cli",
+            &["client", "10.10.0.1", "2049", &CONNS.to_string(), &secs.to_string(), &base.to_string()],
+        )
+        .stdout(Stdio::piped()),
+    )
 }
 
-fn wait_for_vip() {
-    let t0 = Instant::now();
-    while !connect() {
-        assert!(t0.elapsed() < Duration::from_secs(20), "the VIP never answered");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// One console request (JSON) to the appliance whose configuration is `cfg`; returns the data.
-fn console(cfg: &Path, req: &str) -> serde_json::Value {
-    let socket = Config::load(cfg).unwrap().console_socket();
-    let s = std::os::unix::net::UnixStream::connect(&socket).unwrap();
-    std::io::Write::write_all(&mut &s, format!("{req}\n").as_bytes()).unwrap();
-    let mut line = String::new();
-    BufReader::new(&s).read_line(&mut line).unwrap();
-    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-    assert_eq!(v["ok"], true, "{req}: {v}");
-    v["data"].clone()
+/// Stops an appliance with SIGTERM: it must exit cleanly with its counters balanced and every mbuf back.
+/// Returns its stderr and stats.
+fn stop_clean(lab: &mut Lab, a: &Appliance) -> (String, serde_json::Value) {
+    let (ok, err, s) = lab.stop_appliance(a);
+    assert!(ok, "{}: {err}", a.who);
+    assert_eq!(s["counters_balance"], true, "{}", a.who);
+    assert_eq!(s["mempool_in_use_at_exit"], 0, "{}", a.who);
+    (err, s)
 }
 
 #[derive(Debug)]
@@ -241,26 +82,18 @@ fn membership_change(layout: Layout, workers: usize, nodes_in_lab: usize, before
     let _g = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
     let began = Instant::now();
     let phase = |what: &str| eprintln!("[{:7.2}s] {what}", began.elapsed().as_secs_f64());
-    let mut lab = Lab::up(nodes_in_lab, layout, workers);
-    let mut appliances = Vec::new();
-    for who in layout.appliances() {
-        let cfg = lab.write_config(who, before.0, before.1);
-        let json = lab.dir.path().join(format!("{who}.json"));
-        let i = lab.start_appliance(&cfg, &json);
-        appliances.push((*who, cfg, json, i));
+    let mut lab = Lab::up(nodes_in_lab, layout);
+    let mut running = Vec::new();
+    for who in appliances(layout) {
+        let cfg = config(&lab, who, before.0, before.1, workers, &[]);
+        running.push(lab.start_appliance(who, &cfg, who));
     }
-    let cfg = appliances[0].1.clone();
+    let cfg = running[0].cfg.clone();
     phase("appliances started");
     // Wait until the VIP answers (EAL start, ARP).
-    wait_for_vip();
+    lab::wait_for_vip();
     phase("the VIP answers");
-    let client = lab.spawn(
-        Command::new("ip")
-            .args(["netns", "exec", "sl-cli", "python3"])
-            .arg(root().join("scripts/lab_tcp.py"))
-            .args(["client", "10.10.0.1", "2049", &CONNS.to_string(), "6", &SPORT.to_string()])
-            .stdout(Stdio::piped()),
-    );
+    let client = client(&mut lab, SPORT, 6);
     let (tx, rx) = mpsc::channel();
     let out = lab.children[client].stdout.take().unwrap();
     std::thread::spawn(move || {
@@ -279,8 +112,8 @@ fn membership_change(layout: Layout, workers: usize, nodes_in_lab: usize, before
     std::thread::sleep(Duration::from_millis(2000));
 
     // Data flows both ways on every connection, each on the node its flow hashes to.
-    let held = holders(nodes_in_lab);
-    let before_pred = predicted(&cfg);
+    let held = holders_from(nodes_in_lab, SPORT);
+    let before_pred = predicted_from(&cfg, SPORT);
     let mut holder_of = BTreeMap::new();
     for (node, ports) in &held {
         for p in ports {
@@ -291,22 +124,22 @@ fn membership_change(layout: Layout, workers: usize, nodes_in_lab: usize, before
     for (p, n) in &holder_of {
         assert_eq!(&before_pred[p], n, "connection from port {p} sits where its flow hashes");
     }
-    for (who, _, _, _) in &appliances {
-        lab.write_config(who, after.0, after.1);
+    for a in &running {
+        config(&lab, &a.who, after.0, after.1, workers, &[]);
     }
-    let after_pred = predicted(&cfg);
+    let after_pred = predicted_from(&cfg, SPORT);
     let moved: BTreeSet<u16> = holder_of.iter().filter(|(p, n)| after_pred[*p] != **n).map(|(p, _)| *p).collect();
     assert!(!moved.is_empty(), "the change moves at least one live connection");
-    let pids: Vec<String> = appliances.iter().map(|a| lab.children[a.3].id().to_string()).collect();
+    let pids: Vec<String> = running.iter().map(|a| lab.children[a.child].id().to_string()).collect();
     phase("changing membership");
     let changed = Instant::now();
     for pid in &pids {
-        sh(&["kill", "-HUP", pid], &[]);
+        lab::sh(&["kill", "-HUP", pid], &[]);
     }
 
     // Within a second: every moved connection is reset on the client and gone from its old node.
     std::thread::sleep(Duration::from_millis(1000));
-    let held_after = holders(nodes_in_lab);
+    let held_after = holders_from(nodes_in_lab, SPORT);
     for p in &moved {
         let old = &holder_of[p];
         assert!(
@@ -340,33 +173,27 @@ fn membership_change(layout: Layout, workers: usize, nodes_in_lab: usize, before
     // The appliances list the fan-outs they started on their consoles. Usually the first (single, or the
     // spine) starts them all; a chassis appliance that took the change before its spine starts its own.
     let mut clients = BTreeSet::new();
-    for (who, cfg, _, _) in &appliances {
-        let listed = console(cfg, "{\"cmd\":\"resets\"}");
+    for a in &running {
+        let listed = lab::console(&a.cfg, "{\"cmd\":\"resets\"}");
         for e in listed.as_array().unwrap().iter().filter(|e| e["started_by"] == "node RST") {
             clients.insert(e["client"].as_str().unwrap().to_string());
         }
-        eprintln!("{who}: {} fan-outs listed", listed.as_array().unwrap().len());
+        eprintln!("{}: {} fan-outs listed", a.who, listed.as_array().unwrap().len());
     }
     for p in &moved {
         assert!(clients.contains(&format!("192.0.2.100:{p}")), "fan-out for {p} listed: {clients:?}");
     }
     // New connections to the VIP succeed.
     for _ in 0..3 {
-        assert!(connect(), "a new connection after the change failed");
+        assert!(lab::connect(), "a new connection after the change failed");
     }
     phase("new connections succeed");
     let mut totals: BTreeMap<String, u64> = BTreeMap::new();
-    for (who, _, json, i) in &appliances {
-        sh(&["kill", "-TERM", &lab.children[*i].id().to_string()], &[]);
-        let status = lab.children[*i].wait().unwrap();
+    for a in &running {
+        let (err, s) = stop_clean(&mut lab, a);
+        let who = &a.who;
         phase(&format!("{who} stopped"));
-        let mut err = String::new();
-        std::io::Read::read_to_string(lab.children[*i].stderr.as_mut().unwrap(), &mut err).unwrap();
-        assert!(status.success(), "{who}: {err}");
         assert!(err.contains("reloaded"), "{who}: {err}");
-        let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
-        assert_eq!(s["counters_balance"], true, "{who}");
-        assert_eq!(s["mempool_in_use_at_exit"], 0, "{who}");
         for (k, v) in s["resets"].as_object().unwrap() {
             *totals.entry(format!("{who}.{k}")).or_default() += v.as_u64().unwrap();
             *totals.entry(k.clone()).or_default() += v.as_u64().unwrap();
@@ -427,13 +254,7 @@ fn two_workers_tiered_draining_a_node_resets_through_spine_and_chassis() {
 /// Runs `CONNS` connections from source ports `base..` for `secs` seconds from the client namespace; after `look` seconds returns
 /// which node holds each, then waits for the client: every connection must have echoed throughout.
 fn run_client(lab: &mut Lab, base: u16, secs: u32, look: u64) -> BTreeMap<u16, String> {
-    let client = lab.spawn(
-        Command::new("ip")
-            .args(["netns", "exec", "sl-cli", "python3"])
-            .arg(root().join("scripts/lab_tcp.py"))
-            .args(["client", "10.10.0.1", "2049", &CONNS.to_string(), &secs.to_string(), &base.to_string()])
-            .stdout(Stdio::piped()),
-    );
+    let client = client(lab, base, secs);
     std::thread::sleep(Duration::from_millis(look));
     let mut holder = BTreeMap::new();
     for (node, ports) in holders_from(4, base) {
@@ -476,13 +297,12 @@ fn two_workers_single_health_checks_take_a_dead_server_out_and_bring_it_back() {
 
 fn health_checks(workers: usize) {
     let _g = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
-    let mut lab = Lab::up(4, Layout::Single, workers);
-    let cfg = lab.write_config_with("single", 4, "", &[("LAB_HEALTH", "tcp")]);
-    let json = lab.dir.path().join("single.json");
-    let appliance = lab.start_appliance(&cfg, &json);
-    wait_for_vip();
+    let mut lab = Lab::up(4, Layout::Single);
+    let cfg = config(&lab, "single", 4, "", workers, &[("LAB_HEALTH", "tcp")]);
+    let appliance = lab.start_appliance("single", &cfg, "single");
+    lab::wait_for_vip();
     let health_of = |node: &str| -> serde_json::Value {
-        let h = console(&cfg, "{\"cmd\":\"health\"}");
+        let h = lab::console(&cfg, "{\"cmd\":\"health\"}");
         h["nodes"].as_array().unwrap().iter().find(|n| n["name"] == node).unwrap().clone()
     };
     let wait_health = |node: &str, want: &str| -> Duration {
@@ -517,7 +337,7 @@ fn health_checks(workers: usize) {
     eprintln!("n2 down {took:?} after its server died");
     let h = health_of("n2");
     assert_eq!(h["last"], "RST: nothing listens", "{h}");
-    let nodes = console(&cfg, "{\"cmd\":\"nodes\"}");
+    let nodes = lab::console(&cfg, "{\"cmd\":\"nodes\"}");
     let n2 = nodes.as_array().unwrap().iter().find(|n| n["name"] == "n2").unwrap();
     assert_eq!((n2["state"].as_str(), n2["health"].as_str()), (Some("active"), Some("down")), "{n2}");
     let without = run_client(&mut lab, b2, 1, 600);
@@ -531,23 +351,16 @@ fn health_checks(workers: usize) {
     }
 
     // Restart it: back after `rise` successes, and its flows return to it.
-    lab.start_server(2);
+    lab.spawn(lab::lab_tcp("sl-n2", &["server", "2049"]).stdout(Stdio::null()).stderr(Stdio::null()));
     let took = wait_health("n2", "up");
     eprintln!("n2 up {took:?} after its server restarted");
     assert_eq!(health_of("n2")["came_up"], 1);
     let again = run_client(&mut lab, b3, 1, 600);
     assert_eq!(again, pred(b3), "n2 takes its own flows again");
 
-    sh(&["kill", "-TERM", &lab.children[appliance].id().to_string()], &[]);
-    let status = lab.children[appliance].wait().unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(lab.children[appliance].stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert!(status.success(), "{err}");
+    let (err, s) = stop_clean(&mut lab, &appliance);
     assert!(err.contains("health: node n2 is down after 2 consecutive failures (RST: nothing listens)"), "{err}");
     assert!(err.contains("health: node n2 is up after 2 consecutive successes (SYN-ACK)"), "{err}");
-    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(s["counters_balance"], true);
-    assert_eq!(s["mempool_in_use_at_exit"], 0);
     assert!(s["keys"]["health_probes_sent"].as_u64().unwrap() > 20, "{}", s["keys"]);
     assert!(s["drops"]["health_answer"].as_u64().unwrap() > 0);
 }
@@ -567,23 +380,16 @@ fn two_workers_single_affinity_move_resets_the_client_vms_connections_through_th
 
 fn affinity_move(workers: usize) {
     let _g = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
-    let mut lab = Lab::up(4, Layout::Single, workers);
-    let cfg = lab.write_config_with("single", 4, "", &[("LAB_AFFINITY", "1")]);
-    let json = lab.dir.path().join("single.json");
-    let appliance = lab.start_appliance(&cfg, &json);
-    wait_for_vip();
+    let mut lab = Lab::up(4, Layout::Single);
+    let cfg = config(&lab, "single", 4, "", workers, &[("LAB_AFFINITY", "1")]);
+    let appliance = lab.start_appliance("single", &cfg, "single");
+    lab::wait_for_vip();
     std::thread::sleep(Duration::from_millis(200));
-    let aff = console(&cfg, "{\"cmd\":\"affinity\"}");
+    let aff = lab::console(&cfg, "{\"cmd\":\"affinity\"}");
     assert_eq!(aff["total"], 1, "the client VM is learned from its first connection: {aff}");
     let cvm = aff["entries"][0]["node"].as_str().unwrap().to_string();
     let base = 44000;
-    let client = lab.spawn(
-        Command::new("ip")
-            .args(["netns", "exec", "sl-cli", "python3"])
-            .arg(root().join("scripts/lab_tcp.py"))
-            .args(["client", "10.10.0.1", "2049", &CONNS.to_string(), "4", &base.to_string()])
-            .stdout(Stdio::piped()),
-    );
+    let client = client(&mut lab, base, 4);
     // Resets are timed here, as the client reports them (its own clock starts later than ours).
     let out = lab.children[client].stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
@@ -599,7 +405,7 @@ fn affinity_move(workers: usize) {
     assert!(predicted_from(&cfg, base).values().any(|n| *n != cvm), "without affinity they would spread");
     let to = ["n1", "n2", "n3", "n4"].into_iter().find(|n| *n != cvm).unwrap();
     let pinned_at = Instant::now();
-    console(&cfg, &format!("{{\"cmd\":\"affinity_pin\",\"client\":\"192.0.2.100\",\"node\":\"{to}\"}}"));
+    lab::console(&cfg, &format!("{{\"cmd\":\"affinity_pin\",\"client\":\"192.0.2.100\",\"node\":\"{to}\"}}"));
     std::thread::sleep(Duration::from_millis(1000));
     let after = holders_from(4, base);
     assert!(after[&cvm].is_empty(), "the old CVM was cleared: {after:?}");
@@ -617,13 +423,6 @@ fn affinity_move(workers: usize) {
     // New connections go to the pinned CVM.
     let again = run_client(&mut lab, base + 100, 1, 600);
     assert!(again.values().all(|n| n == to), "{again:?}");
-    sh(&["kill", "-TERM", &lab.children[appliance].id().to_string()], &[]);
-    let status = lab.children[appliance].wait().unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(lab.children[appliance].stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert!(status.success(), "{err}");
-    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(s["counters_balance"], true);
-    assert_eq!(s["mempool_in_use_at_exit"], 0);
+    let (_, s) = stop_clean(&mut lab, &appliance);
     assert!(s["resets"]["completions"].as_u64().unwrap() >= CONNS as u64, "{}", s["resets"]);
 }

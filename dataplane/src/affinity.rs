@@ -18,6 +18,8 @@ fn mix(id: u128) -> u64 {
 pub struct AffinityMap {
     keys: Box<[u128]>,
     nodes: Box<[u16]>,
+    /// Which node indices some client is bound to (a bit per node).
+    bound: Box<[u64]>,
     shift: u32,
     len: usize,
 }
@@ -35,10 +37,13 @@ impl AffinityMap {
         let mut m = AffinityMap {
             keys: vec![0; cap].into_boxed_slice(),
             nodes: vec![EMPTY; cap].into_boxed_slice(),
+            bound: vec![0; (entries.iter().map(|e| e.1 as usize + 1).max().unwrap_or(0)).div_ceil(64)]
+                .into_boxed_slice(),
             shift: 64 - cap.trailing_zeros(),
             len: 0,
         };
         for &(c, n) in entries {
+            m.bound[n as usize / 64] |= 1 << (n % 64);
             let mask = cap - 1;
             let mut i = (mix(c.0) >> m.shift) as usize;
             loop {
@@ -64,6 +69,11 @@ impl AffinityMap {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Some client is bound to node `n`.
+    pub fn binds(&self, n: u16) -> bool {
+        self.bound.get(n as usize / 64).is_some_and(|w| w >> (n % 64) & 1 == 1)
     }
 
     /// Both maps bind the same clients to the same nodes.

@@ -105,13 +105,12 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
         }
         let now = lcore::rdtsc();
         empty_polls += 1;
-        // Fan-outs other workers started, before this worker looks at any answer to their probes.
-        let inbox = &links.shares[links.index as usize];
-        for _ in 0..PENDING_MAX {
-            let Some(f) = inbox.pop() else { break };
-            st.resets.adopt(&f, now);
-        }
         for &(in_port, queue) in &plan.rx {
+            // Fan-outs other workers started, before this worker looks at any answer to their probes.
+            let inbox = &links.shares[links.index as usize];
+            while let Some(f) = inbox.pop() {
+                st.resets.adopt(&f, now);
+            }
             if rx.rx(plan.ports[in_port as usize], queue) == 0 {
                 continue;
             }
@@ -257,7 +256,7 @@ fn send_probes(ctx: &Context, f: &Fanout, pool: &Mempool, resets: &mut Resets, t
     for (n, node) in topo.nodes.iter().enumerate() {
         let n = n as u16;
         let outside = ctx.role == Role::Chassis && Some(node.chassis) != ctx.this_chassis;
-        let owner = f.exclude == Some(n) && f.topology == ctx.topology_id;
+        let owner = f.owner == Some(ctx.nodes[n as usize].ip);
         if node.state == NodeState::Down || owner || outside {
             continue;
         }

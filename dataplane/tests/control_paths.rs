@@ -258,3 +258,49 @@ fn health_answers_count_only_from_the_probed_node_on_its_port() {
     assert_eq!(run(&arp_ctx, NODES, &arp, &mut st).0, Verdict::Drop(DropReason::HealthForged));
     assert_eq!(st.health.drain().count(), 0, "nothing forged reaches the health checker");
 }
+
+/// Client VMs identified by MAC: a node's RST does not say which client VM it belongs to. A RST from a
+/// node that neither the tables pick nor any affinity entry binds starts nothing, even right after the
+/// affinity map changed.
+#[test]
+fn mac_keyed_affinity_lets_only_the_picked_or_bound_node_start_a_fanout() {
+    let patch = |s: String| with_affinity(s).replace("enabled = true\n", "enabled = true\nclient_id = \"mac\"\n");
+    let mut before = context(patch);
+    let a2 = before.topology.node_index("a2").unwrap() as u16;
+    before.affinity = Arc::new(AffinityMap::build(&[(ClientId::from_mac([2, 0, 0, 0, 0x77, 1]), a2)]));
+    let mut after = context(patch);
+    after.affinity = Arc::new(AffinityMap::build(&[
+        (ClientId::from_mac([2, 0, 0, 0, 0x77, 1]), a2),
+        (ClientId::from_mac([2, 0, 0, 0, 0x77, 2]), a2),
+    ]));
+    let after = with_prior(&before, after, 0);
+    let mut st = state();
+    let table_pick = |cport: u16| {
+        // The node the tables pick, from a client MAC the map does not know.
+        match run(&after, CLIENT, &tcp4([192, 0, 2, 66], cport, VIP4, 2049, b""), &mut state()).0 {
+            Verdict::Node { node, .. } => node,
+            v => panic!("{v:?}"),
+        }
+    };
+    let mut sent = 0;
+    for (i, n) in after.nodes.iter().enumerate() {
+        let i = i as u16;
+        if i == a2 || n.forward != sluice_control::config::ForwardMode::Mac || n.ip.v6 {
+            continue;
+        }
+        for cport in 30000..30050u16 {
+            let mut v = Vec::new();
+            PacketBuilder::ethernet2(n.mac, NODE_PORT_MAC)
+                .ipv4([10, 10, 0, 1], [192, 0, 2, 66], 64)
+                .tcp(2049, cport, 42, 0)
+                .rst()
+                .write(&mut v, &[])
+                .unwrap();
+            assert_eq!(run(&after, NODES, &v, &mut st).0, Verdict::Client { port: CLIENT });
+            sent += (table_pick(cport) != i) as u64;
+        }
+    }
+    let c = |k: sluice_dataplane::reset::ResetCounter| st.resets.counters[k as usize];
+    assert_eq!(c(sluice_dataplane::reset::ResetCounter::Fanouts), 0, "nothing moved for 192.0.2.66");
+    assert_eq!(c(sluice_dataplane::reset::ResetCounter::NotOwner), sent);
+}

@@ -426,8 +426,8 @@ fn a_node_rst_for_a_moved_connection_is_forwarded_and_fans_out_to_every_other_no
     let mut pending = Vec::new();
     r.resets.take_pending(&mut pending);
     assert_eq!(pending.len(), 1);
-    let Fanout { conn, exclude, from_spine, .. } = pending[0];
-    assert_eq!((exclude, from_spine), (Some(owner), false));
+    let Fanout { conn, owner: owner_ip, from_spine } = pending[0];
+    assert_eq!((owner_ip, from_spine), (Some(ctx.nodes[owner as usize].ip), false));
     assert_eq!((conn.client, conn.vip, conn.cport, conn.vport), (Addr::v4(client), Addr::v4(VIP4), cport, 2049));
     // The probe toward each node is a SYN|ACK from the client to the VIP acknowledging the connection's
     // cookie, addressed like client traffic.
@@ -631,4 +631,40 @@ proptest! {
 fn context_cached() -> &'static Context {
     static CTX: std::sync::OnceLock<Context> = std::sync::OnceLock::new();
     CTX.get_or_init(context)
+}
+
+#[test]
+fn the_owners_segments_pass_after_a_republication_of_the_same_tables() {
+    // A fan-out is live; the control lcore republishes (a reload, a health change elsewhere) with the same
+    // tables. The owner's segments (an NFS client reconnecting from the same port, say) still pass.
+    let (before, ctx) = drain_change("a2");
+    let client = [192, 0, 2, 77];
+    let mac_node = |m: &(u16, u16)| ctx.nodes[m.1 as usize].forward == sluice_control::config::ForwardMode::Mac;
+    let (cport, owner) = moved_ports(&before, &ctx, client, 40000..41000).into_iter().find(mac_node).unwrap();
+    let mut r = resets();
+    let rst = from_node_n(&ctx, owner, client, cport, 5000, true);
+    assert_eq!(run_with(&ctx, NODES, &rst, &mut r, 10).0, Verdict::Client { port: CLIENT });
+    assert_eq!(r.resets.counters[ResetCounter::Fanouts as usize], 1);
+    let cfg = draining(&example_config(), "a2");
+    let next = with_prior(&before, Context::new(&cfg, Topology::build(&cfg), &[CLIENT_PORT_MAC, NODE_PORT_MAC], 3), 1);
+    let synack = from_node(node_mac(&next, owner), client, cport, 1, 2, false);
+    assert_eq!(run_with(&next, NODES, &synack, &mut r, 20).0, Verdict::Client { port: CLIENT });
+}
+
+#[test]
+fn strangers_cannot_spend_a_fanouts_completions() {
+    let (before, ctx) = drain_change("a2");
+    let client = [192, 0, 2, 77];
+    let mac_node = |m: &(u16, u16)| ctx.nodes[m.1 as usize].forward == sluice_control::config::ForwardMode::Mac;
+    let (cport, owner) = moved_ports(&before, &ctx, client, 40000..41000).into_iter().find(mac_node).unwrap();
+    let mut r = resets();
+    run_with(&ctx, NODES, &from_node_n(&ctx, owner, client, cport, 5000, true), &mut r, 10);
+    let stranger = [2, 0, 0, 0, 0x66, 0x66];
+    for _ in 0..100 {
+        run_with(&ctx, NODES, &from_node(stranger, client, cport, 1, 2, false), &mut r, 20);
+    }
+    let a2 = node_named(&ctx, "a2");
+    let challenge = from_node(node_mac(&ctx, a2), client, cport, 777, 0x1234_5678, false);
+    assert_eq!(run_with(&ctx, NODES, &challenge, &mut r, 30).0, Verdict::Node { node: a2, port: NODES });
+    assert_eq!(r.resets.counters[ResetCounter::Completions as usize], 1);
 }

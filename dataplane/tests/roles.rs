@@ -173,21 +173,36 @@ fn chassis_takes_fanout_frames_only_from_its_spine_side() {
     assert_eq!(run(&c, CLIENT, &frame, &mut r).0, Verdict::Drop(DropReason::FanoutReceived));
     let mut p = Vec::new();
     r.resets.take_pending(&mut p);
-    assert_eq!((p.len(), p[0].conn, p[0].exclude, p[0].from_spine), (1, conn(555), None, true));
-    // Its nodes' answers: a refusal (a RST at the cookie) is kept back, a challenge ACK becomes the exact RST.
-    let a1 = c.topology.node_index("a1").unwrap() as u16;
-    let a1_mac = c.nodes[a1 as usize].mac;
-    let refusal = node_rst_at(a1_mac, 555, c.cookie.of(&conn(555)));
+    // The connection's node in this chassis now is spared: not probed, its segments pass.
+    let owner = match run(&c, CLIENT, &tcp4([192, 0, 2, 50], 555, VIP4, 2049, b"x"), &mut resets()).0 {
+        Verdict::Node { node, .. } => node,
+        v => panic!("{v:?}"),
+    };
+    let owner_ip = c.nodes[owner as usize].ip;
+    assert_eq!((p.len(), p[0].conn, p[0].owner, p[0].from_spine), (1, conn(555), Some(owner_ip), true));
+    let mut owners = Vec::new();
+    PacketBuilder::ethernet2(c.nodes[owner as usize].mac, NODE_PORT_MAC)
+        .ipv4(VIP4, [192, 0, 2, 50], 64)
+        .tcp(2049, 555, 1, 0)
+        .ack(0x1111)
+        .write(&mut owners, &[])
+        .unwrap();
+    assert_eq!(run(&c, DOWN, &owners, &mut r).0, Verdict::Client { port: CLIENT });
+    // The other node's answers: a refusal (a RST at the cookie) is kept back, a challenge ACK becomes the
+    // exact RST.
+    let other = ["a1", "a2"].iter().map(|n| c.topology.node_index(n).unwrap() as u16).find(|n| *n != owner).unwrap();
+    let other_mac = c.nodes[other as usize].mac;
+    let refusal = node_rst_at(other_mac, 555, c.cookie.of(&conn(555)));
     assert_eq!(run(&c, DOWN, &refusal, &mut r).0, Verdict::Drop(DropReason::ResetSwallowed));
     let mut ack = Vec::new();
-    PacketBuilder::ethernet2(a1_mac, NODE_PORT_MAC)
+    PacketBuilder::ethernet2(other_mac, NODE_PORT_MAC)
         .ipv4(VIP4, [192, 0, 2, 50], 64)
         .tcp(2049, 555, 1, 0)
         .ack(0xabcd)
         .write(&mut ack, &[])
         .unwrap();
     let (v, out) = run(&c, DOWN, &ack, &mut r);
-    assert_eq!(v, Verdict::Node { node: a1, port: DOWN });
+    assert_eq!(v, Verdict::Node { node: other, port: DOWN });
     assert_eq!(out[14 + 20 + 13], 0x04);
     assert_eq!(out[14 + 20 + 4..14 + 20 + 8], 0xabcdu32.to_be_bytes());
     // Forged: on the node side, at a single appliance, at a spine, or with a bad magic.
@@ -231,7 +246,8 @@ fn a_chassis_forwards_node_rsts_up_and_fans_out_itself_only_for_moves_of_its_own
     assert_eq!(v, Verdict::Client { port: CLIENT });
     let mut p = Vec::new();
     r.resets.take_pending(&mut p);
-    assert_eq!((p.len(), p[0].conn, p[0].exclude, p[0].from_spine), (1, conn(moved), Some(a1), false));
+    let a1_ip = c.nodes[a1 as usize].ip;
+    assert_eq!((p.len(), p[0].conn, p[0].owner, p[0].from_spine), (1, conn(moved), Some(a1_ip), false));
     // The spine's fan-out frame for it finds the fan-out live: no second round of probes.
     let mut buf = [0u8; 128];
     let n = write_fanout_frame(&mut buf, &conn(moved), APPLIANCE_A, GATEWAY_MAC).unwrap();

@@ -224,16 +224,19 @@ fn reset_fanout(c: &mut Criterion) {
                 let now = i as u64 * 4_000_000_000;
                 let cookie = ctx.cookie.of(&conn);
                 assert_eq!(resets.on_node_rst(conn, 1, cookie, now), RstKind::Fresh);
-                let judged = moved::judge(&ctx, &conn, moved::From::Node(0), now, u64::MAX);
+                // Judged from its owner, so the judgement goes through to the earlier snapshot's pick.
+                let owner = moved::owner(&ctx, &conn).expect("a node takes it");
+                let judged = moved::judge(&ctx, &conn, moved::From::Node(owner), now, u64::MAX);
                 black_box(judged);
                 // Whatever the judgement, time the fan-out it leads to for a moved connection.
-                resets.judged(conn, 1, Judgement::Moved, Some(0), ctx.topology_id, now);
+                let owner_ip = ctx.nodes[owner as usize].ip;
+                resets.judged(conn, 1, Judgement::Moved, Some(owner_ip), now);
                 resets.take_pending(&mut pending);
                 let mut sent = 0u32;
                 for f in &pending {
                     let cookie = ctx.cookie.of(&f.conn);
                     for n in 0..ctx.nodes.len() as u16 {
-                        if f.exclude == Some(n) {
+                        if f.owner == Some(ctx.nodes[n as usize].ip) {
                             continue;
                         }
                         let len = write_probe(&mut buf[128..], &f.conn, cookie).expect("room");

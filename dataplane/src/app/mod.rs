@@ -249,7 +249,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
         probes_unqueued: 0,
         events,
         recent: std::collections::VecDeque::with_capacity(RECENT_RESETS),
-        history: std::collections::VecDeque::new(),
+        history: Default::default(),
         metrics,
         cfg: cfg.clone(),
         ctx,
@@ -339,8 +339,9 @@ struct Control {
     console: Option<UnixListener>,
     metrics: Option<TcpListener>,
     events: Arc<ArrayQueue<FanoutEvent>>,
-    /// Recent snapshots that decided differently from the current one (newest last, bounded).
-    history: std::collections::VecDeque<crate::reset::Prior>,
+    /// Recent snapshots that decided differently from the current one, newest last: table changes, and
+    /// affinity-only changes (each bounded, and none older than the moved window).
+    history: (std::collections::VecDeque<crate::reset::Prior>, std::collections::VecDeque<crate::reset::Prior>),
     /// The latest fan-outs with when the control lcore saw them (newest last).
     recent: std::collections::VecDeque<(std::time::SystemTime, FanoutEvent)>,
     config_path: Option<PathBuf>,

@@ -13,7 +13,7 @@ use sluice_control::{Config, Topology};
 use super::{remember, Control};
 use crate::affinity::AffinityMap;
 use crate::pipeline::Context;
-use crate::reset::moved::PRIORS_MAX;
+use crate::reset::moved::{AFFINITY_PRIORS_MAX, TABLE_PRIORS_MAX};
 use crate::reset::Prior;
 
 impl Control {
@@ -38,20 +38,29 @@ impl Control {
         let generation = ctx.generation;
         let now = dpdk_sys::lcore::rdtsc();
         let old = &self.ctx;
-        if *old.topology != *ctx.topology || !old.affinity.same_entries(&ctx.affinity) {
-            self.history.push_back(Prior {
-                topology: old.topology.clone(),
-                affinity: old.affinity.clone(),
-                retired: now,
-            });
+        let tables_changed = *old.topology != *ctx.topology;
+        if tables_changed || !old.affinity.same_entries(&ctx.affinity) {
+            let prior = Prior { topology: old.topology.clone(), affinity: old.affinity.clone(), retired: now };
+            // Table changes (operator, health) are kept apart from affinity-only republications, which
+            // come far more often (a learned or aged client): the latter must never push a drain's tables
+            // out of the window.
+            let (kept, cap) = if tables_changed {
+                (&mut self.history.0, TABLE_PRIORS_MAX)
+            } else {
+                (&mut self.history.1, AFFINITY_PRIORS_MAX)
+            };
+            kept.push_back(prior);
+            if kept.len() > cap {
+                kept.pop_front();
+            }
         }
         let window = dpdk_sys::lcore::tsc_hz() / 1000 * self.cfg.resets.moved_window_ms;
-        while self.history.front().is_some_and(|p| now.saturating_sub(p.retired) >= window)
-            || self.history.len() > PRIORS_MAX
-        {
-            self.history.pop_front();
+        for kept in [&mut self.history.0, &mut self.history.1] {
+            while kept.front().is_some_and(|p| now.saturating_sub(p.retired) >= window) {
+                kept.pop_front();
+            }
         }
-        ctx.history = self.history.iter().cloned().collect::<Vec<_>>().into();
+        ctx.history = self.history.0.iter().chain(&self.history.1).cloned().collect::<Vec<_>>().into();
         let ctx = Arc::new(ctx);
         let t0 = Instant::now();
         for (tx, rx) in &self.senders {

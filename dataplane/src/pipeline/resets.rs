@@ -72,16 +72,14 @@ fn segment_with_resets(
     if ctx.role == Role::Spine {
         return None;
     }
-    let node = match from {
-        Some(From::Node(n)) => Some(n),
-        _ => None,
+    // Only a configured node's segments can answer a probe: anything else passes as it always has, and
+    // cannot spend a fan-out's completions.
+    let Some(From::Node(node)) = from else {
+        return None;
     };
-    if !resets.on_node_segment(conn, node, ctx.topology_id, now)? {
+    if !resets.on_node_segment(conn, ctx.nodes[node as usize].ip, now)? {
         return Some(Verdict::Drop(DropReason::ResetSwallowed));
     }
-    let Some(node) = node else {
-        return Some(Verdict::Drop(DropReason::ResetSwallowed));
-    };
     // The segment's acknowledgement number is the node's rcv_nxt: the one RST sequence it accepts.
     let rcv_nxt = be32(frame.data(), p.l4_offset + 8);
     let start = frame.start;
@@ -121,10 +119,10 @@ fn node_rst(
     }
     let judgement = moved::judge(ctx, &conn, from, now, resets.moved_window());
     let owner = match from {
-        From::Node(n) => Some(n),
+        From::Node(n) => Some(ctx.nodes[n as usize].ip),
         From::Chassis(_) => None,
     };
-    resets.judged(conn, seq, judgement, owner, ctx.topology_id, now);
+    resets.judged(conn, seq, judgement, owner, now);
     None
 }
 
@@ -172,7 +170,9 @@ pub(super) fn fanout_frame(
             if p.protocol == PROTO_TCP && p.tcp_flags == flags::SYN | flags::ACK && ctx.vip(&p.dst).is_some() =>
         {
             let conn = Conn { client: p.src, vip: p.dst, cport: p.src_port, vport: p.dst_port };
-            resets.on_fanout_frame(conn, now);
+            // The connection's node in this chassis now is not probed, and its segments pass.
+            let owner = moved::owner(ctx, &conn).map(|n| ctx.nodes[n as usize].ip);
+            resets.on_fanout_frame(conn, owner, now);
             Verdict::Drop(DropReason::FanoutReceived)
         }
         _ => Verdict::Drop(DropReason::FanoutForged),

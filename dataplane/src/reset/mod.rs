@@ -33,7 +33,6 @@ pub mod moved;
 use serde::Serialize;
 
 use crate::counters::named_counters;
-use crate::hash::ContentHasher;
 use crate::wire::parse::Addr;
 use sluice_control::config::ResetConfig;
 
@@ -55,9 +54,10 @@ named_counters! {
     SuppressedDuplicate => "suppressed_duplicate": "identical retransmissions of an already forwarded RST, collapsed",
     SuppressedRate => "suppressed_rate": "fan-outs not started because the worker's rate limit was spent",
     SuppressedPrefix => "suppressed_prefix": "fan-outs not started because the client prefix's rate limit was spent",
+    DuplicateFrames => "duplicate_frames": "a spine's fan-out frames for a connection whose fan-out is already live here",
     Completions => "completions": "exact RSTs sent to a node after its challenge ACK",
     Swallowed => "swallowed": "segments from a node for a connection being reset, beyond the completion limit",
-    Entries => "softstate_entries": "soft-state entries in use (a gauge)",
+    Entries => "softstate_entries": "soft-state entries in use, a gauge summed over workers (each worker holds every live fan-out)",
     Evictions => "softstate_evictions": "live entries evicted because the table was full",
     Shared => "entries_shared": "entries taken from other workers' fan-outs",
     ShareDropped => "share_dropped": "entries another worker's queue had no room for",
@@ -128,15 +128,14 @@ pub struct FanoutEvent {
     pub from_spine: bool,
 }
 
-/// A fan-out to send: probes for `conn` to every node that may hold it except `exclude` (its owner).
+/// A fan-out to send: probes for `conn` to every node that may hold it except its current owner.
 #[derive(Debug, Clone, Copy)]
 pub struct Fanout {
     pub conn: Conn,
-    pub exclude: Option<u16>,
+    /// The connection's current owner, by address (node indices change with the topology).
+    pub owner: Option<Addr>,
     /// Started by a spine's fan-out frame.
     pub from_spine: bool,
-    /// The topology `exclude` is an index of.
-    pub topology: u64,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -145,9 +144,8 @@ struct Entry {
     expires: u64,
     completions: u16,
     live: bool,
-    /// The connection's current owner (an index in `topology`): its segments are not answers to probes.
-    owner: Option<u16>,
-    topology: u64,
+    /// The connection's current owner (by address): its segments are not answers to probes.
+    owner: Option<Addr>,
     /// The sequence number of the last RST forwarded for the connection.
     last_rst: Option<u32>,
 }
@@ -181,7 +179,8 @@ pub struct Resets {
     limits: Limits,
     sweep: usize,
     pending: Vec<Fanout>,
-    hasher: ContentHasher,
+    /// Places entries in the table: keyed per worker, so nobody can aim connections at a victim's slots.
+    hasher: ahash::RandomState,
     pub counters: ResetCounters,
 }
 
@@ -197,7 +196,7 @@ impl Resets {
             limits: Limits::new(cfg.rate_per_sec, cfg.burst, cfg.prefix_rate_per_sec, cfg.prefix_burst, ticks_per_sec),
             sweep: 0,
             pending: Vec::with_capacity(PENDING_MAX),
-            hasher: ContentHasher::default(),
+            hasher: ahash::RandomState::new(),
             counters: [0; ResetCounter::COUNT],
         }
     }
@@ -213,7 +212,7 @@ impl Resets {
     }
 
     fn home(&self, c: &Conn) -> usize {
-        self.hasher.hash(&c.key()) as usize
+        self.hasher.hash_one(c.key()) as usize
     }
 
     fn find(&self, c: &Conn, now: u64) -> Option<usize> {
@@ -265,13 +264,13 @@ impl Resets {
     }
 
     /// A fresh RST's judgement (see [`moved::judge`]): a fan-out starts for a moved connection within
-    /// the rate limits. `owner` is the connection's current owner (a node index in `topology`).
-    pub fn judged(&mut self, conn: Conn, seq: u32, j: Judgement, owner: Option<u16>, topology: u64, now: u64) {
+    /// the rate limits. `owner` is the connection's current owner's address.
+    pub fn judged(&mut self, conn: Conn, seq: u32, j: Judgement, owner: Option<Addr>, now: u64) {
         match j {
             Judgement::NotOwner => self.count(ResetCounter::NotOwner),
             Judgement::Stayed => self.count(ResetCounter::NotMoved),
             Judgement::Moved => {
-                let e = Entry { conn, owner, topology, last_rst: Some(seq), ..Entry::default() };
+                let e = Entry { conn, owner, last_rst: Some(seq), ..Entry::default() };
                 self.start(e, false, now);
             }
         }
@@ -288,18 +287,18 @@ impl Resets {
             Ok(()) => {
                 self.insert(e, now);
                 self.count(ResetCounter::Fanouts);
-                self.pending.push(Fanout { conn: e.conn, exclude: e.owner, from_spine, topology: e.topology });
+                self.pending.push(Fanout { conn: e.conn, owner: e.owner, from_spine });
             }
         }
     }
 
-    /// A fan-out frame from the spine for `conn`: probe this chassis's nodes (once per window, within the
-    /// rate limits).
-    pub fn on_fanout_frame(&mut self, conn: Conn, now: u64) {
+    /// A fan-out frame from the spine for `conn`, whose owner in this chassis is `owner`: probe this
+    /// chassis's other nodes (once per window, within the rate limits).
+    pub fn on_fanout_frame(&mut self, conn: Conn, owner: Option<Addr>, now: u64) {
         if self.find(&conn, now).is_some() {
-            self.count(ResetCounter::SuppressedDuplicate);
+            self.count(ResetCounter::DuplicateFrames);
         } else {
-            self.start(Entry { conn, ..Entry::default() }, true, now);
+            self.start(Entry { conn, owner, ..Entry::default() }, true, now);
         }
     }
 
@@ -307,7 +306,7 @@ impl Resets {
     /// reaches turns it into the exact RST.
     pub fn adopt(&mut self, f: &Fanout, now: u64) {
         self.count(ResetCounter::Shared);
-        let e = Entry { conn: f.conn, owner: f.exclude, topology: f.topology, ..Entry::default() };
+        let e = Entry { conn: f.conn, owner: f.owner, ..Entry::default() };
         self.insert(e, now);
     }
 
@@ -317,17 +316,17 @@ impl Resets {
         self.counters[ResetCounter::Entries as usize] == 0
     }
 
-    /// Any other segment from a VIP for `conn`, from node `sender` (an index in `topology`): None when no
-    /// fan-out is live for it or it comes from the connection's owner (forward it as usual); Some(true) to
-    /// answer it with the exact RST; Some(false) to keep it from the client.
-    pub fn on_node_segment(&mut self, conn: Conn, sender: Option<u16>, topology: u64, now: u64) -> Option<bool> {
+    /// Any other segment from a VIP for `conn`, from the node at address `sender`: None when no fan-out
+    /// is live for it or it comes from the connection's owner (forward it as usual); Some(true) to answer
+    /// it with the exact RST; Some(false) to keep it from the client.
+    pub fn on_node_segment(&mut self, conn: Conn, sender: Addr, now: u64) -> Option<bool> {
         // The common case on the return path: no fan-out is live, nothing to look up.
         if self.is_idle() {
             return None;
         }
         let i = self.find(&conn, now)?;
         let e = &mut self.entries[i];
-        if e.owner.is_some() && e.owner == sender && e.topology == topology {
+        if e.owner == Some(sender) {
             return None;
         }
         if e.completions < MAX_COMPLETIONS {
@@ -386,6 +385,10 @@ mod tests {
         Conn { client: Addr::v4([192, 0, 2, 1]), vip: Addr::v4([10, 10, 0, 1]), cport: p, vport: 2049 }
     }
 
+    fn node(n: u8) -> Addr {
+        Addr::v4([198, 51, 100, n])
+    }
+
     fn resets(rate: u32, burst: u32, entries: u32) -> Resets {
         let cfg = ResetConfig {
             window_ms: 1000,
@@ -403,7 +406,7 @@ mod tests {
     fn moved(r: &mut Resets, c: Conn, seq: u32, now: u64) -> RstKind {
         let k = r.on_node_rst(c, seq, 77, now);
         if k == RstKind::Fresh {
-            r.judged(c, seq, Judgement::Moved, Some(3), 1, now);
+            r.judged(c, seq, Judgement::Moved, Some(node(3)), now);
         }
         k
     }
@@ -415,20 +418,19 @@ mod tests {
         let mut p = Vec::new();
         r.take_pending(&mut p);
         assert_eq!(p.len(), 1);
-        assert_eq!(p[0].exclude, Some(3));
+        assert_eq!(p[0].owner, Some(node(3)));
         assert_eq!(r.on_node_rst(conn(1), 77, 77, 20), RstKind::Refusal, "a probed node's refusal");
         assert_eq!(r.on_node_rst(conn(1), 500, 77, 21), RstKind::Duplicate, "the same RST again");
         assert_eq!(r.on_node_rst(conn(1), 900, 77, 22), RstKind::UnderFanout, "the owner's next RST goes out");
         assert_eq!(r.on_node_rst(conn(1), 900, 77, 23), RstKind::Duplicate);
-        assert_eq!(r.on_node_segment(conn(1), Some(1), 1, 30), Some(true), "challenge ACK → exact RST");
-        assert_eq!(r.on_node_segment(conn(1), Some(3), 1, 30), None, "the owner's segments are its own");
-        assert_eq!(r.on_node_segment(conn(1), Some(3), 2, 30), Some(true), "an owner of another topology is not");
-        assert_eq!(r.on_node_segment(conn(2), Some(1), 1, 30), None, "other connections are untouched");
+        assert_eq!(r.on_node_segment(conn(1), node(1), 30), Some(true), "challenge ACK → exact RST");
+        assert_eq!(r.on_node_segment(conn(1), node(3), 30), None, "the owner's segments are its own");
+        assert_eq!(r.on_node_segment(conn(2), node(1), 30), None, "other connections are untouched");
         let c = |k: ResetCounter| r.counters[k as usize];
         assert_eq!((c(ResetCounter::Refusals), c(ResetCounter::SuppressedDuplicate)), (1, 2));
-        assert_eq!((c(ResetCounter::RstsForwarded), c(ResetCounter::Completions)), (2, 2));
+        assert_eq!((c(ResetCounter::RstsForwarded), c(ResetCounter::Completions)), (2, 1));
         // After the window the connection is forgotten.
-        assert_eq!(r.on_node_segment(conn(1), Some(1), 1, 10 + HZ + 1), None);
+        assert_eq!(r.on_node_segment(conn(1), node(1), 10 + HZ + 1), None);
         assert_eq!(moved(&mut r, conn(1), 500, 10 + HZ + 1), RstKind::Fresh);
         assert_eq!(r.counters[ResetCounter::Fanouts as usize], 2);
     }
@@ -438,7 +440,7 @@ mod tests {
         let mut r = resets(1000, 10, 64);
         for (p, j) in [(1, Judgement::Stayed), (2, Judgement::NotOwner)] {
             assert_eq!(r.on_node_rst(conn(p), 9, 77, 5), RstKind::Fresh);
-            r.judged(conn(p), 9, j, Some(0), 1, 5);
+            r.judged(conn(p), 9, j, Some(node(0)), 5);
         }
         let mut v = Vec::new();
         r.take_pending(&mut v);
@@ -492,7 +494,7 @@ mod tests {
         let hog = |p: u16| Conn { client: Addr::v4([203, 0, 113, (p % 200) as u8]), ..conn(p) };
         for p in 0..100 {
             r.on_node_rst(hog(p), 1, 77, 1);
-            r.judged(hog(p), 1, Judgement::Moved, None, 1, 1);
+            r.judged(hog(p), 1, Judgement::Moved, None, 1);
         }
         assert_eq!(r.counters[ResetCounter::Fanouts as usize], 8);
         assert_eq!(r.counters[ResetCounter::SuppressedPrefix as usize], 92);
@@ -510,8 +512,8 @@ mod tests {
         let mut p = Vec::new();
         a.take_pending(&mut p);
         b.adopt(&p[0], 2);
-        assert_eq!(b.on_node_segment(conn(4), Some(0), 1, 3), Some(true));
-        assert_eq!(b.on_node_segment(conn(4), Some(3), 1, 3), None, "the owner's segments pass");
+        assert_eq!(b.on_node_segment(conn(4), node(0), 3), Some(true));
+        assert_eq!(b.on_node_segment(conn(4), node(3), 3), None, "the owner's segments pass");
         assert_eq!(b.counters[ResetCounter::Fanouts as usize], 0, "only the starting worker counts the fan-out");
     }
 
@@ -519,7 +521,7 @@ mod tests {
     fn completions_are_bounded_per_fanout() {
         let mut r = resets(1000, 10, 64);
         moved(&mut r, conn(9), 1, 1);
-        let answers: Vec<_> = (0..100).map(|_| r.on_node_segment(conn(9), Some(0), 1, 2)).collect();
+        let answers: Vec<_> = (0..100).map(|_| r.on_node_segment(conn(9), node(0), 2)).collect();
         assert_eq!(answers.iter().filter(|a| **a == Some(true)).count(), MAX_COMPLETIONS as usize);
         assert_eq!(r.counters[ResetCounter::Swallowed as usize], 100 - MAX_COMPLETIONS as u64);
     }

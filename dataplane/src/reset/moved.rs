@@ -9,15 +9,19 @@
 
 use std::sync::Arc;
 
-use sluice_control::config::{ClientIdKind, NodeState, Role};
+use sluice_control::config::{ClientIdKind, Role};
 use sluice_control::Topology;
 
 use super::Conn;
 use crate::affinity::AffinityMap;
 use crate::pipeline::{flow_hash, ip_client_id, Context, VipKey};
 
-/// Earlier snapshots a context carries, at most.
-pub const PRIORS_MAX: usize = 8;
+/// Earlier snapshots with other tables a context carries, at most (table changes come from operators and
+/// health checks; within one moved window there are few).
+pub const TABLE_PRIORS_MAX: usize = 32;
+/// Earlier snapshots that differ only in their affinity map, at most (each learned or aged client
+/// republishes the map).
+pub const AFFINITY_PRIORS_MAX: usize = 16;
 
 /// What an earlier snapshot decided from, and when it stopped being in force (TSC ticks).
 #[derive(Clone)]
@@ -54,21 +58,20 @@ enum Pick {
     Node(u16),
     /// No node can take it.
     Nobody,
-    /// The client VM is identified by a MAC address, which a node's RST does not carry.
-    Unknowable,
+    /// The client VM is identified by a MAC address, which a node's RST does not carry: `table` is what
+    /// the tables pick without affinity.
+    Unknowable {
+        table: Option<u16>,
+    },
 }
 
 /// The node `topology` and `affinity` pick for `conn`, keyed the way the client's packets are.
 fn pick(ctx: &Context, topology: &Topology, affinity: &AffinityMap, conn: &Conn) -> Pick {
     let Some(vip) = ctx.vip(&conn.vip) else { return Pick::Nobody };
-    if vip.affinity && !affinity.is_empty() {
-        match ctx.client_id {
-            ClientIdKind::Ip => {
-                if let Some(n) = affinity.get(ip_client_id(&conn.client)) {
-                    return Pick::Node(n);
-                }
-            }
-            ClientIdKind::Mac => return Pick::Unknowable,
+    let mac_keyed = vip.affinity && !affinity.is_empty() && ctx.client_id == ClientIdKind::Mac;
+    if vip.affinity && !affinity.is_empty() && ctx.client_id == ClientIdKind::Ip {
+        if let Some(n) = affinity.get(ip_client_id(&conn.client)) {
+            return Pick::Node(n);
         }
     }
     // TCP segments use the flow key for content-keyed VIPs; a client key hashes the addresses alone.
@@ -77,39 +80,71 @@ fn pick(ctx: &Context, topology: &Topology, affinity: &AffinityMap, conn: &Conn)
         _ => flow_hash(ctx, &conn.client, &conn.vip, false, conn.cport, conn.vport),
     };
     let n = match (ctx.role, ctx.this_chassis) {
-        (Role::Chassis, Some(c)) => topology.lookup_in_chassis(c, hash),
+        // This chassis by name: chassis indices shift when one that sorts earlier comes or goes.
+        (Role::Chassis, Some(c)) => {
+            let name = &ctx.topology.chassis[c as usize].name;
+            topology
+                .chassis
+                .iter()
+                .position(|x| &x.name == name)
+                .and_then(|c| topology.lookup_in_chassis(c as u16, hash))
+        }
         _ => topology.lookup(hash),
     };
-    n.map_or(Pick::Nobody, Pick::Node)
+    match n {
+        _ if mac_keyed => Pick::Unknowable { table: n },
+        Some(n) => Pick::Node(n),
+        None => Pick::Nobody,
+    }
 }
 
 /// The name of the node a pick names, if any (node indices are only valid within one topology).
 fn name(t: &Topology, p: Pick) -> Option<&str> {
     match p {
-        Pick::Node(n) => t.nodes.get(n as usize).map(|n| n.name.as_str()),
+        Pick::Node(n) | Pick::Unknowable { table: Some(n) } => t.nodes.get(n as usize).map(|n| n.name.as_str()),
+        _ => None,
+    }
+}
+
+/// The connection's owner under the current snapshot, where it can be told.
+pub fn owner(ctx: &Context, conn: &Conn) -> Option<u16> {
+    match pick(ctx, &ctx.topology, &ctx.affinity, conn) {
+        Pick::Node(n) => Some(n),
         _ => None,
     }
 }
 
 /// Judges a node-side RST for `conn` from `from`, at `now`, against the priors retired within `window`
 /// ticks.
+///
+/// Where client VMs are identified by MAC address (`affinity.client_id = "mac"`), a node's RST does not
+/// say which client VM it belongs to. The owner is then the node the tables pick or any node the affinity
+/// map binds some client VM to, and the connection moved if the tables' pick changed or, for such a bound
+/// node, the affinity map changed within the window: weaker than the address-keyed judgement.
 pub fn judge(ctx: &Context, conn: &Conn, from: From, now: u64, window: u64) -> Judgement {
     let topo = &ctx.topology;
     let current = pick(ctx, topo, &ctx.affinity, conn);
+    let bound = |s: u16| ctx.affinity.binds(s);
     let owner = match (current, from) {
         (Pick::Node(n), From::Node(s)) => n == s,
         (Pick::Node(n), From::Chassis(c)) => topo.nodes[n as usize].chassis == c,
         (Pick::Nobody, _) => false,
-        (Pick::Unknowable, From::Node(s)) => topo.nodes.get(s as usize).is_some_and(|n| n.state != NodeState::Down),
-        (Pick::Unknowable, From::Chassis(_)) => true,
+        (Pick::Unknowable { table }, From::Node(s)) => table == Some(s) || bound(s),
+        (Pick::Unknowable { .. }, From::Chassis(_)) => true,
     };
     if !owner {
         return Judgement::NotOwner;
     }
     let now_name = name(topo, current);
+    let by_affinity = match (current, from) {
+        (Pick::Unknowable { table }, From::Node(s)) => table != Some(s),
+        (Pick::Unknowable { .. }, From::Chassis(_)) => true,
+        _ => false,
+    };
     for prior in ctx.history.iter().filter(|p| now.saturating_sub(p.retired) < window) {
         let then = pick(ctx, &prior.topology, &prior.affinity, conn);
-        if current == Pick::Unknowable || then == Pick::Unknowable || name(&prior.topology, then) != now_name {
+        let affinity_changed = by_affinity && !Arc::ptr_eq(&prior.affinity, &ctx.affinity);
+        if affinity_changed || name(&prior.topology, then) != now_name {
             return Judgement::Moved;
         }
     }

@@ -168,7 +168,8 @@ fn chassis_takes_fanout_frames_only_from_its_spine_side() {
     let frame = buf[..n].to_vec();
     assert_eq!(u16::from_be_bytes([frame[12], frame[13]]), FANOUT_ETHERTYPE);
     // A chassis appliance on its spine-side (client-role) port: consumed, probes queued for its nodes.
-    let c = ctx("chassis-a");
+    // (It has taken a change itself within the moved window: it is not lagging its spine.)
+    let c = with_prior(&ctx("chassis-a"), ctx("chassis-a"), 1);
     let mut r = resets();
     assert_eq!(run(&c, CLIENT, &frame, &mut r).0, Verdict::Drop(DropReason::FanoutReceived));
     let mut p = Vec::new();
@@ -180,6 +181,13 @@ fn chassis_takes_fanout_frames_only_from_its_spine_side() {
     };
     let owner_ip = c.nodes[owner as usize].ip;
     assert_eq!((p.len(), p[0].conn, p[0].owner, p[0].from_spine), (1, conn(555), Some(owner_ip), true));
+    // A chassis that has seen no change lately may lag its spine, and its pick be the stale holder: it
+    // spares no node.
+    let mut lagging = resets();
+    assert_eq!(run(&ctx("chassis-a"), CLIENT, &frame, &mut lagging).0, Verdict::Drop(DropReason::FanoutReceived));
+    let mut q = Vec::new();
+    lagging.resets.take_pending(&mut q);
+    assert_eq!((q.len(), q[0].owner), (1, None));
     let mut owners = Vec::new();
     PacketBuilder::ethernet2(c.nodes[owner as usize].mac, NODE_PORT_MAC)
         .ipv4(VIP4, [192, 0, 2, 50], 64)
@@ -255,4 +263,27 @@ fn a_chassis_forwards_node_rsts_up_and_fans_out_itself_only_for_moves_of_its_own
     r.resets.take_pending(&mut p);
     assert!(p.is_empty());
     assert_eq!(r.resets.counters[ResetCounter::Fanouts as usize], 1);
+}
+
+#[test]
+fn a_chassis_spares_no_node_for_a_connection_tier_one_sends_elsewhere() {
+    // Its own pick for such a flow is only the fallback (its spine sends it elsewhere): the stale holder
+    // may be exactly that node, so every node of the chassis is probed.
+    let single = ctx("single");
+    let c = ctx("chassis-a");
+    let elsewhere = (1000..3000u16)
+        .find(|p| match run(&single, CLIENT, &tcp4([192, 0, 2, 50], *p, VIP4, 2049, b"x"), &mut resets()).0 {
+            Verdict::Node { node, .. } => {
+                single.topology.chassis[single.topology.nodes[node as usize].chassis as usize].name == "chassis-b"
+            }
+            _ => false,
+        })
+        .unwrap();
+    let mut buf = [0u8; 128];
+    let n = write_fanout_frame(&mut buf, &conn(elsewhere), APPLIANCE_A, GATEWAY_MAC).unwrap();
+    let mut r = resets();
+    assert_eq!(run(&c, CLIENT, &buf[..n], &mut r).0, Verdict::Drop(DropReason::FanoutReceived));
+    let mut p = Vec::new();
+    r.resets.take_pending(&mut p);
+    assert_eq!((p.len(), p[0].owner), (1, None));
 }

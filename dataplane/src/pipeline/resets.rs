@@ -170,8 +170,12 @@ pub(super) fn fanout_frame(
             if p.protocol == PROTO_TCP && p.tcp_flags == flags::SYN | flags::ACK && ctx.vip(&p.dst).is_some() =>
         {
             let conn = Conn { client: p.src, vip: p.dst, cport: p.src_port, vport: p.dst_port };
-            // The connection's node in this chassis now is not probed, and its segments pass.
-            let owner = moved::owner(ctx, &conn).map(|n| ctx.nodes[n as usize].ip);
+            // The connection's node in this chassis now is not probed, and its segments pass. Only when this
+            // appliance has itself taken a change within the moved window, though: one that lags its spine
+            // still picks the stale holder, which must be probed like every other node.
+            let window = resets.moved_window();
+            let current = ctx.history.iter().any(|p| now.saturating_sub(p.retired) < window);
+            let owner = current.then(|| moved::owner(ctx, &conn)).flatten().map(|n| ctx.nodes[n as usize].ip);
             resets.on_fanout_frame(conn, owner, now);
             Verdict::Drop(DropReason::FanoutReceived)
         }

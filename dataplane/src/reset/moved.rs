@@ -106,12 +106,22 @@ fn name(t: &Topology, p: Pick) -> Option<&str> {
     }
 }
 
-/// The connection's owner under the current snapshot, where it can be told.
+/// The connection's owner under the current snapshot, where it can be told. A chassis appliance owns a
+/// connection only when tier 1 sends it to this chassis: otherwise its pick is only the fallback for a
+/// spine that sends the flow here with another view, and the connection's node is elsewhere.
 pub fn owner(ctx: &Context, conn: &Conn) -> Option<u16> {
-    match pick(ctx, &ctx.topology, &ctx.affinity, conn) {
-        Pick::Node(n) => Some(n),
-        _ => None,
+    let Pick::Node(n) = pick(ctx, &ctx.topology, &ctx.affinity, conn) else { return None };
+    if ctx.role == Role::Chassis {
+        let vip = ctx.vip(&conn.vip)?;
+        let hash = match vip.key {
+            VipKey::Client => flow_hash(ctx, &conn.client, &conn.vip, true, 0, 0),
+            _ => flow_hash(ctx, &conn.client, &conn.vip, false, conn.cport, conn.vport),
+        };
+        if ctx.topology.lookup(hash) != Some(n) {
+            return None;
+        }
     }
+    Some(n)
 }
 
 /// Judges a node-side RST for `conn` from `from`, at `now`, against the priors retired within `window`

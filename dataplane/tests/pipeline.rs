@@ -537,6 +537,43 @@ fn a_rst_from_a_node_the_flow_does_not_reach_fans_out_nowhere() {
 }
 
 #[test]
+fn an_ipv6_atomic_fragment_that_reaches_another_node_fans_out_nowhere() {
+    // The same attack over IPv6: a bare ACK with a fragment header (offset 0, no more fragments) is hashed
+    // on its addresses alone.
+    let (_, ctx) = drain_change("a2");
+    let client6 = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x77];
+    let mut r = resets();
+    let mut tried = 0;
+    for cport in 30000..30400u16 {
+        let plain = tcp6(client6, cport, vip6(), 2049, b"");
+        let Verdict::Node { node: owner, .. } = run(&ctx, CLIENT, &plain).0 else { panic!() };
+        let mut atomic = plain[..14 + 40].to_vec();
+        atomic[14 + 6] = 44;
+        let len = u16::from_be_bytes([atomic[18], atomic[19]]) + 8;
+        atomic[18..20].copy_from_slice(&len.to_be_bytes());
+        atomic.extend_from_slice(&[6, 0, 0, 0, 0, 0, 0x12, 0x34]);
+        atomic.extend_from_slice(&plain[14 + 40..]);
+        let Verdict::Node { node: reached, .. } = run(&ctx, CLIENT, &atomic).0 else { panic!() };
+        let node = &ctx.nodes[reached as usize];
+        if reached == owner || node.forward != sluice_control::config::ForwardMode::Mac {
+            continue;
+        }
+        tried += 1;
+        let mut rst = Vec::new();
+        PacketBuilder::ethernet2(node.mac, NODE_PORT_MAC)
+            .ipv6(vip6(), client6, 64)
+            .tcp(2049, cport, 1, 501)
+            .rst()
+            .write(&mut rst, &[])
+            .unwrap();
+        assert_eq!(run_with(&ctx, NODES, &rst, &mut r, 10).0, Verdict::Client { port: CLIENT });
+    }
+    assert!(tried > 10, "some atomic fragments reach another node than their flow's: {tried}");
+    assert_eq!(r.resets.counters[ResetCounter::Fanouts as usize], 0);
+    assert_eq!(r.resets.counters[ResetCounter::NotOwner as usize], tried);
+}
+
+#[test]
 fn node_side_senders_are_checked() {
     let (before, ctx) = drain_change("a2");
     let client = [192, 0, 2, 77];

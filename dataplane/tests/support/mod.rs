@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod lab;
+pub mod pipe;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

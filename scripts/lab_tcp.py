@@ -342,19 +342,34 @@ def checksum(b):
     return ~s & 0xFFFF
 
 
-def spoof_acks(src, dst, dport, count, sport):
-    rnd = random.SystemRandom()
+def raw_sender():
+    """A raw IPv4 socket that sends headers as given (IP_HDRINCL)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
     s.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+    return s
+
+
+def ack_segment(sa, da, sport, dport, seq, ack, data=b""):
+    """A TCP ACK from sa:sport to da:dport (packed addresses) carrying data, its checksum correct."""
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, 0x10, 65535, 0, 0) + data
+    csum = checksum(sa + da + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(tcp)) + tcp)
+    return tcp[:16] + struct.pack("!H", csum) + tcp[18:]
+
+
+def ipv4_packet(sa, da, ident, frag, payload):
+    """An IPv4 packet carrying TCP payload; frag holds the DF/MF flags and the fragment offset."""
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), ident, frag, 64, 6, 0, sa, da)
+    return ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:] + payload
+
+
+def spoof_acks(src, dst, dport, count, sport):
+    rnd = random.SystemRandom()
+    s = raw_sender()
     sa, da = socket.inet_aton(src), socket.inet_aton(dst)
     for k in range(count):
         seq, ack = rnd.getrandbits(32), rnd.getrandbits(32)
-        tcp = struct.pack("!HHIIBBHHH", sport + k, dport, seq, ack, 5 << 4, 0x10, 65535, 0, 0)
-        csum = checksum(sa + da + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(tcp)) + tcp)
-        tcp = tcp[:16] + struct.pack("!H", csum) + tcp[18:]
-        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), rnd.getrandbits(16), 0x4000, 64, 6, 0, sa, da)
-        ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
-        s.sendto(ip + tcp, (dst, 0))
+        tcp = ack_segment(sa, da, sport + k, dport, seq, ack)
+        s.sendto(ipv4_packet(sa, da, rnd.getrandbits(16), 0x4000, tcp), (dst, 0))
         emit(ev="sent", sport=sport + k, seq=seq, ack=ack)
         time.sleep(0.005)
 
@@ -365,20 +380,14 @@ def frag_acks(src, dst, dport, sport, count):
     connection's addresses and ports can send this; a balancer that hashes fragments on their addresses
     alone sends it to a node that may not hold the connection, which answers with a RST."""
     rnd = random.SystemRandom()
-    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
-    s.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+    s = raw_sender()
     sa, da = socket.inet_aton(src), socket.inet_aton(dst)
     for _ in range(count):
         seq, ack = rnd.getrandbits(32), rnd.getrandbits(32)
-        data = b"x" * 12
-        tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, 0x10, 65535, 0, 0) + data
-        csum = checksum(sa + da + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(tcp)) + tcp)
-        tcp = tcp[:16] + struct.pack("!H", csum) + tcp[18:]
+        tcp = ack_segment(sa, da, sport, dport, seq, ack, b"x" * 12)
         ident = rnd.getrandbits(16)
-        for off, part, more in ((0, tcp[:24], 0x2000), (3, tcp[24:], 0)):
-            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(part), ident, more | off, 64, 6, 0, sa, da)
-            ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
-            s.sendto(ip + part, (dst, 0))
+        s.sendto(ipv4_packet(sa, da, ident, 0x2000, tcp[:24]), (dst, 0))  # MF, offset 0
+        s.sendto(ipv4_packet(sa, da, ident, 3, tcp[24:]), (dst, 0))  # offset 3 (24 bytes)
         emit(ev="sent", sport=sport, seq=seq, ack=ack)
         time.sleep(0.02)
 

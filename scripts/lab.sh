@@ -29,7 +29,10 @@
 #
 # Interfaces sluice attaches to get interface indexes in a range per appliance (single/spine 1001+,
 # chassis-a 2001+, chassis-b 3001+): DPDK 22.11's af_packet PMD names its PACKET_FANOUT group
-# (pid ^ ifindex), and two processes whose values collide cannot both start.
+# (pid ^ ifindex), and two processes whose values collide cannot both start. Every root-namespace interface
+# created before the node links has a fixed index (bridges and veth peers too): the kernel's own index
+# counter passes these ranges on a long-lived machine, and an interface it numbered 1002 a moment earlier
+# would make `ip link add ... index 1002` fail.
 set -euo pipefail
 
 VIP=10.10.0.1
@@ -48,7 +51,7 @@ down() {
   # indexes the lab reuses) are really gone, or the next `up` finds them still there.
   for _ in $(seq 1 100); do
     if ! ip -o link show | awk -F': ' '{print $1, $2}' | cut -d@ -f1 |
-      grep -qE '^(100[1-3]|200[12]|300[12]) |^[0-9]+ (slc0|sln[0-9]*b?|slbr[ab]?|sl[ab]0b?|ss[ab][01])$'; then
+      grep -qE '^([123][01]0[1-4]) |^[0-9]+ (slc0|sln[0-9]*b?|slbr[ab]?|sl[ab]0b?|ss[ab][01])$'; then
       return 0
     fi
     sleep 0.1
@@ -62,11 +65,14 @@ quiet_if() { # an interface only sluice uses: up, no IPv6 chatter from the root 
   ip link set "$1" up
 }
 
-bridge() { # NAME APPLIANCE_END IFINDEX: a bridge with a veth pair whose other end sluice attaches to
-  ip link add "$1" type bridge
+bridge() { # NAME APPLIANCE_END IFINDEX: a bridge with a veth pair whose other end sluice attaches to.
+  # The veth end gets IFINDEX, its peer IFINDEX+100 and the bridge IFINDEX+102: every root-namespace
+  # interface the lab creates before the node links has a fixed index, so that none of them can be
+  # given, by the kernel's counter, an index the lab asks for next.
+  ip link add "$2" index "$3" type veth peer name "${2}b" index "$(($3 + 100))"
+  ip link add "$1" index "$(($3 + 102))" type bridge
   sysctl -qw "net.ipv6.conf.$1.disable_ipv6=1" 2>/dev/null || true
   ip link set "$1" up
-  ip link add "$2" index "$3" type veth peer name "${2}b"
   ip link set "${2}b" master "$1"
   quiet_if "${2}b"
   quiet_if "$2"

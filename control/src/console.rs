@@ -60,6 +60,18 @@ pub enum Request {
     },
     /// Health-check state of every node.
     Health,
+    /// What this appliance's BGP speaker should announce now (asked by `sluicectl speaker`, which
+    /// withdraws everything when the appliance does not answer).
+    Announce,
+    /// Leave the fabric gracefully: withdraw every VIP, keep forwarding what still arrives.
+    ApplianceDrain,
+    /// Announce again (when ready).
+    ApplianceUndrain,
+    /// The fleet's verdict on a node's health (`health.scope = "fleet"`), set by `sluicectl fleet health`.
+    NodeHealth {
+        name: String,
+        up: bool,
+    },
 }
 
 /// The answer: `ok` with `data`, or an `error` that says what was wrong.

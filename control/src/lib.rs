@@ -3,6 +3,7 @@
 pub mod affinity;
 pub mod config;
 pub mod console;
+pub mod digest;
 pub mod health;
 pub mod maglev;
 pub mod rendezvous;

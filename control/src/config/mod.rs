@@ -52,6 +52,8 @@ pub struct Config {
     #[serde(default)]
     pub health: HealthConfig,
     #[serde(default)]
+    pub announce: AnnounceConfig,
+    #[serde(default)]
     pub ports: Vec<PortConfig>,
     #[serde(default)]
     pub vips: Vec<VipConfig>,
@@ -59,6 +61,41 @@ pub struct Config {
     pub chassis: Vec<ChassisConfig>,
     #[serde(default)]
     pub nodes: Vec<NodeConfig>,
+    /// The other appliances of a fleet behind the same router (ECMP): they get this appliance's reset
+    /// fan-outs, and it takes theirs.
+    #[serde(default)]
+    pub peers: Vec<PeerConfig>,
+}
+
+/// Announcing the VIPs through a BGP speaker that `sluicectl speaker` drives from this appliance's state.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnnounceConfig {
+    /// A speaker announces this appliance's VIPs: a stop first withdraws them and keeps forwarding until
+    /// the speaker has withdrawn and the routers have moved the traffic away.
+    pub enabled: bool,
+    /// After the speaker has been told to withdraw, keep forwarding this long (routers converging).
+    pub settle_ms: u64,
+    /// A stop waits at most this long for the speaker to ask and withdraw.
+    pub stop_wait_ms: u64,
+}
+
+impl Default for AnnounceConfig {
+    fn default() -> Self {
+        AnnounceConfig { enabled: false, settle_ms: 1000, stop_wait_ms: 5000 }
+    }
+}
+
+/// Another appliance of the fleet, reached on the node side.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    pub name: String,
+    /// Its node-side port's MAC: fan-out frames go to it, and are taken only from it.
+    pub mac: MacAddr,
+    /// This appliance's port (role = "node") on which the peer is reached; default the only node port.
+    #[serde(default)]
+    pub port: Option<String>,
 }
 
 /// EAL settings. sluice builds the EAL argument list from these and the ports.
@@ -324,6 +361,19 @@ pub struct HealthConfig {
     pub rise: u32,
     /// Consecutive failures that take an up node down.
     pub fall: u32,
+    /// Who acts on the results: `appliance` (this appliance's own checks change its tables) or `fleet`
+    /// (its checks are only reported; a node's health in the tables is what `sluicectl fleet health`
+    /// sets on every appliance from a majority of the fleet's checks).
+    pub scope: HealthScope,
+}
+
+/// Whose health results change the tables.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthScope {
+    #[default]
+    Appliance,
+    Fleet,
 }
 
 impl Default for HealthConfig {
@@ -336,6 +386,7 @@ impl Default for HealthConfig {
             timeout_ms: 500,
             rise: 2,
             fall: 3,
+            scope: HealthScope::Appliance,
         }
     }
 }

@@ -26,7 +26,56 @@ impl Config {
         self.validate_ports()?;
         self.validate_vips()?;
         self.validate_topology()?;
-        self.validate_role()
+        self.validate_role()?;
+        self.validate_fleet()
+    }
+
+    fn validate_fleet(&self) -> R {
+        let a = &self.announce;
+        if a.settle_ms > 60_000 {
+            return err("announce.settle_ms", format!("{} is above 60000", a.settle_ms));
+        }
+        if a.stop_wait_ms < a.settle_ms || a.stop_wait_ms > 120_000 {
+            return err(
+                "announce.stop_wait_ms",
+                format!("{} must be in settle_ms ({})..=120000", a.stop_wait_ms, a.settle_ms),
+            );
+        }
+        let node_ports: Vec<&str> =
+            self.ports.iter().filter(|p| p.role == PortRole::Node).map(|p| p.name.as_str()).collect();
+        let mut names = BTreeSet::new();
+        for (i, p) in self.peers.iter().enumerate() {
+            if self.role == Role::Spine {
+                return err(
+                    format!("peers[{i}]"),
+                    "a spine sends no probes: peers share fan-outs between appliances that probe nodes",
+                );
+            }
+            if !names.insert(p.name.as_str()) {
+                return err(format!("peers[{i}].name"), format!("{:?} is declared twice", p.name));
+            }
+            if p.mac.is_multicast() || p.mac.is_zero() {
+                return err(format!("peers[{i}].mac"), format!("{} is not a unicast address", p.mac));
+            }
+            if self.ports.iter().any(|q| q.mac == Some(p.mac)) {
+                return err(format!("peers[{i}].mac"), format!("{} is this appliance's own port", p.mac));
+            }
+            if let Some(n) = self.nodes.iter().find(|n| n.mac == p.mac) {
+                return err(format!("peers[{i}].mac"), format!("{} is node {:?}'s", p.mac, n.name));
+            }
+            if self.peers[..i].iter().any(|q| q.mac == p.mac) {
+                return err(format!("peers[{i}].mac"), format!("{} is another peer's", p.mac));
+            }
+            match &p.port {
+                Some(x) if node_ports.contains(&x.as_str()) => {}
+                Some(x) => return err(format!("peers[{i}].port"), format!("{x:?} is not a port with role = \"node\"")),
+                None if node_ports.len() == 1 => {}
+                None => {
+                    return err(format!("peers[{i}].port"), "several node ports exist: name the one the peer is on")
+                }
+            }
+        }
+        Ok(())
     }
 
     fn validate_role(&self) -> R {

@@ -12,7 +12,7 @@ use sluice_control::config::{NodeState, ResetConfig, Role};
 use crate::affinity::AffinityReport;
 use crate::pipeline::health::{Answer, Probe};
 use crate::pipeline::{self, Context, DropReason, Frame, KeyCounter, Verdict, WorkerState};
-use crate::reset::{self, Fanout, FanoutEvent, Resets, PENDING_MAX};
+use crate::reset::{self, Fanout, FanoutEvent, Origin, Resets, PENDING_MAX};
 use crate::stats::{Local, Shared};
 
 /// What one worker polls and where it transmits.
@@ -160,8 +160,16 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
                         st.resets.count_share_dropped();
                     }
                 }
-                send_probes(&ctx, f, links.pool, &mut st.resets, &mut tx, &mut local);
-                let e = FanoutEvent { conn: f.conn, worker: links.index, from_spine: f.from_spine };
+                match f.origin {
+                    // The peer that started it probes; this appliance only completes.
+                    Origin::Peer => {}
+                    Origin::NodeRst => {
+                        send_to_peers(&ctx, f, links.pool, &mut st.resets, &mut tx, &mut local);
+                        send_probes(&ctx, f, links.pool, &mut st.resets, &mut tx, &mut local);
+                    }
+                    Origin::Spine => send_probes(&ctx, f, links.pool, &mut st.resets, &mut tx, &mut local),
+                }
+                let e = FanoutEvent { conn: f.conn, worker: links.index, origin: f.origin };
                 if links.events.push(e).is_err() {
                     st.resets.count_event_dropped();
                 }
@@ -222,6 +230,27 @@ fn flush_reports(st: &mut WorkerState, ctx: &Context, links: &Links<'_>) {
     }
     let refused = st.learn.flush(ctx.topology_id, |r| links.reports.push(r).is_ok());
     st.keys[KeyCounter::AffinityReportsDropped as usize] += refused;
+}
+
+/// Tells every peer appliance about a fan-out this one starts, before any probe leaves: the nodes' answers
+/// follow their own routes back, which may lead to a peer.
+fn send_to_peers(ctx: &Context, f: &Fanout, pool: &Mempool, resets: &mut Resets, tx: &mut Tx<'_>, local: &mut Local) {
+    for &(mac, port) in &ctx.peers {
+        let Some(mut m) = pool.alloc() else {
+            resets.count_peer_frame(false);
+            continue;
+        };
+        let (buf, off, _) = m.buffer_mut();
+        let Some(len) = reset::write_peer_frame(&mut buf[off..], &f.conn, f.owner, mac, ctx.ports[port as usize].mac)
+        else {
+            resets.count_peer_frame(false);
+            continue;
+        };
+        m.set_data_range(off, len);
+        local.generated += 1;
+        resets.count_peer_frame(true);
+        tx.push(port, m, local);
+    }
 }
 
 /// Sends the fan-out for one connection: a fan-out frame to every chassis appliance (spine), or a probe

@@ -10,7 +10,7 @@ use etherparse::PacketBuilder;
 use sluice_control::config::ResetConfig;
 use sluice_control::Topology;
 use sluice_dataplane::pipeline::{probe_to, Context, DropReason, Frame, Verdict, WorkerState};
-use sluice_dataplane::reset::{write_probe, Conn, Fanout, ResetCounter};
+use sluice_dataplane::reset::{write_probe, Conn, Fanout, Origin, ResetCounter};
 use sluice_dataplane::wire::parse::Addr;
 use support::pipe::*;
 use support::*;
@@ -76,8 +76,8 @@ fn a_node_rst_for_a_moved_connection_is_forwarded_and_fans_out_to_every_other_no
     let mut pending = Vec::new();
     r.resets.take_pending(&mut pending);
     assert_eq!(pending.len(), 1);
-    let Fanout { conn, owner: owner_ip, from_spine } = pending[0];
-    assert_eq!((owner_ip, from_spine), (Some(ctx.nodes[owner as usize].ip), false));
+    let Fanout { conn, owner: owner_ip, origin } = pending[0];
+    assert_eq!((owner_ip, origin), (Some(ctx.nodes[owner as usize].ip), Origin::NodeRst));
     assert_eq!((conn.client, conn.vip, conn.cport, conn.vport), (Addr::v4(client), Addr::v4(VIP4), cport, 2049));
     // The probe toward each node is a SYN|ACK from the client to the VIP acknowledging the connection's
     // cookie, addressed like client traffic.

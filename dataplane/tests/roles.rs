@@ -8,7 +8,7 @@ use etherparse::PacketBuilder;
 use sluice_control::config::{Config, ResetConfig};
 use sluice_control::Topology;
 use sluice_dataplane::pipeline::{process, Context, DropReason, Frame, Verdict, WorkerState};
-use sluice_dataplane::reset::{write_fanout_frame, Conn, ResetCounter, FANOUT_ETHERTYPE};
+use sluice_dataplane::reset::{write_fanout_frame, Conn, Origin, ResetCounter, FANOUT_ETHERTYPE};
 use sluice_dataplane::wire::parse::Addr;
 use support::*;
 
@@ -180,7 +180,7 @@ fn chassis_takes_fanout_frames_only_from_its_spine_side() {
         v => panic!("{v:?}"),
     };
     let owner_ip = c.nodes[owner as usize].ip;
-    assert_eq!((p.len(), p[0].conn, p[0].owner, p[0].from_spine), (1, conn(555), Some(owner_ip), true));
+    assert_eq!((p.len(), p[0].conn, p[0].owner, p[0].origin), (1, conn(555), Some(owner_ip), Origin::Spine));
     // A chassis that has seen no change lately may lag its spine, and its pick be the stale holder: it
     // spares no node.
     let mut lagging = resets();
@@ -255,7 +255,7 @@ fn a_chassis_forwards_node_rsts_up_and_fans_out_itself_only_for_moves_of_its_own
     let mut p = Vec::new();
     r.resets.take_pending(&mut p);
     let a1_ip = c.nodes[a1 as usize].ip;
-    assert_eq!((p.len(), p[0].conn, p[0].owner, p[0].from_spine), (1, conn(moved), Some(a1_ip), false));
+    assert_eq!((p.len(), p[0].conn, p[0].owner, p[0].origin), (1, conn(moved), Some(a1_ip), Origin::NodeRst));
     // The spine's fan-out frame for it finds the fan-out live: no second round of probes.
     let mut buf = [0u8; 128];
     let n = write_fanout_frame(&mut buf, &conn(moved), APPLIANCE_A, GATEWAY_MAC).unwrap();

@@ -168,6 +168,14 @@ impl PortId {
         Ok(a.addr_bytes)
     }
 
+    /// Whether the port's link is up now (asked without waiting for the link to settle).
+    pub fn link_up(self) -> Result<bool> {
+        let mut l = raw::rte_eth_link::default();
+        // SAFETY: l is a valid out-parameter.
+        unsafe { raw::rte_eth_link_get_nowait(self.0, &mut l) }.neg_errno("rte_eth_link_get_nowait")?;
+        Ok(l.link_status() != 0)
+    }
+
     pub fn stats(self) -> Result<PortStats> {
         let mut s = raw::rte_eth_stats::default();
         // SAFETY: s is a valid out-parameter.

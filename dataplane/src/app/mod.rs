@@ -16,7 +16,7 @@ use crossbeam::utils::CachePadded;
 use dpdk_sys::eal::Eal;
 use dpdk_sys::{LcoreId, Mempool, PortConf, PortId, SocketId};
 use sluice_control::affinity::{AffinityTable, Move};
-use sluice_control::config::{HealthCheck, NodeState};
+use sluice_control::config::{HealthCheck, HealthScope, NodeState};
 use sluice_control::health::{Change, HealthChecker};
 use sluice_control::{Config, Topology};
 
@@ -250,6 +250,10 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
         events,
         recent: std::collections::VecDeque::with_capacity(RECENT_RESETS),
         history: Default::default(),
+        standing: Standing::Ready,
+        withdrawn_told: None,
+        fleet_down: Default::default(),
+        ports: ports.clone(),
         metrics,
         cfg: cfg.clone(),
         ctx,
@@ -327,6 +331,27 @@ const RECENT_RESETS: usize = 64;
 /// Affinity moves and health changes the console remembers.
 const RECENT_MOVES: usize = 64;
 
+/// The appliance's standing in the fabric: what its BGP speaker is told to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    /// Announce the VIPs it can serve.
+    Ready,
+    /// An operator took it out (`sluicectl appliance drain`): announce nothing, keep forwarding.
+    Draining,
+    /// Stopping: announce nothing, forward until the speaker has withdrawn and the routers settled.
+    Stopping,
+}
+
+impl Standing {
+    fn name(self) -> &'static str {
+        match self {
+            Standing::Ready => "ready",
+            Standing::Draining => "draining",
+            Standing::Stopping => "stopping",
+        }
+    }
+}
+
 /// The control lcore's state: the configuration in force, the context the workers run on, and the ends
 /// of the channels that carry new contexts to them.
 struct Control {
@@ -342,6 +367,12 @@ struct Control {
     /// Recent snapshots that decided differently from the current one, newest last: table changes, and
     /// affinity-only changes (each bounded, and none older than the moved window).
     history: (std::collections::VecDeque<crate::reset::Prior>, std::collections::VecDeque<crate::reset::Prior>),
+    standing: Standing,
+    /// When the speaker was first told to announce nothing (since it last announced something).
+    withdrawn_told: Option<Instant>,
+    /// Nodes the fleet's health verdict (`health.scope = "fleet"`) takes out of the tables.
+    fleet_down: std::collections::BTreeSet<String>,
+    ports: Vec<PortId>,
     /// The latest fan-outs with when the control lcore saw them (newest last).
     recent: std::collections::VecDeque<(std::time::SystemTime, FanoutEvent)>,
     config_path: Option<PathBuf>,
@@ -440,11 +471,22 @@ impl Control {
             }
         }
         if !changes.is_empty() {
+            let fleet = self.cfg.health.scope == HealthScope::Fleet;
             for c in &changes {
-                eprintln!("sluice: health: node {} is {} after {}", c.node, if c.up { "up" } else { "down" }, c.why);
+                let state = if c.up { "up" } else { "down" };
+                match fleet {
+                    false => eprintln!("sluice: health: node {} is {state} after {}", c.node, c.why),
+                    true => eprintln!(
+                        "sluice: health: node {} checks {state} from here after {} (the fleet decides)",
+                        c.node, c.why
+                    ),
+                }
             }
             for c in changes {
                 remember(&mut self.health_events, c);
+            }
+            if fleet {
+                return;
             }
             let cfg = self.cfg.clone();
             let took = self.rebuild(&cfg);
@@ -464,12 +506,31 @@ impl Control {
         let mut printed = self.snapshots();
         let mut last_rx = 0u64;
         let mut last_change = start;
+        let mut stop_asked: Option<Instant> = None;
         loop {
             std::thread::sleep(Duration::from_millis(5));
             let now = Instant::now();
-            if signalled.load(Relaxed) {
-                eprintln!("sluice: signal received, stopping");
-                break;
+            if signalled.load(Relaxed) && stop_asked.is_none() {
+                if !self.cfg.announce.enabled {
+                    eprintln!("sluice: signal received, stopping");
+                    break;
+                }
+                eprintln!("sluice: signal received: withdrawing the VIPs, then stopping");
+                self.standing = Standing::Stopping;
+                stop_asked = Some(now);
+            }
+            if let Some(asked) = stop_asked {
+                let a = &self.cfg.announce;
+                let settled = self.withdrawn_told.is_some_and(|t| now - t >= Duration::from_millis(a.settle_ms));
+                if settled || now - asked >= Duration::from_millis(a.stop_wait_ms) {
+                    match settled {
+                        true => eprintln!("sluice: the speaker withdrew the VIPs {} ms ago: stopping", a.settle_ms),
+                        false => {
+                            eprintln!("sluice: no speaker withdrew the VIPs within {} ms: stopping", a.stop_wait_ms)
+                        }
+                    }
+                    break;
+                }
             }
             if hup.swap(false, Relaxed) {
                 match self.reload() {
@@ -540,6 +601,8 @@ impl Control {
             ("metrics", new.metrics == self.cfg.metrics),
             ("affinity", new.affinity == self.cfg.affinity),
             ("health", new.health == self.cfg.health),
+            ("announce", new.announce == self.cfg.announce),
+            ("peers", new.peers == self.cfg.peers),
             ("role", new.role == self.cfg.role && new.this_chassis == self.cfg.this_chassis),
         ] {
             if !same {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sluice_control::affinity::Move;
-use sluice_control::config::NodeState;
+use sluice_control::config::{HealthScope, NodeState};
 use sluice_control::{Config, Topology};
 
 use super::{remember, Control};
@@ -21,14 +21,21 @@ impl Control {
     /// checks marked down.
     pub(super) fn effective(&self, cfg: &Config) -> Config {
         let mut c = cfg.clone();
-        if let Some(h) = &self.health {
-            for n in c.nodes.iter_mut() {
-                if !h.is_up(&n.name) {
-                    n.state = NodeState::Down;
-                }
+        for n in c.nodes.iter_mut() {
+            if !self.health_applied(&n.name) {
+                n.state = NodeState::Down;
             }
         }
         c
+    }
+
+    /// Whether the tables count node `name` as healthy: by this appliance's own checks, or, with
+    /// `health.scope = "fleet"`, by the fleet's verdict.
+    pub(super) fn health_applied(&self, name: &str) -> bool {
+        match self.cfg.health.scope {
+            HealthScope::Fleet => !self.fleet_down.contains(name),
+            HealthScope::Appliance => self.health.as_ref().is_none_or(|h| h.is_up(name)),
+        }
     }
 
     /// Hands `ctx` to every worker and waits (bounded) until all run on it; records how long that took.

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sluice_control::affinity::ClientId;
-use sluice_control::config::NodeState;
+use sluice_control::config::{HealthScope, NodeState};
 use sluice_control::console::{self, Request, Response};
 
-use super::Control;
+use super::{Control, Standing};
 use crate::report::{prometheus, Summary};
 
 const AFFINITY_OFF: &str = "affinity is off in this appliance's configuration ([affinity] enabled = false)";
@@ -201,13 +201,60 @@ impl Control {
         }
     }
 
+    /// What the speaker should announce: every VIP while the appliance is ready, its ports are up and it
+    /// has an active node to send the VIP's traffic to; nothing otherwise. Telling it "nothing" starts the
+    /// clock a stop waits on.
+    fn announcement(&mut self) -> serde_json::Value {
+        let down: Vec<String> = self
+            .cfg
+            .ports
+            .iter()
+            .zip(&self.ports)
+            .filter(|(_, id)| !id.link_up().unwrap_or(false))
+            .map(|(p, _)| p.name.clone())
+            .collect();
+        let topo = &self.ctx.topology;
+        let serving = |n: &sluice_control::topology::Node| {
+            n.state == NodeState::Active && n.weight > 0 && self.ctx.this_chassis.is_none_or(|c| c == n.chassis)
+        };
+        let active = topo.nodes.iter().filter(|n| serving(n)).count();
+        let why = match (self.standing, down.is_empty(), active) {
+            (Standing::Stopping, _, _) => "stopping".to_string(),
+            (Standing::Draining, _, _) => "the appliance is drained".to_string(),
+            (_, false, _) => format!("link down on {}", down.join(", ")),
+            (_, _, 0) => "no active node".to_string(),
+            _ => format!("ports up, {active} active nodes"),
+        };
+        let announce = self.standing == Standing::Ready && down.is_empty() && active > 0;
+        match announce {
+            true => self.withdrawn_told = None,
+            false => {
+                self.withdrawn_told.get_or_insert_with(Instant::now);
+            }
+        }
+        let vips: Vec<_> = self
+            .cfg
+            .vips
+            .iter()
+            .map(|v| serde_json::json!({ "address": v.address.to_string(), "announce": announce, "why": why }))
+            .collect();
+        serde_json::json!({
+            "state": self.standing.name(), "announce": announce, "vips": vips,
+            "digest": sluice_control::digest::digest(&self.effective(&self.cfg)), "generation": self.ctx.generation,
+        })
+    }
+
     fn health_summary(&self) -> serde_json::Value {
-        let Some(h) = &self.health else { return serde_json::json!({ "enabled": false, "nodes": [] }) };
+        let scope = format!("{:?}", self.cfg.health.scope).to_lowercase();
+        let Some(h) = &self.health else {
+            return serde_json::json!({ "enabled": false, "scope": scope, "nodes": [] });
+        };
         let nodes: Vec<_> = h
             .nodes()
             .map(|(name, n)| {
                 serde_json::json!({
-                    "name": name, "health": if n.up { "up" } else { "down" }, "successes": n.successes,
+                    "name": name, "health": if n.up { "up" } else { "down" },
+                    "applied": if self.health_applied(name) { "up" } else { "down" }, "successes": n.successes,
                     "failures": n.failures, "ok_streak": n.ok_streak, "fail_streak": n.fail_streak,
                     "went_down": n.went_down, "came_up": n.came_up, "last": n.last,
                 })
@@ -221,7 +268,7 @@ impl Control {
             .collect();
         let c = h.config();
         serde_json::json!({
-            "enabled": true,
+            "enabled": true, "scope": scope,
             "check": format!("{:?}", c.check).to_lowercase(), "port": c.port, "interval_ms": c.interval_ms,
             "timeout_ms": c.timeout_ms, "rise": c.rise, "fall": c.fall,
             "nodes": nodes, "recent_changes": events, "probes_unqueued": self.probes_unqueued,
@@ -242,6 +289,8 @@ impl Control {
             Request::Status => Response::ok(serde_json::json!({
                 "role": format!("{:?}", self.cfg.role).to_lowercase(),
                 "generation": self.ctx.generation,
+                "digest": sluice_control::digest::digest(&self.effective(&self.cfg)),
+                "appliance": self.standing.name(),
                 "uptime_s": self.start.elapsed().as_secs_f64(),
                 "workers": self.lcores,
                 "ports": self.cfg.ports.iter().map(|p| &p.name).collect::<Vec<_>>(),
@@ -260,6 +309,48 @@ impl Control {
                 Response::ok(v)
             }
             Request::Health => Response::ok(self.health_summary()),
+            Request::Announce => Response::ok(self.announcement()),
+            Request::ApplianceDrain | Request::ApplianceUndrain => {
+                let drain = matches!(req, Request::ApplianceDrain);
+                let msg = match (self.standing, drain) {
+                    (Standing::Stopping, _) => return Response::err("refused: the appliance is stopping"),
+                    (Standing::Draining, true) => "already draining: the VIPs stay withdrawn",
+                    (Standing::Ready, false) => "already ready",
+                    (Standing::Ready, true) => "draining: the VIPs are withdrawn, traffic still arriving is forwarded",
+                    (Standing::Draining, false) => "ready: the VIPs are announced again",
+                };
+                self.standing = if drain { Standing::Draining } else { Standing::Ready };
+                eprintln!("sluice: appliance {msg}");
+                Response::ok(serde_json::json!({ "applied": msg, "appliance": self.standing.name() }))
+            }
+            Request::NodeHealth { name, up } => {
+                if self.cfg.health.scope != HealthScope::Fleet {
+                    return Response::err(
+                        "refused, nothing changed: config field `health.scope`: \"appliance\": this appliance acts on its own checks",
+                    );
+                }
+                if topo.node_index(&name).is_none() {
+                    return Response::err(format!("refused, nothing changed: config field `name`: no node {name:?}"));
+                }
+                let changed = if up { self.fleet_down.remove(&name) } else { self.fleet_down.insert(name.clone()) };
+                let state = if up { "up" } else { "down" };
+                if !changed {
+                    return Response::ok(serde_json::json!({
+                        "applied": format!("node {name} already {state} by the fleet's verdict"),
+                        "generation": self.ctx.generation,
+                    }));
+                }
+                let cfg = self.cfg.clone();
+                let took = self.rebuild(&cfg);
+                let msg = format!(
+                    "node {name} is {state} by the fleet's verdict: generation {}, adopted by all {} workers in {} us",
+                    self.ctx.generation,
+                    self.links.len(),
+                    took.as_micros()
+                );
+                eprintln!("sluice: health: {msg}");
+                Response::ok(serde_json::json!({ "applied": msg, "generation": self.ctx.generation }))
+            }
             Request::Affinity { filter } => {
                 let Some(a) = &self.affinity else { return Response::err(AFFINITY_OFF) };
                 let now = self.now_ms();
@@ -355,7 +446,7 @@ impl Control {
                             "client": std::net::SocketAddr::new(e.conn.client.to_ip(), e.conn.cport).to_string(),
                             "vip": std::net::SocketAddr::new(e.conn.vip.to_ip(), e.conn.vport).to_string(),
                             "worker": e.worker,
-                            "started_by": if e.from_spine { "spine fan-out frame" } else { "node RST" },
+                            "started_by": e.origin.describe(),
                         })
                     })
                     .collect();

@@ -94,6 +94,9 @@ pub struct Context {
     /// A spine's way to each chassis appliance: its MAC and the port toward it.
     pub chassis_links: Vec<Option<([u8; 6], u16)>>,
     pub ports: Vec<PortCtx>,
+    /// Peer appliances (fleet): MAC and the node port they are on. Fan-out frames go to them, and are
+    /// taken only from them.
+    pub peers: Vec<([u8; 6], u16)>,
     /// The port return traffic leaves by (the first client port).
     pub client_port: u16,
     pub vips: Vec<Vip>,
@@ -198,12 +201,24 @@ impl Context {
             .as_ref()
             .and_then(|n| topology.chassis.iter().position(|c| &c.name == n))
             .map(|i| i as u16);
+        let peers = cfg
+            .peers
+            .iter()
+            .filter_map(|p| {
+                let port = match &p.port {
+                    Some(n) => cfg.ports.iter().position(|q| &q.name == n)?,
+                    None => only_node_port?,
+                };
+                Some((p.mac.0, port as u16))
+            })
+            .collect();
         Context {
             generation,
             topology_id: generation,
             role: cfg.role,
             this_chassis,
             chassis_links,
+            peers,
             ports,
             client_port,
             vips,

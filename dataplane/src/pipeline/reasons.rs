@@ -28,8 +28,8 @@ named_counters! {
     ResetSwallowed => "reset_swallowed": "a node's answer to a reset probe, or a duplicate RST, kept from the client",
     FanoutReceived => "fanout_received": "a spine's fan-out frame, consumed here (the probes it causes count as generated)",
     HealthAnswer => "health_answer": "a node's answer to a health probe, consumed by the appliance (a SYN-ACK is answered with a RST, counted as a reply)",
-    FanoutForged => "fanout_forged": "a fan-out frame where none is accepted (only a chassis's spine-side port takes them)",
-    FanoutUnknownSender => "fanout_unknown_sender": "a fan-out frame on a chassis's spine-side port from a MAC that is not the spine's (the port's gateway_mac)",
+    FanoutForged => "fanout_forged": "a fan-out frame where none is accepted (a chassis's spine-side port takes a spine's, a node port a peer's), or malformed",
+    FanoutUnknownSender => "fanout_unknown_sender": "a fan-out frame from a MAC that is not the spine's (the spine-side port's gateway_mac) or a configured peer's on that port",
     UnknownSender => "unknown_sender": "a node-side RST or tunnelled packet from a sender that is no configured node (a spine: no chassis appliance)",
     HealthForged => "health_forged": "a health answer not from the probed node on its port, or an ARP answer while the check is not arp",
 }

@@ -5,8 +5,9 @@
 use sluice_control::config::{PortRole, Role};
 
 use super::{flow_hash, rewrite, Context, DropReason, Frame, Verdict};
+use crate::reset::frames::{peer_owner, PEER_HEADER_LEN};
 use crate::reset::moved::{self, From};
-use crate::reset::{write_segment, Conn, Resets, RstKind, FANOUT_MAGIC};
+use crate::reset::{write_segment, Conn, Resets, RstKind, FANOUT_MAGIC, PEER_MAGIC};
 use crate::wire::be32;
 use crate::wire::ethernet::{self, ethertype};
 use crate::wire::parse::{self, Classified, Parsed, PROTO_TCP};
@@ -149,10 +150,14 @@ pub(super) fn fanout_frame(
     now: u64,
 ) -> Verdict {
     let port = &ctx.ports[in_port as usize];
+    let d = frame.data();
+    let magic = d.get(ethernet::HEADER_LEN..ethernet::HEADER_LEN + PEER_MAGIC.len());
+    if port.role == PortRole::Node && magic == Some(&PEER_MAGIC[..]) {
+        return peer_frame(ctx, in_port, frame, resets, now);
+    }
     if ctx.role != Role::Chassis || port.role != PortRole::Client {
         return Verdict::Drop(DropReason::FanoutForged);
     }
-    let d = frame.data();
     if d[6..12] != port.gateway_mac || port.gateway_mac == [0; 6] {
         return Verdict::Drop(DropReason::FanoutUnknownSender);
     }
@@ -160,25 +165,53 @@ pub(super) fn fanout_frame(
     if d.len() <= inner || d[ethernet::HEADER_LEN..inner] != FANOUT_MAGIC {
         return Verdict::Drop(DropReason::FanoutForged);
     }
-    // Put an Ethernet header in front of the carried IP packet (over the outer header and magic) and parse it.
-    let ty = if d[inner] >> 4 == 6 { ethertype::IPV6 } else { ethertype::IPV4 };
-    let (start, len) = (frame.start + FANOUT_MAGIC.len(), frame.len - FANOUT_MAGIC.len());
+    let Some(conn) = carried_conn(ctx, frame, FANOUT_MAGIC.len()) else {
+        return Verdict::Drop(DropReason::FanoutForged);
+    };
+    // The connection's node in this chassis now is not probed, and its segments pass. Only when this
+    // appliance has itself taken a change within the moved window, though: one that lags its spine
+    // still picks the stale holder, which must be probed like every other node.
+    let window = resets.moved_window();
+    let current = ctx.history.iter().any(|p| now.saturating_sub(p.retired) < window);
+    let owner = current.then(|| moved::owner(ctx, &conn)).flatten().map(|n| ctx.nodes[n as usize].ip);
+    resets.on_fanout_frame(conn, owner, now);
+    Verdict::Drop(DropReason::FanoutReceived)
+}
+
+/// The connection a fan-out frame names: `skip` bytes after the Ethernet header, the probe's IP packet (a
+/// SYN|ACK to a VIP of ours). The frame is reframed over it (an Ethernet header put in front) and parsed.
+fn carried_conn(ctx: &Context, frame: &mut Frame<'_>, skip: usize) -> Option<Conn> {
+    let inner = ethernet::HEADER_LEN + skip;
+    let first = *frame.data().get(inner)?;
+    let ty = if first >> 4 == 6 { ethertype::IPV6 } else { ethertype::IPV4 };
+    let (start, len) = (frame.start + skip, frame.len - skip);
     frame.reframe(start, len);
     ethernet::emit(frame.data_mut(), [0; 6], [0; 6], ty);
     match parse::classify(frame.data()) {
         Ok(Classified::Parsed(p))
             if p.protocol == PROTO_TCP && p.tcp_flags == flags::SYN | flags::ACK && ctx.vip(&p.dst).is_some() =>
         {
-            let conn = Conn { client: p.src, vip: p.dst, cport: p.src_port, vport: p.dst_port };
-            // The connection's node in this chassis now is not probed, and its segments pass. Only when this
-            // appliance has itself taken a change within the moved window, though: one that lags its spine
-            // still picks the stale holder, which must be probed like every other node.
-            let window = resets.moved_window();
-            let current = ctx.history.iter().any(|p| now.saturating_sub(p.retired) < window);
-            let owner = current.then(|| moved::owner(ctx, &conn)).flatten().map(|n| ctx.nodes[n as usize].ip);
-            resets.on_fanout_frame(conn, owner, now);
-            Verdict::Drop(DropReason::FanoutReceived)
+            Some(Conn { client: p.src, vip: p.dst, cport: p.src_port, vport: p.dst_port })
         }
-        _ => Verdict::Drop(DropReason::FanoutForged),
+        _ => None,
     }
+}
+
+/// A peer appliance's fan-out frame (see [`crate::reset::write_peer_frame`]): taken only on a node port
+/// from a configured peer's MAC on that port. Its entry is known here (the peer probes), so that the
+/// answers to its probes that the nodes' routes bring to this appliance become exact RSTs too.
+fn peer_frame(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, resets: &mut Resets, now: u64) -> Verdict {
+    let d = frame.data();
+    let src: [u8; 6] = d[6..12].try_into().expect("6 bytes");
+    if !ctx.peers.contains(&(src, in_port)) {
+        return Verdict::Drop(DropReason::FanoutUnknownSender);
+    }
+    let Some(owner) = peer_owner(&d[ethernet::HEADER_LEN..]) else {
+        return Verdict::Drop(DropReason::FanoutForged);
+    };
+    let Some(conn) = carried_conn(ctx, frame, PEER_HEADER_LEN) else {
+        return Verdict::Drop(DropReason::FanoutForged);
+    };
+    resets.on_peer_frame(conn, owner, now);
+    Verdict::Drop(DropReason::FanoutReceived)
 }

@@ -4,6 +4,7 @@
 use super::Conn;
 use crate::wire::checksum;
 use crate::wire::ethernet::{self, ethertype};
+use crate::wire::parse::Addr;
 use crate::wire::parse::PROTO_TCP;
 use crate::wire::tcp::flags;
 use crate::wire::{ipv4, ipv6};
@@ -13,6 +14,11 @@ use crate::wire::{ipv4, ipv6};
 pub const FANOUT_ETHERTYPE: u16 = 0x88b5;
 /// Marks a fan-out frame's payload ("SLRF", version 1).
 pub const FANOUT_MAGIC: [u8; 4] = [b'S', b'L', b'R', 1];
+/// Marks a peer appliance's fan-out frame ("SLRP", version 1): [`PEER_MAGIC`], the owner (a family byte,
+/// 0 none, 4 or 6, then 16 address bytes), then the probe's IP packet.
+pub const PEER_MAGIC: [u8; 4] = [b'S', b'L', b'P', 1];
+/// Bytes between the Ethernet header and the carried IP packet of a peer frame.
+pub const PEER_HEADER_LEN: usize = PEER_MAGIC.len() + 17;
 
 /// Writes an untagged Ethernet frame (MACs zero: the caller's rewrite fills them) carrying a TCP segment
 /// with no payload from the client to the VIP of `conn`, checksums correct. Returns its length, or None if
@@ -60,10 +66,38 @@ pub fn write_fanout_frame(buf: &mut [u8], conn: &Conn, dst: [u8; 6], src: [u8; 6
     Some(len)
 }
 
+/// A fan-out frame toward a peer appliance (same ethertype as a spine's, [`PEER_MAGIC`]): the connection
+/// and its current owner, so that the peer turns the answers to this appliance's probes that reach it into
+/// exact RSTs and lets the owner's segments pass.
+pub fn write_peer_frame(buf: &mut [u8], conn: &Conn, owner: Option<Addr>, dst: [u8; 6], src: [u8; 6]) -> Option<usize> {
+    let len = write_probe(buf.get_mut(PEER_HEADER_LEN..)?, conn, 0)? + PEER_HEADER_LEN;
+    ethernet::emit(buf, dst, src, FANOUT_ETHERTYPE);
+    let h = &mut buf[ethernet::HEADER_LEN..ethernet::HEADER_LEN + PEER_HEADER_LEN];
+    h[..4].copy_from_slice(&PEER_MAGIC);
+    h[4] = match owner {
+        None => 0,
+        Some(a) if a.v6 => 6,
+        Some(_) => 4,
+    };
+    h[5..21].copy_from_slice(&owner.map_or([0; 16], |a| a.bytes));
+    Some(len)
+}
+
+/// The owner a peer frame names (`h` starts at [`PEER_MAGIC`]): Some(None) for none, None when the frame
+/// is too short or its family byte is not 0, 4 or 6.
+pub fn peer_owner(h: &[u8]) -> Option<Option<Addr>> {
+    let bytes: [u8; 16] = h.get(5..21)?.try_into().ok()?;
+    match h[4] {
+        0 => Some(None),
+        4 => Some(Some(Addr::v4([bytes[0], bytes[1], bytes[2], bytes[3]]))),
+        6 => Some(Some(Addr::v6(bytes))),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::parse::Addr;
 
     #[test]
     fn probes_verify_and_carry_the_cookie() {

@@ -36,7 +36,9 @@ use crate::counters::named_counters;
 use crate::wire::parse::Addr;
 use sluice_control::config::ResetConfig;
 
-pub use frames::{write_fanout_frame, write_probe, write_segment, FANOUT_ETHERTYPE, FANOUT_MAGIC};
+pub use frames::{
+    write_fanout_frame, write_peer_frame, write_probe, write_segment, FANOUT_ETHERTYPE, FANOUT_MAGIC, PEER_MAGIC,
+};
 use limit::{Limits, Refused};
 pub use moved::{Judgement, Prior};
 
@@ -54,7 +56,9 @@ named_counters! {
     SuppressedDuplicate => "suppressed_duplicate": "identical retransmissions of an already forwarded RST, collapsed",
     SuppressedRate => "suppressed_rate": "fan-outs not started because the worker's rate limit was spent",
     SuppressedPrefix => "suppressed_prefix": "fan-outs not started because the client prefix's rate limit was spent",
-    DuplicateFrames => "duplicate_frames": "a spine's fan-out frames for a connection whose fan-out is already live here",
+    DuplicateFrames => "duplicate_frames": "a spine's or peer's fan-out frames for a connection whose fan-out is already live here",
+    FramesPeers => "frames_peers": "fan-out frames sent to peer appliances",
+    PeerEntries => "peer_entries": "fan-outs a peer appliance started, known here so its probes' answers complete",
     Completions => "completions": "exact RSTs sent to a node after its challenge ACK",
     Swallowed => "swallowed": "segments from a node for a connection being reset, beyond the completion limit",
     Entries => "softstate_entries": "soft-state entries in use, a gauge summed over workers (each worker holds every live fan-out)",
@@ -119,13 +123,34 @@ impl ProbeCookie {
     }
 }
 
+/// What started a fan-out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A node's RST for a connection that moved: this appliance probes, and tells its peers.
+    NodeRst,
+    /// A spine's fan-out frame (at a chassis appliance): this appliance probes its own nodes.
+    Spine,
+    /// A peer appliance's fan-out frame: the peer probes; this appliance only knows the entry, so that
+    /// the nodes' answers that reach it become exact RSTs too.
+    Peer,
+}
+
+impl Origin {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Origin::NodeRst => "node RST",
+            Origin::Spine => "spine fan-out frame",
+            Origin::Peer => "peer appliance's fan-out frame",
+        }
+    }
+}
+
 /// What a worker reports to the control lcore when it starts a fan-out.
 #[derive(Debug, Clone, Copy)]
 pub struct FanoutEvent {
     pub conn: Conn,
     pub worker: u16,
-    /// Started by a spine's fan-out frame (at a chassis appliance) rather than a node RST.
-    pub from_spine: bool,
+    pub origin: Origin,
 }
 
 /// A fan-out to send: probes for `conn` to every node that may hold it except its current owner.
@@ -134,8 +159,7 @@ pub struct Fanout {
     pub conn: Conn,
     /// The connection's current owner, by address (node indices change with the topology).
     pub owner: Option<Addr>,
-    /// Started by a spine's fan-out frame.
-    pub from_spine: bool,
+    pub origin: Origin,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -271,12 +295,12 @@ impl Resets {
             Judgement::Stayed => self.count(ResetCounter::NotMoved),
             Judgement::Moved => {
                 let e = Entry { conn, owner, last_rst: Some(seq), ..Entry::default() };
-                self.start(e, false, now);
+                self.start(e, Origin::NodeRst, now);
             }
         }
     }
 
-    fn start(&mut self, e: Entry, from_spine: bool, now: u64) {
+    fn start(&mut self, e: Entry, origin: Origin, now: u64) {
         if self.pending.len() == PENDING_MAX {
             self.count(ResetCounter::SuppressedRate);
             return;
@@ -287,7 +311,7 @@ impl Resets {
             Ok(()) => {
                 self.insert(e, now);
                 self.count(ResetCounter::Fanouts);
-                self.pending.push(Fanout { conn: e.conn, owner: e.owner, from_spine });
+                self.pending.push(Fanout { conn: e.conn, owner: e.owner, origin });
             }
         }
     }
@@ -298,8 +322,24 @@ impl Resets {
         if self.find(&conn, now).is_some() {
             self.count(ResetCounter::DuplicateFrames);
         } else {
-            self.start(Entry { conn, owner, ..Entry::default() }, true, now);
+            self.start(Entry { conn, owner, ..Entry::default() }, Origin::Spine, now);
         }
+    }
+
+    /// A peer appliance's fan-out frame for `conn`, whose owner is `owner`: know the entry (once per
+    /// window, within the rate limits), share it with the other workers, probe nothing.
+    pub fn on_peer_frame(&mut self, conn: Conn, owner: Option<Addr>, now: u64) {
+        if self.find(&conn, now).is_some() {
+            self.count(ResetCounter::DuplicateFrames);
+        } else {
+            self.count(ResetCounter::PeerEntries);
+            self.start(Entry { conn, owner, ..Entry::default() }, Origin::Peer, now);
+        }
+    }
+
+    /// Counts a fan-out frame to a peer appliance, sent or not (no mbuf).
+    pub fn count_peer_frame(&mut self, sent: bool) {
+        self.count(if sent { ResetCounter::FramesPeers } else { ResetCounter::ProbeAllocFailed });
     }
 
     /// Another worker started a fan-out: know its entry too, so that whichever worker a node's answer

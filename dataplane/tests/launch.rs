@@ -521,4 +521,18 @@ fn systemd_unit_verifies_cleanly() {
     assert!(text(&out).contains("Unknown key"), "{}", text(&out));
     let out = verify(&here.replace(script().to_str().unwrap(), "/nonexistent/sluice-launch"));
     assert!(!out.status.success(), "{}", text(&out));
+    // The speaker's unit, next to it.
+    let speaker = std::fs::read_to_string(root.join("scripts/systemd/sluice-speaker@.service")).unwrap();
+    assert!(
+        speaker.contains("After=sluice@%i.service") && speaker.contains("ExecStart=/usr/local/bin/sluicectl speaker")
+    );
+    let ctl = support::lab::sluicectl();
+    let speaker = speaker.replace("/usr/local/bin/sluicectl", ctl.to_str().unwrap());
+    std::fs::write(dir.path().join("sluice-speaker@.service"), &speaker).unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(dir.path().join("sluice-speaker@prod.service"))
+        .output()
+        .unwrap();
+    assert!(out.status.success() && text(&out).trim().is_empty(), "{}", text(&out));
 }

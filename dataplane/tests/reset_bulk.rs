@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 use sluice_control::console::{apply, Request};
 use sluice_control::Config;
-use support::lab::{self, Lab, Layout};
+use support::lab::{self, seconds, Events, Lab, Layout};
 
 static ONE_LAB: Mutex<()> = Mutex::new(());
 
@@ -101,41 +101,6 @@ fn losses(s: &Value) -> String {
 /// A number from the environment (to explore other loads by hand), or `default`.
 fn knob<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// The client's events, as they arrive.
-struct Events {
-    rx: mpsc::Receiver<Value>,
-    all: Vec<Value>,
-}
-
-impl Events {
-    /// Waits for the first event `ev` (keeping every event seen); None after `timeout`.
-    fn wait_for(&mut self, ev: &str, timeout: Duration) -> Option<Value> {
-        if let Some(v) = self.all.iter().find(|v| v["ev"] == ev) {
-            return Some(v.clone());
-        }
-        let deadline = Instant::now() + timeout;
-        while let Ok(v) = self.rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            self.all.push(v.clone());
-            if v["ev"] == ev {
-                return Some(v);
-            }
-        }
-        None
-    }
-
-    /// Collects everything until the client's stdout closes (or `timeout`).
-    fn drain(&mut self, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while let Ok(v) = self.rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            self.all.push(v);
-        }
-    }
-}
-
-fn seconds(v: &Value) -> f64 {
-    v.as_f64().unwrap_or(f64::NAN)
 }
 
 /// A percentile of sorted values.

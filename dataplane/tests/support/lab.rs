@@ -226,3 +226,58 @@ pub fn sluicectl_nodes(cfg: &Path, args: &[&str]) -> String {
     assert!(out.status.success(), "sluicectl nodes {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// The client's events, as they arrive.
+pub struct Events {
+    pub rx: std::sync::mpsc::Receiver<serde_json::Value>,
+    pub all: Vec<serde_json::Value>,
+}
+
+impl Events {
+    /// Waits for the first event `ev` (keeping every event seen); None after `timeout`.
+    pub fn wait_for(&mut self, ev: &str, timeout: Duration) -> Option<serde_json::Value> {
+        if let Some(v) = self.all.iter().find(|v| v["ev"] == ev) {
+            return Some(v.clone());
+        }
+        let deadline = Instant::now() + timeout;
+        while let Ok(v) = self.rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            self.all.push(v.clone());
+            if v["ev"] == ev {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    /// Collects everything until the client's stdout closes (or `timeout`).
+    pub fn drain(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while let Ok(v) = self.rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            self.all.push(v);
+        }
+    }
+}
+
+/// A JSON number of seconds (NaN when absent).
+pub fn seconds(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+/// Runs `python3 scripts/lab_tcp.py ARGS` in `ns` under `children`, its stdout's JSON events into [`Events`].
+pub fn tcp_events(children: &mut Vec<Child>, ns: &str, args: &[&str]) -> Events {
+    let mut c = lab_tcp(ns, args).stdout(Stdio::piped()).spawn().unwrap();
+    let out = c.stdout.take().unwrap();
+    children.push(c);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            match serde_json::from_str::<serde_json::Value>(&line) {
+                Ok(v) => {
+                    let _ = tx.send(v);
+                }
+                Err(e) => eprintln!("lab_tcp.py said something that is not JSON ({e}): {line}"),
+            }
+        }
+    });
+    Events { rx, all: Vec::new() }
+}

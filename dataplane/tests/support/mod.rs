@@ -3,6 +3,7 @@
 //! the namespace lab (scripts/lab.sh) for the end-to-end tests.
 #![allow(dead_code)]
 
+pub mod ecmp;
 pub mod lab;
 pub mod pipe;
 

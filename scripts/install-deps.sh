@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs what building and running sluice needs on Debian bookworm, only where missing:
 # DPDK 22.11 (runtime, tools, headers), libclang (bindgen), pkg-config, and the tools the tests use
-# (valgrind: sluice-perf instructions).
+# (valgrind: sluice-perf instructions), and the routing software of the ECMP lab (scripts/ecmp_lab.sh:
+# FRR, BIRD 2, socat). The lab runs FRR and BIRD inside its own namespaces only: their packaged services
+# are kept from starting while they install (a policy-rc.d for the time of the install, where none
+# exists) and disabled afterwards, so that no routing daemon runs in the root namespace.
 # Needs root (or sudo) when something is missing. Safe to run again.
 set -euo pipefail
 
-pkgs=(dpdk dpdk-dev libdpdk-dev libclang-dev pkg-config iproute2 ethtool tcpdump python3 systemd kmod pciutils util-linux shellcheck valgrind)
+pkgs=(dpdk dpdk-dev libdpdk-dev libclang-dev pkg-config iproute2 ethtool tcpdump python3 systemd kmod pciutils util-linux shellcheck valgrind frr bird2 socat)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -18,7 +21,25 @@ if ((${#missing[@]})); then
     sudo="sudo"
   fi
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  # The routing daemons must not start in the root namespace: forbid service starts while installing.
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    trap '$sudo rm -f "$policy"' EXIT
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+    $sudo chmod 755 "$policy"
+  fi
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  for unit in frr bird; do
+    pkg=$unit
+    [ "$unit" = bird ] && pkg=bird2
+    case " ${missing[*]} " in *" $pkg "*) ;; *) continue ;; esac
+    if [ -d /run/systemd/system ]; then
+      $sudo systemctl disable --now "$unit.service" >/dev/null 2>&1 || true
+    else
+      # No systemd running: the install started nothing; keep the unit from starting at a later boot.
+      $sudo systemctl disable "$unit.service" >/dev/null 2>&1 || true
+    fi
+  done
 fi
 
 if ! command -v cargo >/dev/null; then

@@ -1,9 +1,9 @@
 //! `sluicectl`: the operator's tool. It talks to a running appliance over its console socket (`status`,
-//! `stats`, `nodes`, `reload`), and `check` validates a configuration offline and shows how the tables
-//! built from it divide traffic (no DPDK, no running appliance needed).
+//! `stats`, `nodes`, `reload`, `appliance`), to every appliance of a fleet at once (`fleet`), drives a
+//! BIRD speaker from an appliance's announcement (`speaker`), and `check` validates a configuration
+//! offline and shows how the tables built from it divide traffic (no DPDK, no running appliance needed).
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -22,7 +22,13 @@ macro_rules! out {
     }};
 }
 
+mod client;
+mod fleet;
+mod fleet_health;
+mod render;
+mod speaker;
 mod top;
+mod watch;
 
 #[derive(Parser, Debug)]
 #[command(version, about = "Operate a sluice appliance")]
@@ -49,6 +55,13 @@ pub(crate) struct Target {
 enum NodeCmd {
     /// List nodes: state, weight, table share, packets since the last change.
     List,
+    #[command(flatten)]
+    Change(NodeChange),
+}
+
+/// A change to the nodes (of one appliance, or of every appliance of a fleet).
+#[derive(Subcommand, Debug, Clone)]
+pub(crate) enum NodeChange {
     /// Add a node.
     Add {
         name: String,
@@ -106,9 +119,21 @@ enum AffinityCmd {
     },
 }
 
+/// The appliance itself: leave the fabric and come back.
+#[derive(Subcommand, Debug)]
+enum ApplianceCmd {
+    /// Withdraw every VIP (the speaker stops announcing); traffic still arriving is forwarded.
+    Drain,
+    /// Announce again (when ready).
+    Undrain,
+    /// What the appliance announces now: its state, and each VIP announced or not, and why.
+    Status,
+}
+
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Role, generation, uptime, workers, ports, VIPs, nodes.
+    /// The appliance's state (ready, draining, stopping) and digest; role, generation, uptime, workers,
+    /// ports, VIPs, nodes.
     Status {
         #[command(flatten)]
         target: Target,
@@ -158,6 +183,18 @@ enum Cmd {
         #[command(flatten)]
         target: Target,
     },
+    /// Drain or undrain the appliance (its BGP announcement), or show what it announces.
+    Appliance {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        cmd: ApplianceCmd,
+    },
+    /// Every appliance of a fleet at once: compare their digests, change nodes on all, vote on health.
+    Fleet(fleet::FleetArgs),
+    /// Drive a BIRD 2 speaker from an appliance's announcement: enable each VIP's static protocol while
+    /// the appliance announces it, disable all of them when it does not answer.
+    Speaker(speaker::SpeakerArgs),
     /// Validate a configuration and show the chassis and node shares its tables give.
     Check {
         config: PathBuf,
@@ -193,6 +230,8 @@ struct Report {
     chassis: Vec<ChassisShare>,
     nodes: Vec<NodeShare>,
     eal_args: Vec<String>,
+    /// The fleet digest of the configuration as written (see `sluice_control::digest`).
+    digest: String,
 }
 
 fn report(cfg: &Config) -> Report {
@@ -233,29 +272,36 @@ fn report(cfg: &Config) -> Report {
         chassis,
         nodes,
         eal_args: cfg.eal_args(),
+        digest: sluice_control::digest::digest(cfg),
+    }
+}
+
+/// The console socket: `--socket`, or the one `--config`'s file names.
+fn socket_path(socket: Option<&PathBuf>, config: Option<&PathBuf>) -> Result<PathBuf, String> {
+    match (socket, config) {
+        (Some(s), _) => Ok(s.clone()),
+        (None, Some(c)) => Ok(Config::load(c).map_err(|e| format!("{}: {e}", c.display()))?.console_socket()),
+        (None, None) => Err("say where the appliance is: --socket PATH or --config FILE".into()),
     }
 }
 
 /// Sends one request and returns the answer.
 pub(crate) fn ask(target: &Target, req: &Request) -> Result<Response, String> {
-    let path = match (&target.socket, &target.config) {
-        (Some(s), _) => s.clone(),
-        (None, Some(c)) => Config::load(c).map_err(|e| format!("{}: {e}", c.display()))?.console_socket(),
-        (None, None) => return Err("say where the appliance is: --socket PATH or --config FILE".into()),
-    };
-    let s = UnixStream::connect(&path).map_err(|e| format!("cannot reach the appliance at {}: {e}", path.display()))?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
-    let mut w = &s;
-    writeln!(w, "{}", serde_json::to_string(req).expect("request serialises")).map_err(|e| e.to_string())?;
-    let mut line = String::new();
-    BufReader::new(&s).read_line(&mut line).map_err(|e| format!("no answer: {e}"))?;
-    serde_json::from_str(&line).map_err(|e| format!("unreadable answer: {e}"))
+    let path = socket_path(target.socket.as_ref(), target.config.as_ref())?;
+    client::exchange(&path, req, Duration::from_secs(10))
 }
 
 fn node_request(cmd: NodeCmd) -> Result<Request, String> {
-    Ok(match cmd {
-        NodeCmd::List => Request::Nodes,
-        NodeCmd::Add { name, chassis, mac, ip, weight, ipip, port } => Request::NodeAdd {
+    match cmd {
+        NodeCmd::List => Ok(Request::Nodes),
+        NodeCmd::Change(c) => change_request(c),
+    }
+}
+
+/// The console request for a node change.
+pub(crate) fn change_request(change: NodeChange) -> Result<Request, String> {
+    Ok(match change {
+        NodeChange::Add { name, chassis, mac, ip, weight, ipip, port } => Request::NodeAdd {
             node: NodeConfig {
                 name,
                 chassis,
@@ -267,126 +313,12 @@ fn node_request(cmd: NodeCmd) -> Result<Request, String> {
                 port,
             },
         },
-        NodeCmd::Remove { name } => Request::NodeRemove { name },
-        NodeCmd::Weight { name, weight } => Request::NodeWeight { name, weight },
-        NodeCmd::Drain { name } => Request::NodeDrain { name },
-        NodeCmd::Undrain { name } => Request::NodeUndrain { name },
-        NodeCmd::Down { name } => Request::NodeDown { name },
+        NodeChange::Remove { name } => Request::NodeRemove { name },
+        NodeChange::Weight { name, weight } => Request::NodeWeight { name, weight },
+        NodeChange::Drain { name } => Request::NodeDrain { name },
+        NodeChange::Undrain { name } => Request::NodeUndrain { name },
+        NodeChange::Down { name } => Request::NodeDown { name },
     })
-}
-
-/// Prints an answer: JSON, or a readable rendering.
-fn show(target: &Target, req: &Request, resp: Response) -> ExitCode {
-    if !resp.ok {
-        eprintln!("sluicectl: {}", resp.error.unwrap_or_default());
-        return ExitCode::from(1);
-    }
-    let data = resp.data.unwrap_or_default();
-    if target.json {
-        out!("{}", serde_json::to_string_pretty(&data).expect("json"));
-        return ExitCode::SUCCESS;
-    }
-    match (req, &data) {
-        (Request::Nodes, serde_json::Value::Array(nodes)) => {
-            out!(
-                "{:<14} {:<14} {:<9} {:<6} {:>7} {:>8} {:>12}",
-                "node",
-                "chassis",
-                "state",
-                "health",
-                "weight",
-                "share%",
-                "packets"
-            );
-            for n in nodes {
-                out!(
-                    "{:<14} {:<14} {:<9} {:<6} {:>7} {:>8.2} {:>12}",
-                    n["name"].as_str().unwrap_or(""),
-                    n["chassis"].as_str().unwrap_or(""),
-                    n["state"].as_str().unwrap_or(""),
-                    n["health"].as_str().unwrap_or(""),
-                    n["weight"],
-                    n["table_share_pct"].as_f64().unwrap_or(0.0),
-                    n["selected"]
-                );
-            }
-        }
-        (Request::Affinity { .. }, serde_json::Value::Object(m)) => {
-            let empty = vec![];
-            let list = m.get("entries").and_then(|e| e.as_array()).unwrap_or(&empty);
-            out!(
-                "{:<40} {:<14} {:<7} {:>12} {:>14} {:>6} {:>10}",
-                "client",
-                "cvm",
-                "pinned",
-                "packets",
-                "bytes",
-                "moves",
-                "idle s"
-            );
-            for e in list {
-                out!(
-                    "{:<40} {:<14} {:<7} {:>12} {:>14} {:>6} {:>10.1}",
-                    e["client"].as_str().unwrap_or(""),
-                    e["node"].as_str().unwrap_or(""),
-                    if e["pinned"] == true { "yes" } else { "" },
-                    e["packets"],
-                    e["bytes"],
-                    e["moves"],
-                    e["idle_s"].as_f64().unwrap_or(0.0)
-                );
-            }
-            out!("{} of {} entries shown; counters: {}", list.len(), m["total"], m["counters"]);
-        }
-        (Request::Health, serde_json::Value::Object(m)) => {
-            out!("check: {}", m["check"]);
-            out!(
-                "{:<14} {:<6} {:>6} {:>6} {:>10} {:>10}  last",
-                "node",
-                "health",
-                "ok",
-                "fail",
-                "up->down",
-                "down->up"
-            );
-            for n in m["nodes"].as_array().unwrap_or(&vec![]) {
-                out!(
-                    "{:<14} {:<6} {:>6} {:>6} {:>10} {:>10}  {}",
-                    n["name"].as_str().unwrap_or(""),
-                    n["health"].as_str().unwrap_or(""),
-                    n["successes"],
-                    n["failures"],
-                    n["went_down"],
-                    n["came_up"],
-                    n["last"].as_str().unwrap_or("")
-                );
-            }
-        }
-        (Request::Resets, serde_json::Value::Array(list)) => {
-            out!("{:<18} {:<44} {:<28} {:>6}  started by", "at (unix s)", "client", "vip", "worker");
-            for e in list {
-                out!(
-                    "{:<18.3} {:<44} {:<28} {:>6}  {}",
-                    e["at"].as_f64().unwrap_or(0.0),
-                    e["client"].as_str().unwrap_or(""),
-                    e["vip"].as_str().unwrap_or(""),
-                    e["worker"],
-                    e["started_by"].as_str().unwrap_or("")
-                );
-            }
-        }
-        (_, serde_json::Value::Object(m)) => {
-            for (k, v) in m {
-                match v {
-                    serde_json::Value::Object(_) | serde_json::Value::Array(_) => out!("{k}: {v}"),
-                    serde_json::Value::String(s) => out!("{k}: {s}"),
-                    v => out!("{k}: {v}"),
-                }
-            }
-        }
-        (_, v) => out!("{v}"),
-    }
-    ExitCode::SUCCESS
 }
 
 fn remote(target: Target, req: Result<Request, String>) -> ExitCode {
@@ -398,7 +330,7 @@ fn remote(target: Target, req: Result<Request, String>) -> ExitCode {
         }
     };
     match ask(&target, &req) {
-        Ok(resp) => show(&target, &req, resp),
+        Ok(resp) => render::show(&target, &req, resp),
         Err(e) => {
             eprintln!("sluicectl: {e}");
             ExitCode::from(2)
@@ -426,6 +358,16 @@ fn main() -> ExitCode {
             remote(target, Ok(req))
         }
         Cmd::Top { target, count, interval } => top::run(&target, count, interval),
+        Cmd::Appliance { target, cmd } => {
+            let req = match cmd {
+                ApplianceCmd::Drain => Request::ApplianceDrain,
+                ApplianceCmd::Undrain => Request::ApplianceUndrain,
+                ApplianceCmd::Status => Request::Announce,
+            };
+            remote(target, Ok(req))
+        }
+        Cmd::Fleet(args) => fleet::run(args),
+        Cmd::Speaker(args) => speaker::run(args),
         Cmd::Check { config, json } => {
             let cfg = match Config::load(&config) {
                 Ok(c) => c,
@@ -462,6 +404,7 @@ fn main() -> ExitCode {
                 );
             }
             out!("EAL: {}", r.eal_args.join(" "));
+            out!("digest: {}", r.digest);
             ExitCode::SUCCESS
         }
     }

@@ -100,6 +100,8 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
                 local.per_node.iter_mut().for_each(|c| *c = 0);
             }
             ctx = next;
+            // Node RSTs this worker could not judge yet: the new snapshot may show their connections moved.
+            st.resets.rejudge(&ctx, lcore::rdtsc());
             links.shared.publish(&local, &st.resets.counters, &st.keys);
             links.shared.adopted.store(ctx.generation, Relaxed);
         }

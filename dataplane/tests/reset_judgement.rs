@@ -321,3 +321,38 @@ fn strangers_cannot_spend_a_fanouts_completions() {
     assert_eq!(run_with(&ctx, NODES, &challenge, &mut r, 30).0, Verdict::Node { node: a2, port: NODES });
     assert_eq!(r.resets.counters[ResetCounter::Completions as usize], 1);
 }
+
+#[test]
+fn a_not_owner_rst_is_judged_again_when_the_change_arrives_here_after_it() {
+    // An appliance of a fleet that applies a drain a little after its peers: the new owner's RST reaches
+    // it while its tables still send the connection to the old node.
+    let (before, after) = drain_change("a2");
+    let client = [192, 0, 2, 78];
+    let moved = moved_ports(&before, &after, client, 40000..41000);
+    let mac_mode = |n: u16| after.nodes[n as usize].forward == sluice_control::config::ForwardMode::Mac;
+    let &(cport, owner) = moved.iter().find(|m| mac_mode(m.1)).unwrap();
+    let mut r = resets();
+    let rst = from_node(node_mac(&after, owner), client, cport, 7000, 0, true);
+    assert_eq!(run_with(&before, NODES, &rst, &mut r, 10).0, Verdict::Client { port: CLIENT });
+    let c = |r: &WorkerState, k: ResetCounter| r.resets.counters[k as usize];
+    assert_eq!((c(&r, ResetCounter::NotOwner), c(&r, ResetCounter::Deferred)), (1, 1));
+    let mut pending = Vec::new();
+    r.resets.take_pending(&mut pending);
+    assert!(pending.is_empty());
+    // The change arrives: the RST was the new owner's for a moved connection.
+    r.resets.rejudge(&after, 20);
+    r.resets.take_pending(&mut pending);
+    assert_eq!(pending.len(), 1);
+    assert_eq!((pending[0].owner, pending[0].origin), (Some(after.nodes[owner as usize].ip), Origin::NodeRst));
+    assert_eq!(c(&r, ResetCounter::Rejudged), 1);
+    // Judged once: a second snapshot finds nothing left to judge.
+    r.resets.rejudge(&after, 30);
+    r.resets.take_pending(&mut pending);
+    assert!(pending.is_empty());
+    // A deferred RST older than a second is forgotten.
+    let mut late = resets();
+    run_with(&before, NODES, &rst, &mut late, 10);
+    late.resets.rejudge(&after, 10 + 1_000_001);
+    late.resets.take_pending(&mut pending);
+    assert!(pending.is_empty());
+}

@@ -47,7 +47,7 @@ named_counters! {
     ResetCounter {
     NodeRsts => "node_rsts": "RSTs from a VIP seen on the node side",
     RstsForwarded => "rsts_forwarded": "node RSTs forwarded to the client",
-    Fanouts => "fanouts_started": "fan-outs started",
+    Fanouts => "fanouts_started": "fan-outs started here (by a node RST, or a spine's frame); peers' are peer_entries",
     NotOwner => "not_owner": "node RSTs from a node the connection's flow does not reach now (forwarded, no fan-out)",
     NotMoved => "not_moved": "node RSTs for connections no recent change moved (forwarded, no fan-out)",
     FramesTier1 => "frames_tier1": "fan-out frames sent to chassis appliances",
@@ -58,6 +58,8 @@ named_counters! {
     SuppressedPrefix => "suppressed_prefix": "fan-outs not started because the client prefix's rate limit was spent",
     DuplicateFrames => "duplicate_frames": "a spine's or peer's fan-out frames for a connection whose fan-out is already live here",
     FramesPeers => "frames_peers": "fan-out frames sent to peer appliances",
+    Deferred => "deferred": "node RSTs from a node the connection does not reach here yet, judged again at the next snapshot",
+    Rejudged => "rejudged_moved": "deferred node RSTs the next snapshot showed were for a moved connection (fan-out started)",
     PeerEntries => "peer_entries": "fan-outs a peer appliance started, known here so its probes' answers complete",
     Completions => "completions": "exact RSTs sent to a node after its challenge ACK",
     Swallowed => "swallowed": "segments from a node for a connection being reset, beyond the completion limit",
@@ -194,8 +196,28 @@ pub enum RstKind {
     Fresh,
 }
 
+/// A node RST judged [`Judgement::NotOwner`], kept until the next snapshot or its expiry.
+#[derive(Clone, Copy)]
+struct Deferred {
+    conn: Conn,
+    seq: u32,
+    sender: Addr,
+    expires: u64,
+}
+
+/// Node RSTs kept for judging again, per worker (the oldest is overwritten).
+const DEFERRED_MAX: usize = 64;
+/// How long a deferred RST waits for a snapshot, in milliseconds: the time appliances of a fleet take to
+/// apply one change between them.
+const DEFERRED_MS: u64 = 1000;
+
 /// One worker's reset soft state.
 pub struct Resets {
+    /// Not-owner RSTs from nodes, judged again when the worker adopts a new snapshot: an appliance of a
+    /// fleet that applies a change a few milliseconds after its peers receives the new owner's RST for a
+    /// connection that its own tables still send to the old one.
+    deferred: Vec<Deferred>,
+    deferred_ttl: u64,
     entries: Vec<Entry>,
     mask: usize,
     window: u64,
@@ -213,6 +235,8 @@ impl Resets {
     pub fn new(cfg: &ResetConfig, ticks_per_sec: u64) -> Resets {
         let n = cfg.table_entries.next_power_of_two() as usize;
         Resets {
+            deferred: Vec::with_capacity(DEFERRED_MAX),
+            deferred_ttl: ticks_per_sec / 1000 * DEFERRED_MS,
             entries: vec![Entry::default(); n],
             mask: n - 1,
             window: ticks_per_sec / 1000 * cfg.window_ms,
@@ -288,10 +312,19 @@ impl Resets {
     }
 
     /// A fresh RST's judgement (see [`moved::judge`]): a fan-out starts for a moved connection within
-    /// the rate limits. `owner` is the connection's current owner's address.
+    /// the rate limits. `owner` is the connection's current owner's address: the sender, for a node.
     pub fn judged(&mut self, conn: Conn, seq: u32, j: Judgement, owner: Option<Addr>, now: u64) {
         match j {
-            Judgement::NotOwner => self.count(ResetCounter::NotOwner),
+            Judgement::NotOwner => {
+                self.count(ResetCounter::NotOwner);
+                if let Some(sender) = owner {
+                    if self.deferred.len() == DEFERRED_MAX {
+                        self.deferred.remove(0);
+                    }
+                    self.deferred.push(Deferred { conn, seq, sender, expires: now + self.deferred_ttl });
+                    self.count(ResetCounter::Deferred);
+                }
+            }
             Judgement::Stayed => self.count(ResetCounter::NotMoved),
             Judgement::Moved => {
                 let e = Entry { conn, owner, last_rst: Some(seq), ..Entry::default() };
@@ -300,20 +333,47 @@ impl Resets {
         }
     }
 
+    /// Starts a fan-out (queues it for the worker to send and share) within the rate limits. A peer's is
+    /// already within the peer's limits, and only known here: it spends none of this appliance's.
     fn start(&mut self, e: Entry, origin: Origin, now: u64) {
         if self.pending.len() == PENDING_MAX {
             self.count(ResetCounter::SuppressedRate);
             return;
         }
-        match self.limits.take(&e.conn.client, now) {
+        let allowed = match origin {
+            Origin::Peer => Ok(()),
+            _ => self.limits.take(&e.conn.client, now),
+        };
+        match allowed {
             Err(Refused::Worker) => self.count(ResetCounter::SuppressedRate),
             Err(Refused::Prefix) => self.count(ResetCounter::SuppressedPrefix),
             Ok(()) => {
                 self.insert(e, now);
-                self.count(ResetCounter::Fanouts);
+                if origin != Origin::Peer {
+                    self.count(ResetCounter::Fanouts);
+                }
                 self.pending.push(Fanout { conn: e.conn, owner: e.owner, origin });
             }
         }
+    }
+
+    /// The worker adopted `ctx`: judges the deferred node RSTs again against it (and the snapshots it
+    /// replaced); those for connections it shows moved, to the node that sent them, start fan-outs.
+    pub fn rejudge(&mut self, ctx: &crate::pipeline::Context, now: u64) {
+        let deferred = std::mem::take(&mut self.deferred);
+        for d in &deferred {
+            if d.expires <= now || self.find(&d.conn, now).is_some() {
+                continue;
+            }
+            let Some(node) = ctx.node_by_ip(&d.sender) else { continue };
+            if moved::judge(ctx, &d.conn, moved::From::Node(node), now, self.moved_window) == Judgement::Moved {
+                self.count(ResetCounter::Rejudged);
+                let e = Entry { conn: d.conn, owner: Some(d.sender), last_rst: Some(d.seq), ..Entry::default() };
+                self.start(e, Origin::NodeRst, now);
+            }
+        }
+        self.deferred = deferred;
+        self.deferred.clear();
     }
 
     /// A fan-out frame from the spine for `conn`, whose owner in this chassis is `owner`: probe this

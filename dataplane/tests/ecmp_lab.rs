@@ -45,6 +45,7 @@ fn fleet_up(n: usize, env: &[(&str, &str)]) -> Fleet {
         "routes never led through every appliance: {}",
         sh(&["bash", script.to_str().unwrap(), "routes"], &[])
     );
+    f.resolve_next_hops();
     f
 }
 
@@ -147,7 +148,9 @@ fn ecmp_flows_land_on_the_appliances_the_routers_own_hash_predicts() {
         caps.push((i, path));
     }
     std::thread::sleep(Duration::from_millis(1500));
+    f.wait_route_settled(Duration::from_secs(1), Duration::from_secs(10));
     let ports = 41000..41150;
+    let predicted = f.predict(ports.start, ports.end - ports.start);
     let mut ev = bulk(&mut f, &ports, 2, 512, 100);
     let o = outcome(&mut ev, &ports, Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(300));
@@ -163,7 +166,7 @@ fn ecmp_flows_land_on_the_appliances_the_routers_own_hash_predicts() {
             }
         }
     }
-    let predicted = f.predict(ports.start, ports.end - ports.start);
+    assert_eq!(predicted, f.predict(ports.start, ports.end - ports.start), "the router's choices changed meanwhile");
     let wrong: Vec<_> = ports
         .clone()
         .filter(|p| seen.get(p).map(|s| s.iter().copied().collect::<Vec<_>>()) != Some(vec![predicted[p]]))

@@ -199,6 +199,49 @@ impl Fleet {
         None
     }
 
+    /// Waits until the router's route to the VIP has not changed for `quiet` (FRR may install a multipath
+    /// route more than once as sessions come up, and the next hops' order decides where a flow goes).
+    pub fn wait_route_settled(&self, quiet: Duration, limit: Duration) {
+        let show = || sh(&["ip", "-n", "sl-r", "-d", "route", "show", "10.10.0.1/32"], &[]);
+        let t0 = Instant::now();
+        let mut last = (show(), Instant::now());
+        while last.1.elapsed() < quiet {
+            assert!(t0.elapsed() < limit, "the router's route kept changing: {}", last.0);
+            std::thread::sleep(Duration::from_millis(50));
+            let now = show();
+            if now != last.0 {
+                last = (now, Instant::now());
+            }
+        }
+    }
+
+    /// Has the router resolve every appliance's MAC (a datagram to each client-port address, which sluice
+    /// drops) and waits until it has: Linux skips a next hop of a nexthop group (as FRR installs them) whose
+    /// neighbour entry is not valid, so flows that arrive while one is being resolved take another
+    /// appliance than the hash predicts.
+    pub fn resolve_next_hops(&self) {
+        let n = self.slots.len();
+        let send = format!(
+            "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor k in range(1, {}):\n    s.sendto(b'arp', ('192.0.2.%d' % k, 9))",
+            n + 1
+        );
+        let t0 = Instant::now();
+        loop {
+            sh(&["ip", "netns", "exec", "sl-r", "python3", "-c", &send], &[]);
+            std::thread::sleep(Duration::from_millis(100));
+            let neigh = sh(&["ip", "-n", "sl-r", "neigh", "show", "dev", "f0"], &[]);
+            let ok = (1..=n).all(|k| {
+                neigh.lines().any(|l| {
+                    l.starts_with(&format!("192.0.2.{k} ")) && (l.contains("REACHABLE") || l.contains("STALE"))
+                })
+            });
+            if ok {
+                return;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(10), "the router did not resolve the appliances: {neigh}");
+        }
+    }
+
     /// Which appliance the router sends each flow from the client's source ports `first..first+count` to.
     pub fn predict(&self, first: u16, count: u16) -> BTreeMap<u16, usize> {
         let out = sh(&["bash", &script(), "predict-many", &first.to_string(), &count.to_string()], &[]);

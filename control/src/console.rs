@@ -74,6 +74,32 @@ pub enum Request {
     },
 }
 
+/// The `announce` answer: what this appliance's BGP speaker should announce now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Announcement {
+    /// `ready`, `draining` or `stopping`.
+    #[serde(default)]
+    pub state: String,
+    /// At least one VIP is announced.
+    pub announce: bool,
+    pub vips: Vec<VipAnnouncement>,
+    /// The digest of what the appliance decides from (see [`crate::digest`]).
+    #[serde(default)]
+    pub digest: String,
+    #[serde(default)]
+    pub generation: u64,
+}
+
+/// One VIP in an [`Announcement`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VipAnnouncement {
+    pub address: std::net::IpAddr,
+    pub announce: bool,
+    /// Why it is (not) announced, for the operator.
+    #[serde(default)]
+    pub why: String,
+}
+
 /// The answer: `ok` with `data`, or an `error` that says what was wrong.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Response {

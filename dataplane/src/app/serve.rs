@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use sluice_control::affinity::ClientId;
 use sluice_control::config::{HealthScope, NodeState};
-use sluice_control::console::{self, Request, Response};
+use sluice_control::console::{self, Announcement, Request, Response, VipAnnouncement};
 
 use super::{Control, Standing};
 use crate::report::{prometheus, Summary};
@@ -232,16 +232,19 @@ impl Control {
                 self.withdrawn_told.get_or_insert_with(Instant::now);
             }
         }
-        let vips: Vec<_> = self
-            .cfg
-            .vips
-            .iter()
-            .map(|v| serde_json::json!({ "address": v.address.to_string(), "announce": announce, "why": why }))
-            .collect();
-        serde_json::json!({
-            "state": self.standing.name(), "announce": announce, "vips": vips,
-            "digest": sluice_control::digest::digest(&self.effective(&self.cfg)), "generation": self.ctx.generation,
-        })
+        let a = Announcement {
+            state: self.standing.name().into(),
+            announce,
+            vips: self
+                .cfg
+                .vips
+                .iter()
+                .map(|v| VipAnnouncement { address: v.address, announce, why: why.clone() })
+                .collect(),
+            digest: sluice_control::digest::digest(&self.effective(&self.cfg)),
+            generation: self.ctx.generation,
+        };
+        serde_json::to_value(a).expect("an announcement serialises")
     }
 
     fn health_summary(&self) -> serde_json::Value {

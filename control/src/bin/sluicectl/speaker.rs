@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args as ClapArgs;
 use serde::Deserialize;
-use sluice_control::console::{Request, Response};
+use sluice_control::console::{Announcement, Request, Response};
 use sluice_control::Config;
 
 use crate::client::Asker;
@@ -56,25 +56,6 @@ pub(crate) fn protocol_name(addr: &IpAddr) -> String {
 fn is_bird_symbol(s: &str) -> bool {
     let mut c = s.chars();
     c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_') && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
-}
-
-/// An `announce` answer.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub(crate) struct Announcement {
-    #[serde(default)]
-    pub(crate) state: String,
-    /// At least one VIP is announced.
-    pub(crate) announce: bool,
-    pub(crate) vips: Vec<VipAnnouncement>,
-}
-
-/// One VIP in an `announce` answer.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub(crate) struct VipAnnouncement {
-    pub(crate) address: IpAddr,
-    pub(crate) announce: bool,
-    #[serde(default)]
-    pub(crate) why: String,
 }
 
 /// The announcement in an exchange's result, or why there is none.

@@ -49,8 +49,11 @@ impl Local {
     }
 }
 
-/// What the control lcore reads: one per worker, each on its own cache lines.
+/// What the control lcore reads: one per worker, each on its own cache lines. A sequence number makes
+/// each copy consistent (a seqlock: odd while the worker writes), so that a reader never sees this
+/// publication's drops with the previous one's rx.
 pub struct Shared {
+    seq: AtomicU64,
     rx: AtomicU64,
     tx: AtomicU64,
     generated: AtomicU64,
@@ -69,6 +72,7 @@ pub struct Shared {
 impl Shared {
     pub fn new(nodes: usize) -> CachePadded<Shared> {
         CachePadded::new(Shared {
+            seq: AtomicU64::new(0),
             rx: AtomicU64::new(0),
             tx: AtomicU64::new(0),
             generated: AtomicU64::new(0),
@@ -86,6 +90,9 @@ impl Shared {
 
     /// Copies a worker's counters out (single writer: plain stores).
     pub fn publish(&self, l: &Local, resets: &ResetCounters, keys: &KeyCounters) {
+        let seq = self.seq.load(Relaxed);
+        self.seq.store(seq + 1, Relaxed);
+        std::sync::atomic::fence(std::sync::atomic::Ordering::Release);
         for (a, v) in self.keys.iter().zip(keys) {
             a.store(*v, Relaxed);
         }
@@ -105,9 +112,27 @@ impl Shared {
         for (a, v) in self.per_node.iter().zip(&l.per_node[..l.nodes]) {
             a.store(*v, Relaxed);
         }
+        self.seq.store(seq + 2, std::sync::atomic::Ordering::Release);
     }
 
+    /// A consistent copy of the worker's counters (retried while the worker publishes; a worker that
+    /// stopped mid-publication cannot exist, it publishes whole).
     pub fn snapshot(&self) -> Snapshot {
+        loop {
+            let before = self.seq.load(std::sync::atomic::Ordering::Acquire);
+            if before % 2 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let s = self.read();
+            std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+            if self.seq.load(Relaxed) == before {
+                return s;
+            }
+        }
+    }
+
+    fn read(&self) -> Snapshot {
         let nodes = self.nodes.load(Relaxed).min(MAX_NODES);
         Snapshot {
             rx: self.rx.load(Relaxed),

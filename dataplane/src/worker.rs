@@ -90,6 +90,7 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
     let report_every = (lcore::tsc_hz() / 20).max(1);
     let mut last_report = last_publish;
     links.shared.adopted.store(ctx.generation, Relaxed);
+    st.resets.defer_not_owners(!ctx.peers.is_empty());
     let mut empty_polls = 0u32;
     while !links.stop.load(Relaxed) {
         if let Ok(next) = links.updates.try_recv() {
@@ -101,6 +102,7 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
             }
             ctx = next;
             // Node RSTs this worker could not judge yet: the new snapshot may show their connections moved.
+            st.resets.defer_not_owners(!ctx.peers.is_empty());
             st.resets.rejudge(&ctx, lcore::rdtsc());
             links.shared.publish(&local, &st.resets.counters, &st.keys);
             links.shared.adopted.store(ctx.generation, Relaxed);
@@ -165,11 +167,14 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
                 match f.origin {
                     // The peer that started it probes; this appliance only completes.
                     Origin::Peer => {}
-                    Origin::NodeRst => {
-                        send_to_peers(&ctx, f, links.pool, &mut st.resets, &mut tx, &mut local);
+                    Origin::NodeRst | Origin::Spine => {
+                        if !ctx.peers.is_empty() {
+                            send_to_peers(&ctx, f, links.pool, &mut st.resets, &mut tx, &mut local);
+                            // Out before any probe: a probe's answer may reach a peer at once.
+                            tx.flush_all(&mut local);
+                        }
                         send_probes(&ctx, f, links.pool, &mut st.resets, &mut tx, &mut local);
                     }
-                    Origin::Spine => send_probes(&ctx, f, links.pool, &mut st.resets, &mut tx, &mut local),
                 }
                 let e = FanoutEvent { conn: f.conn, worker: links.index, origin: f.origin };
                 if links.events.push(e).is_err() {
@@ -243,8 +248,9 @@ fn send_to_peers(ctx: &Context, f: &Fanout, pool: &Mempool, resets: &mut Resets,
             continue;
         };
         let (buf, off, _) = m.buffer_mut();
-        let Some(len) = reset::write_peer_frame(&mut buf[off..], &f.conn, f.owner, mac, ctx.ports[port as usize].mac)
-        else {
+        let cookie = ctx.cookie.of(&f.conn);
+        let src = ctx.ports[port as usize].mac;
+        let Some(len) = reset::write_peer_frame(&mut buf[off..], &f.conn, cookie, f.owner, mac, src) else {
             resets.count_peer_frame(false);
             continue;
         };

@@ -25,26 +25,29 @@ fn conn(cport: u16) -> Conn {
     Conn { client: Addr::v4([192, 0, 2, 60]), vip: Addr::v4(VIP4), cport, vport: 2049 }
 }
 
-fn peer_frame(c: &Conn, owner: Option<Addr>, src: [u8; 6]) -> Vec<u8> {
+/// A peer's frame as its worker writes it: the probe acknowledges the connection's cookie under `ctx`'s key.
+fn peer_frame(ctx: &Context, c: &Conn, owner: Option<Addr>, src: [u8; 6]) -> Vec<u8> {
     let mut buf = [0u8; 160];
-    let n = write_peer_frame(&mut buf, c, owner, NODE_PORT_MAC, src).unwrap();
+    let n = write_peer_frame(&mut buf, c, ctx.cookie.of(c), owner, NODE_PORT_MAC, src).unwrap();
     buf[..n].to_vec()
+}
+
+/// A MAC-mode node the flow from port `cport` reaches under `ctx`.
+fn owner_of(ctx: &Context, cport: u16) -> u16 {
+    match run(ctx, CLIENT, &tcp4([192, 0, 2, 60], cport, VIP4, 2049, b"x")).0 {
+        Verdict::Node { node, .. } => node,
+        v => panic!("{v:?}"),
+    }
 }
 
 #[test]
 fn a_peers_frame_installs_the_entry_and_answers_become_exact_rsts() {
     let ctx = with_peer();
     let mac_mode = |n: u16| ctx.nodes[n as usize].forward == sluice_control::config::ForwardMode::Mac;
-    let (cport, owner) = (4000..5000u16)
-        .map(|p| match run(&ctx, CLIENT, &tcp4([192, 0, 2, 60], p, VIP4, 2049, b"x")).0 {
-            Verdict::Node { node, .. } => (p, node),
-            v => panic!("{v:?}"),
-        })
-        .find(|&(_, n)| mac_mode(n))
-        .unwrap();
+    let (cport, owner) = (4000..5000u16).map(|p| (p, owner_of(&ctx, p))).find(|&(_, n)| mac_mode(n)).unwrap();
     let c = conn(cport);
     let stale = (0..ctx.nodes.len() as u16).find(|&n| n != owner && mac_mode(n)).unwrap();
-    let frame = peer_frame(&c, Some(ctx.nodes[owner as usize].ip), PEER);
+    let frame = peer_frame(&ctx, &c, Some(ctx.nodes[owner as usize].ip), PEER);
     assert_eq!(u16::from_be_bytes([frame[12], frame[13]]), FANOUT_ETHERTYPE);
     let mut r = resets();
     assert_eq!(run_with(&ctx, NODES, &frame, &mut r, 10).0, Verdict::Drop(DropReason::FanoutReceived));
@@ -72,34 +75,66 @@ fn a_peers_frame_installs_the_entry_and_answers_become_exact_rsts() {
 }
 
 #[test]
-fn peer_frames_from_strangers_or_elsewhere_or_malformed_are_dropped_and_install_nothing() {
+fn peer_frames_from_strangers_or_elsewhere_or_forged_or_malformed_are_dropped_and_install_nothing() {
     let ctx = with_peer();
     let c = conn(4343);
+    let owner = Some(ctx.nodes[owner_of(&ctx, 4343) as usize].ip);
     let mut r = resets();
     // From a MAC that is no peer's (a node's, say).
-    let forged = peer_frame(&c, None, node_mac(&ctx, 0));
+    let forged = peer_frame(&ctx, &c, owner, node_mac(&ctx, 0));
     assert_eq!(run_with(&ctx, NODES, &forged, &mut r, 10).0, Verdict::Drop(DropReason::FanoutUnknownSender));
     // On the client port, even from the peer's MAC.
-    let good = peer_frame(&c, None, PEER);
+    let good = peer_frame(&ctx, &c, owner, PEER);
     assert_eq!(run_with(&ctx, CLIENT, &good, &mut r, 10).0, Verdict::Drop(DropReason::FanoutForged));
     // An appliance with no peers configured takes none.
     assert_eq!(run_with(&context(), NODES, &good, &mut r, 10).0, Verdict::Drop(DropReason::FanoutUnknownSender));
+    // From the peer's MAC but not knowing the key: the probe acknowledges another number.
+    let mut buf = [0u8; 160];
+    let n = write_peer_frame(&mut buf, &c, ctx.cookie.of(&c) ^ 1, owner, NODE_PORT_MAC, PEER).unwrap();
+    let wrong_cookie = buf[..n].to_vec();
+    // Naming no owner, or an owner no snapshot picks for the connection (whose segments would become RSTs).
+    let no_owner = peer_frame(&ctx, &c, None, PEER);
+    let other = (0..ctx.nodes.len()).map(|i| ctx.nodes[i].ip).find(|ip| Some(*ip) != owner).unwrap();
+    let wrong_owner = peer_frame(&ctx, &c, Some(other), PEER);
+    let stranger = peer_frame(&ctx, &c, Some(Addr::v4([198, 51, 100, 99])), PEER);
     // A bad owner family, a carried packet that is no probe to our VIP, a truncated frame.
     let mut bad_family = good.clone();
     bad_family[14 + 4] = 5;
-    let mut not_ours = peer_frame(&Conn { vip: Addr::v4([10, 9, 9, 9]), ..c }, None, PEER);
+    let not_ours = peer_frame(&ctx, &Conn { vip: Addr::v4([10, 9, 9, 9]), ..c }, owner, PEER);
     let truncated = good[..14 + 10].to_vec();
-    not_ours[0] = NODE_PORT_MAC[0];
-    for f in [&bad_family, &not_ours, &truncated] {
+    for f in [&wrong_cookie, &no_owner, &wrong_owner, &stranger, &bad_family, &not_ours, &truncated] {
         assert_eq!(run_with(&ctx, NODES, f, &mut r, 10).0, Verdict::Drop(DropReason::FanoutForged));
     }
     let mut p = Vec::new();
     r.resets.take_pending(&mut p);
     assert!(p.is_empty());
     assert_eq!(r.resets.counters[ResetCounter::PeerEntries as usize], 0);
-    // And the node's segments for that connection pass as they always do.
+    // And the nodes' segments for that connection pass as they always do.
     let seg = from_node(node_mac(&ctx, 0), [192, 0, 2, 60], 4343, 9, 0x77, false);
     assert_eq!(run_with(&ctx, NODES, &seg, &mut r, 12).0, Verdict::Client { port: CLIENT });
+}
+
+#[test]
+fn a_flood_of_peer_frames_spends_the_peers_budget_only() {
+    let ctx = with_peer();
+    let mut r = resets();
+    let d = sluice_control::config::ResetConfig::default();
+    let frames: Vec<Vec<u8>> = (5000..5000 + 4 * d.prefix_burst as u16 + 50)
+        .map(|p| peer_frame(&ctx, &conn(p), Some(ctx.nodes[owner_of(&ctx, p) as usize].ip), PEER))
+        .collect();
+    let mut taken = 0;
+    let mut p = Vec::new();
+    for f in &frames {
+        run_with(&ctx, NODES, f, &mut r, 10);
+        r.resets.take_pending(&mut p);
+        taken += p.len();
+    }
+    // One client prefix: the peers' prefix budget (4× a worker's) bounds it.
+    assert_eq!(taken, 4 * d.prefix_burst as usize);
+    assert_eq!(r.resets.counters[ResetCounter::SuppressedPrefix as usize], 50);
+    // This appliance's own fan-outs still have their whole budget.
+    let own = r.resets.counters[ResetCounter::Fanouts as usize];
+    assert_eq!(own, 0);
 }
 
 #[test]

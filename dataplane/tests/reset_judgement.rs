@@ -332,11 +332,17 @@ fn a_not_owner_rst_is_judged_again_when_the_change_arrives_here_after_it() {
     let mac_mode = |n: u16| after.nodes[n as usize].forward == sluice_control::config::ForwardMode::Mac;
     let &(cport, owner) = moved.iter().find(|m| mac_mode(m.1)).unwrap();
     let mut r = resets();
+    // Only an appliance with peers defers: alone, a RST that came before the change is no evidence of it.
+    r.resets.defer_not_owners(true);
     let rst = from_node(node_mac(&after, owner), client, cport, 7000, 0, true);
     assert_eq!(run_with(&before, NODES, &rst, &mut r, 10).0, Verdict::Client { port: CLIENT });
     let c = |r: &WorkerState, k: ResetCounter| r.resets.counters[k as usize];
     assert_eq!((c(&r, ResetCounter::NotOwner), c(&r, ResetCounter::Deferred)), (1, 1));
     let mut pending = Vec::new();
+    r.resets.take_pending(&mut pending);
+    assert!(pending.is_empty());
+    // Another snapshot first (an affinity republication, say): still not the owner, kept.
+    r.resets.rejudge(&before, 15);
     r.resets.take_pending(&mut pending);
     assert!(pending.is_empty());
     // The change arrives: the RST was the new owner's for a moved connection.
@@ -351,7 +357,14 @@ fn a_not_owner_rst_is_judged_again_when_the_change_arrives_here_after_it() {
     assert!(pending.is_empty());
     // A deferred RST older than a second is forgotten.
     let mut late = resets();
+    late.resets.defer_not_owners(true);
     run_with(&before, NODES, &rst, &mut late, 10);
+    // And an appliance without peers keeps nothing.
+    let mut alone = resets();
+    run_with(&before, NODES, &rst, &mut alone, 10);
+    alone.resets.rejudge(&after, 20);
+    alone.resets.take_pending(&mut pending);
+    assert!(pending.is_empty() && alone.resets.counters[ResetCounter::Deferred as usize] == 0);
     late.resets.rejudge(&after, 10 + 1_000_001);
     late.resets.take_pending(&mut pending);
     assert!(pending.is_empty());

@@ -165,7 +165,7 @@ pub(super) fn fanout_frame(
     if d.len() <= inner || d[ethernet::HEADER_LEN..inner] != FANOUT_MAGIC {
         return Verdict::Drop(DropReason::FanoutForged);
     }
-    let Some(conn) = carried_conn(ctx, frame, FANOUT_MAGIC.len()) else {
+    let Some((conn, _)) = carried_conn(ctx, frame, FANOUT_MAGIC.len()) else {
         return Verdict::Drop(DropReason::FanoutForged);
     };
     // The connection's node in this chassis now is not probed, and its segments pass. Only when this
@@ -179,8 +179,9 @@ pub(super) fn fanout_frame(
 }
 
 /// The connection a fan-out frame names: `skip` bytes after the Ethernet header, the probe's IP packet (a
-/// SYN|ACK to a VIP of ours). The frame is reframed over it (an Ethernet header put in front) and parsed.
-fn carried_conn(ctx: &Context, frame: &mut Frame<'_>, skip: usize) -> Option<Conn> {
+/// SYN|ACK to a VIP of ours), and the probe's acknowledgement number. The frame is reframed over it (an
+/// Ethernet header put in front) and parsed.
+fn carried_conn(ctx: &Context, frame: &mut Frame<'_>, skip: usize) -> Option<(Conn, u32)> {
     let inner = ethernet::HEADER_LEN + skip;
     let first = *frame.data().get(inner)?;
     let ty = if first >> 4 == 6 { ethertype::IPV6 } else { ethertype::IPV4 };
@@ -191,7 +192,8 @@ fn carried_conn(ctx: &Context, frame: &mut Frame<'_>, skip: usize) -> Option<Con
         Ok(Classified::Parsed(p))
             if p.protocol == PROTO_TCP && p.tcp_flags == flags::SYN | flags::ACK && ctx.vip(&p.dst).is_some() =>
         {
-            Some(Conn { client: p.src, vip: p.dst, cport: p.src_port, vport: p.dst_port })
+            let conn = Conn { client: p.src, vip: p.dst, cport: p.src_port, vport: p.dst_port };
+            Some((conn, be32(frame.data(), p.l4_offset + 8)))
         }
         _ => None,
     }
@@ -206,12 +208,17 @@ fn peer_frame(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, resets: &mut R
     if !ctx.peers.contains(&(src, in_port)) {
         return Verdict::Drop(DropReason::FanoutUnknownSender);
     }
-    let Some(owner) = peer_owner(&d[ethernet::HEADER_LEN..]) else {
+    // The owner must be a node this appliance's own snapshots (now, or within the moved window) pick for
+    // the connection: a frame naming anything else would turn the real owner's segments into RSTs.
+    let Some(Some(owner)) = peer_owner(&d[ethernet::HEADER_LEN..]) else {
         return Verdict::Drop(DropReason::FanoutForged);
     };
-    let Some(conn) = carried_conn(ctx, frame, PEER_HEADER_LEN) else {
+    let Some((conn, ack)) = carried_conn(ctx, frame, PEER_HEADER_LEN) else {
         return Verdict::Drop(DropReason::FanoutForged);
     };
-    resets.on_peer_frame(conn, owner, now);
+    if ack != ctx.cookie.of(&conn) || !moved::picked_recently(ctx, &conn, &owner, now, resets.moved_window()) {
+        return Verdict::Drop(DropReason::FanoutForged);
+    }
+    resets.on_peer_frame(conn, Some(owner), now);
     Verdict::Drop(DropReason::FanoutReceived)
 }

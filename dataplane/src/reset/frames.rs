@@ -69,8 +69,19 @@ pub fn write_fanout_frame(buf: &mut [u8], conn: &Conn, dst: [u8; 6], src: [u8; 6
 /// A fan-out frame toward a peer appliance (same ethertype as a spine's, [`PEER_MAGIC`]): the connection
 /// and its current owner, so that the peer turns the answers to this appliance's probes that reach it into
 /// exact RSTs and lets the owner's segments pass.
-pub fn write_peer_frame(buf: &mut [u8], conn: &Conn, owner: Option<Addr>, dst: [u8; 6], src: [u8; 6]) -> Option<usize> {
-    let len = write_probe(buf.get_mut(PEER_HEADER_LEN..)?, conn, 0)? + PEER_HEADER_LEN;
+///
+/// The carried probe acknowledges `cookie` (the connection's probe cookie, keyed with the fleet's shared
+/// hash key): a peer takes the frame only when it computes the same, so that a host that can send from
+/// a peer's MAC but does not know the key cannot name connections of its choosing.
+pub fn write_peer_frame(
+    buf: &mut [u8],
+    conn: &Conn,
+    cookie: u32,
+    owner: Option<Addr>,
+    dst: [u8; 6],
+    src: [u8; 6],
+) -> Option<usize> {
+    let len = write_probe(buf.get_mut(PEER_HEADER_LEN..)?, conn, cookie)? + PEER_HEADER_LEN;
     ethernet::emit(buf, dst, src, FANOUT_ETHERTYPE);
     let h = &mut buf[ethernet::HEADER_LEN..ethernet::HEADER_LEN + PEER_HEADER_LEN];
     h[..4].copy_from_slice(&PEER_MAGIC);

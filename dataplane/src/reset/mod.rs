@@ -218,6 +218,12 @@ pub struct Resets {
     /// connection that its own tables still send to the old one.
     deferred: Vec<Deferred>,
     deferred_ttl: u64,
+    /// Where the next deferred RST goes when the ring is full (the oldest).
+    deferred_next: usize,
+    /// Defer at all: only an appliance with peers can see a change arrive after the RST it explains.
+    defer: bool,
+    /// Peers' fan-outs spend this budget (4× a worker's own), not the worker's or its prefixes'.
+    peer_limits: Limits,
     entries: Vec<Entry>,
     mask: usize,
     window: u64,
@@ -237,6 +243,15 @@ impl Resets {
         Resets {
             deferred: Vec::with_capacity(DEFERRED_MAX),
             deferred_ttl: ticks_per_sec / 1000 * DEFERRED_MS,
+            deferred_next: 0,
+            defer: false,
+            peer_limits: Limits::new(
+                cfg.rate_per_sec.saturating_mul(4),
+                cfg.burst.saturating_mul(4),
+                cfg.prefix_rate_per_sec.saturating_mul(4),
+                cfg.prefix_burst.saturating_mul(4),
+                ticks_per_sec,
+            ),
             entries: vec![Entry::default(); n],
             mask: n - 1,
             window: ticks_per_sec / 1000 * cfg.window_ms,
@@ -317,11 +332,14 @@ impl Resets {
         match j {
             Judgement::NotOwner => {
                 self.count(ResetCounter::NotOwner);
-                if let Some(sender) = owner {
-                    if self.deferred.len() == DEFERRED_MAX {
-                        self.deferred.remove(0);
+                if let (Some(sender), true) = (owner, self.defer) {
+                    let d = Deferred { conn, seq, sender, expires: now + self.deferred_ttl };
+                    if self.deferred.len() < DEFERRED_MAX {
+                        self.deferred.push(d);
+                    } else {
+                        self.deferred[self.deferred_next] = d;
+                        self.deferred_next = (self.deferred_next + 1) % DEFERRED_MAX;
                     }
-                    self.deferred.push(Deferred { conn, seq, sender, expires: now + self.deferred_ttl });
                     self.count(ResetCounter::Deferred);
                 }
             }
@@ -341,7 +359,7 @@ impl Resets {
             return;
         }
         let allowed = match origin {
-            Origin::Peer => Ok(()),
+            Origin::Peer => self.peer_limits.take(&e.conn.client, now),
             _ => self.limits.take(&e.conn.client, now),
         };
         match allowed {
@@ -349,9 +367,7 @@ impl Resets {
             Err(Refused::Prefix) => self.count(ResetCounter::SuppressedPrefix),
             Ok(()) => {
                 self.insert(e, now);
-                if origin != Origin::Peer {
-                    self.count(ResetCounter::Fanouts);
-                }
+                self.count(if origin == Origin::Peer { ResetCounter::PeerEntries } else { ResetCounter::Fanouts });
                 self.pending.push(Fanout { conn: e.conn, owner: e.owner, origin });
             }
         }
@@ -359,21 +375,39 @@ impl Resets {
 
     /// The worker adopted `ctx`: judges the deferred node RSTs again against it (and the snapshots it
     /// replaced); those for connections it shows moved, to the node that sent them, start fan-outs.
+    /// RSTs that are still not the owner's stay until they expire: the snapshot that explains them may come
+    /// after another (an affinity republication, say).
     pub fn rejudge(&mut self, ctx: &crate::pipeline::Context, now: u64) {
-        let deferred = std::mem::take(&mut self.deferred);
-        for d in &deferred {
-            if d.expires <= now || self.find(&d.conn, now).is_some() {
-                continue;
-            }
-            let Some(node) = ctx.node_by_ip(&d.sender) else { continue };
-            if moved::judge(ctx, &d.conn, moved::From::Node(node), now, self.moved_window) == Judgement::Moved {
-                self.count(ResetCounter::Rejudged);
-                let e = Entry { conn: d.conn, owner: Some(d.sender), last_rst: Some(d.seq), ..Entry::default() };
-                self.start(e, Origin::NodeRst, now);
-            }
+        if self.deferred.is_empty() {
+            return;
         }
+        let mut deferred = std::mem::take(&mut self.deferred);
+        deferred.retain(|d| {
+            if d.expires <= now || self.find(&d.conn, now).is_some() {
+                return false;
+            }
+            let Some(node) = ctx.node_by_ip(&d.sender) else { return false };
+            match moved::judge(ctx, &d.conn, moved::From::Node(node), now, self.moved_window) {
+                Judgement::NotOwner => true,
+                Judgement::Stayed => false,
+                Judgement::Moved => {
+                    self.count(ResetCounter::Rejudged);
+                    let e = Entry { conn: d.conn, owner: Some(d.sender), last_rst: Some(d.seq), ..Entry::default() };
+                    self.start(e, Origin::NodeRst, now);
+                    false
+                }
+            }
+        });
         self.deferred = deferred;
-        self.deferred.clear();
+        self.deferred_next = 0;
+    }
+
+    /// Whether not-owner node RSTs are kept for judging again (an appliance with peers).
+    pub fn defer_not_owners(&mut self, on: bool) {
+        self.defer = on;
+        if !on {
+            self.deferred.clear();
+        }
     }
 
     /// A fan-out frame from the spine for `conn`, whose owner in this chassis is `owner`: probe this
@@ -392,7 +426,6 @@ impl Resets {
         if self.find(&conn, now).is_some() {
             self.count(ResetCounter::DuplicateFrames);
         } else {
-            self.count(ResetCounter::PeerEntries);
             self.start(Entry { conn, owner, ..Entry::default() }, Origin::Peer, now);
         }
     }

@@ -124,6 +124,20 @@ pub fn owner(ctx: &Context, conn: &Conn) -> Option<u16> {
     Some(n)
 }
 
+/// Whether node `node` (by address) is where the current snapshot, or one retired within `window` of
+/// `now`, picks for `conn`: the only owners a peer's fan-out frame may name.
+pub fn picked_recently(ctx: &Context, conn: &Conn, node: &crate::wire::parse::Addr, now: u64, window: u64) -> bool {
+    let Some(i) = ctx.node_by_ip(node) else { return false };
+    let Some(wanted) = ctx.topology.nodes.get(i as usize).map(|n| n.name.as_str()) else { return false };
+    let current = pick(ctx, &ctx.topology, &ctx.affinity, conn);
+    name(&ctx.topology, current) == Some(wanted)
+        || ctx
+            .history
+            .iter()
+            .filter(|p| now.saturating_sub(p.retired) < window)
+            .any(|p| name(&p.topology, pick(ctx, &p.topology, &p.affinity, conn)) == Some(wanted))
+}
+
 /// Judges a node-side RST for `conn` from `from`, at `now`, against the priors retired within `window`
 /// ticks.
 ///

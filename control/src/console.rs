@@ -61,8 +61,13 @@ pub enum Request {
     /// Health-check state of every node.
     Health,
     /// What this appliance's BGP speaker should announce now (asked by `sluicectl speaker`, which
-    /// withdraws everything when the appliance does not answer).
-    Announce,
+    /// withdraws everything when the appliance does not answer). `withdrawn`: the speaker confirms that
+    /// BIRD has withdrawn everything for this appliance (what a stop waits for); `sluicectl appliance
+    /// status` leaves it false.
+    Announce {
+        #[serde(default)]
+        withdrawn: bool,
+    },
     /// Leave the fabric gracefully: withdraw every VIP, keep forwarding what still arrives.
     ApplianceDrain,
     /// Announce again (when ready).

@@ -6,7 +6,9 @@
 //! chassis, nodes (sorted by name: chassis, MAC, address, weight, state as the tables see it, forwarding,
 //! port), and VIPs (sorted: key type and its parameters, protocols, ports, affinity). Content keys
 //! (`nfs3`, `payload`) are hashed with ahash, whose output may differ between builds, so where a VIP uses
-//! one the build identity ([`build`]) is covered too. Learned affinity entries are per appliance and are not.
+//! one the build identity ([`build`]) is covered too; where a VIP honours affinity, how client VMs are
+//! identified is. Learned affinity entries are per appliance and are not: with affinity, two appliances
+//! with the same digest pick the same node for every client VM that has no entry.
 //! The hash is SipHash-1-3 (128 bits) under a fixed key over a canonical JSON form: stable across
 //! machines, builds and configuration order.
 
@@ -36,6 +38,8 @@ struct Canonical<'a> {
     nodes: Vec<CanonicalNode<'a>>,
     vips: Vec<String>,
     build: Option<String>,
+    /// Where a VIP honours affinity: whether the table is on and how a client VM is told.
+    affinity: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -56,6 +60,9 @@ pub fn digest(cfg: &Config) -> String {
     let d = &cfg.dataplane;
     let mut chassis: Vec<&str> = cfg.chassis.iter().map(|c| c.name.as_str()).collect();
     chassis.sort_unstable();
+    let node_ports: Vec<&str> =
+        cfg.ports.iter().filter(|p| p.role == crate::config::PortRole::Node).map(|p| p.name.as_str()).collect();
+    let only_node_port = if node_ports.len() == 1 { Some(node_ports[0]) } else { None };
     let mut nodes: Vec<CanonicalNode> = cfg
         .nodes
         .iter()
@@ -68,7 +75,8 @@ pub fn digest(cfg: &Config) -> String {
             weight: if n.state == NodeState::Active { n.weight } else { 0 },
             state: format!("{:?}", n.state).to_lowercase(),
             forward: format!("{:?}", n.forward).to_lowercase(),
-            port: n.port.as_deref(),
+            // The port the node is behind, named even where the configuration leaves it out.
+            port: n.port.as_deref().or(only_node_port),
         })
         .collect();
     nodes.sort_by(|a, b| a.name.cmp(b.name));
@@ -92,19 +100,23 @@ pub fn digest(cfg: &Config) -> String {
         .collect();
     vips.sort_unstable();
     let content = cfg.vips.iter().any(|v| matches!(v.key, KeyKind::Nfs3 | KeyKind::Payload));
-    let c = Canonical {
-        role: format!("{:?}", cfg.role).to_lowercase(),
-        this_chassis: cfg.this_chassis.as_deref(),
-        hash_key: &d.hash_key.bytes,
-        algorithm: d.table_algorithm.name(),
-        table_size: d.table_size,
-        chassis_table_size: d.chassis_table_size,
-        load_bound: format!("{:.6}", d.load_bound),
-        chassis,
-        nodes,
-        vips,
-        build: content.then(build),
-    };
+    let c =
+        Canonical {
+            role: format!("{:?}", cfg.role).to_lowercase(),
+            this_chassis: cfg.this_chassis.as_deref(),
+            hash_key: &d.hash_key.bytes,
+            algorithm: d.table_algorithm.name(),
+            table_size: d.table_size,
+            chassis_table_size: d.chassis_table_size,
+            load_bound: format!("{:.6}", d.load_bound),
+            chassis,
+            nodes,
+            vips,
+            build: content.then(build),
+            affinity: cfg.vips.iter().any(|v| v.affinity).then(|| {
+                format!("enabled={} client_id={:?}", cfg.affinity.enabled, cfg.affinity.client_id).to_lowercase()
+            }),
+        };
     let mut h = SipHasher13::new_with_keys(0x736c_7569_6365_6469, 0x6765_7374_2d76_3031);
     h.write(serde_json::to_string(&c).expect("canonical form serialises").as_bytes());
     let v = h.finish128();
@@ -132,6 +144,10 @@ mod tests {
         b.eal.file_prefix = "elsewhere".into();
         b.dataplane.mbufs += 2;
         b.resets.moved_window_ms += 1;
+        // The only node port, named or left out.
+        for n in b.nodes.iter_mut() {
+            n.port = Some("nodes".into());
+        }
         assert_eq!(digest(&a), digest(&b));
         assert_eq!(digest(&a).len(), 16);
     }
@@ -164,6 +180,10 @@ mod tests {
         changes.push(c);
         let mut c = a.clone();
         c.vips[0].ports.push(9);
+        changes.push(c);
+        let mut c = a.clone();
+        c.affinity.enabled = true;
+        c.vips[0].affinity = true;
         changes.push(c);
         for (i, c) in changes.iter().enumerate() {
             assert_ne!(digest(c), base, "change {i} left the digest as it was");

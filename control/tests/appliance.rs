@@ -13,7 +13,7 @@ fn status_and_appliance_commands_show_the_standing() {
         &socket,
         Box::new(|r| match r {
             Request::Status => Some(status("0123456789abcdef", 3)),
-            Request::Announce => Some(Response::ok(serde_json::json!({
+            Request::Announce { .. } => Some(Response::ok(serde_json::json!({
                 "state": "draining", "announce": false, "digest": "0123456789abcdef", "generation": 3,
                 "vips": [{ "address": "10.10.0.1", "announce": false, "why": "the appliance is drained" }],
             }))),
@@ -47,7 +47,13 @@ fn status_and_appliance_commands_show_the_standing() {
     assert!(text(&o).1.contains("stopping"));
     assert_eq!(
         a.requests(),
-        [Request::Status, Request::Status, Request::Announce, Request::ApplianceDrain, Request::ApplianceUndrain]
+        [
+            Request::Status,
+            Request::Status,
+            Request::Announce { withdrawn: false },
+            Request::ApplianceDrain,
+            Request::ApplianceUndrain
+        ]
     );
 }
 

@@ -21,7 +21,7 @@ fn appliance(socket: &Path, vips: Arc<Mutex<Vec<(&'static str, bool)>>>) -> Fake
     FakeAppliance::start(
         socket,
         Box::new(move |r| match r {
-            Request::Announce => {
+            Request::Announce { .. } => {
                 let v = vips.lock().unwrap();
                 let list: Vec<_> =
                     v.iter().map(|(a, on)| json!({ "address": a, "announce": on, "why": "test" })).collect();

@@ -207,6 +207,19 @@ fn a_graceful_appliance_drain_resets_nothing_and_its_rx_falls_to_zero() {
     // Drained: it can be stopped without losing a packet.
     let (ok, err, _) = f.stop(2, Duration::from_secs(10));
     assert!(ok, "a2 stopped cleanly: {err}");
+    // A ready appliance stopped without a drain withdraws first: it keeps forwarding until its speaker has
+    // confirmed the withdrawal and settle_ms (1 s) has passed, so its routes are gone when it exits.
+    std::thread::sleep(Duration::from_secs(1));
+    let t3 = Instant::now();
+    let (ok, err, _) = f.stop(3, Duration::from_secs(10));
+    let took = t3.elapsed();
+    eprintln!("SIGTERM to a ready appliance: stopped after {:.0} ms", took.as_secs_f64() * 1000.0);
+    assert!(ok && err.contains("the speaker withdrew the VIPs"), "a3 withdrew, then stopped: {err}");
+    assert!(took >= Duration::from_secs(1), "a3 waited for the withdrawal ({took:?})");
+    assert!(
+        !f.nexthops().contains(&3) && (1..=NODES).all(|i| !f.node_nexthops(i).contains(&3)),
+        "a3's routes are gone"
+    );
     let o = outcome(&mut ev, &ports, Duration::from_secs(30));
     let rt = retransmissions("sl-cli") - rt0;
     let gaps: Vec<f64> = o.done.values().map(|d| d.1).collect();
@@ -318,7 +331,10 @@ fn fleet_wide_drain(n: usize, ports: Range<u16>) {
     assert!(late.is_empty(), "resets later than 1 s after the drain: {late:?}");
     assert!(o.errors.is_empty(), "{:?}", o.errors);
     assert!(stale.is_empty(), "n2 still holds {stale:?} 3 s after the drain");
-    assert!(counters["peer_entries"] > 0 && counters["completions"] > 0, "{counters:?}");
+    assert!(
+        counters["frames_peers"] > 0 && counters["peer_entries"] > 0 && counters["completions"] >= moved.len() as u64,
+        "every stale copy cleared by an exact RST, with peers' help: {counters:?}"
+    );
     assert!(f.fleet(&["status"]).status.success(), "the fleet agrees after a fleet-wide change");
 }
 

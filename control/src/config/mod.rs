@@ -74,7 +74,8 @@ pub struct AnnounceConfig {
     /// A speaker announces this appliance's VIPs: a stop first withdraws them and keeps forwarding until
     /// the speaker has withdrawn and the routers have moved the traffic away.
     pub enabled: bool,
-    /// After the speaker has been told to withdraw, keep forwarding this long (routers converging).
+    /// After the speaker has confirmed that BIRD withdrew everything, keep forwarding this long (routers
+    /// converging).
     pub settle_ms: u64,
     /// A stop waits at most this long for the speaker to ask and withdraw.
     pub stop_wait_ms: u64,

@@ -251,6 +251,12 @@ impl Config {
         if !(1..=100).contains(&h.fall) {
             return err("health.fall", format!("{} is outside 1..=100", h.fall));
         }
+        if h.scope == super::HealthScope::Fleet && !h.enabled {
+            return err(
+                "health.scope",
+                "\"fleet\" needs enabled = true: the fleet's verdict counts this appliance's checks",
+            );
+        }
         if h.check == super::HealthCheck::Tcp && h.port == 0 {
             return err("health.port", "port 0 cannot be checked");
         }

@@ -368,7 +368,7 @@ struct Control {
     /// affinity-only changes (each bounded, and none older than the moved window).
     history: (std::collections::VecDeque<crate::reset::Prior>, std::collections::VecDeque<crate::reset::Prior>),
     standing: Standing,
-    /// When the speaker was first told to announce nothing (since it last announced something).
+    /// When the speaker first confirmed that BIRD withdrew everything while nothing was to be announced.
     withdrawn_told: Option<Instant>,
     /// Nodes the fleet's health verdict (`health.scope = "fleet"`) takes out of the tables.
     fleet_down: std::collections::BTreeSet<String>,

@@ -202,9 +202,10 @@ impl Control {
     }
 
     /// What the speaker should announce: every VIP while the appliance is ready, its ports are up and it
-    /// has an active node to send the VIP's traffic to; nothing otherwise. Telling it "nothing" starts the
-    /// clock a stop waits on.
-    fn announcement(&mut self) -> serde_json::Value {
+    /// has an active node to send the VIP's traffic to; nothing otherwise. The speaker's confirmation
+    /// that BIRD withdrew everything (`withdrawn`), while nothing is to be announced, starts the clock a
+    /// stop waits on.
+    fn announcement(&mut self, withdrawn: bool) -> serde_json::Value {
         let down: Vec<String> = self
             .cfg
             .ports
@@ -226,11 +227,12 @@ impl Control {
             _ => format!("ports up, {active} active nodes"),
         };
         let announce = self.standing == Standing::Ready && down.is_empty() && active > 0;
-        match announce {
-            true => self.withdrawn_told = None,
-            false => {
+        match (announce, withdrawn) {
+            (true, _) => self.withdrawn_told = None,
+            (false, true) => {
                 self.withdrawn_told.get_or_insert_with(Instant::now);
             }
+            (false, false) => {}
         }
         let a = Announcement {
             state: self.standing.name().into(),
@@ -312,7 +314,7 @@ impl Control {
                 Response::ok(v)
             }
             Request::Health => Response::ok(self.health_summary()),
-            Request::Announce => Response::ok(self.announcement()),
+            Request::Announce { withdrawn } => Response::ok(self.announcement(withdrawn)),
             Request::ApplianceDrain | Request::ApplianceUndrain => {
                 let drain = matches!(req, Request::ApplianceDrain);
                 let msg = match (self.standing, drain) {

@@ -95,13 +95,14 @@ impl Fleet {
                     break;
                 }
                 if self.ask(k, r#"{"cmd":"status"}"#).is_some() {
+                    let s_cfg = cfg.clone();
                     self.slots[k - 1].sluice = Some(child);
                     if self.slots[k - 1].speaker.is_none() {
                         let sp = self.spawn(
                             Command::new("ip")
                                 .args(["netns", "exec", &format!("sl-a{k}")])
                                 .arg(sluicectl())
-                                .args(["speaker", "--socket", &self.socket(k), "--bird-socket"])
+                                .args(["speaker", "--config", s_cfg.to_str().unwrap(), "--bird-socket"])
                                 .arg(format!("/run/sluice-lab/a{k}.ctl"))
                                 .args(["--also", "ret", "--interval-ms", "100"])
                                 .stdout(Stdio::null())

@@ -362,7 +362,7 @@ fn main() -> ExitCode {
             let req = match cmd {
                 ApplianceCmd::Drain => Request::ApplianceDrain,
                 ApplianceCmd::Undrain => Request::ApplianceUndrain,
-                ApplianceCmd::Status => Request::Announce,
+                ApplianceCmd::Status => Request::Announce { withdrawn: false },
             };
             remote(target, Ok(req))
         }

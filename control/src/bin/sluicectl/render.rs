@@ -103,7 +103,7 @@ pub(crate) fn show(target: &Target, req: &Request, resp: Response) -> ExitCode {
                 );
             }
         }
-        (Request::Announce, Value::Object(m)) => {
+        (Request::Announce { .. }, Value::Object(m)) => {
             out!(
                 "appliance: {}  announcing: {}  generation: {}  digest: {}",
                 m.get("state").and_then(Value::as_str).unwrap_or("unknown"),

@@ -42,6 +42,10 @@ pub(crate) struct SpeakerArgs {
     /// Milliseconds between questions; also the appliance's deadline to answer (capped at 1000).
     #[arg(long, default_value_t = 200)]
     interval_ms: u64,
+    /// An appliance that accepts the question but answers too late (a busy control loop) is withdrawn
+    /// only after this many such misses in a row; one that cannot be reached, at once.
+    #[arg(long, default_value_t = 3)]
+    misses: u32,
     /// A further BIRD protocol, enabled while the appliance announces any VIP (repeatable).
     #[arg(long = "also", value_name = "PROTO")]
     also: Vec<String>,
@@ -148,6 +152,11 @@ struct Bird {
 }
 
 impl Bird {
+    /// BIRD has taken the withdrawal of every protocol in `names`.
+    fn all_withdrawn<'a>(&self, mut names: impl Iterator<Item = &'a String>) -> bool {
+        names.all(|p| self.set.get(p) == Some(&false))
+    }
+
     /// Sets every protocol whose wanted state differs from the last one set, withdrawals first; true
     /// when BIRD took every change.
     fn converge(&mut self, want: &BTreeMap<String, (bool, String)>) -> bool {
@@ -190,6 +199,9 @@ pub(crate) fn run(args: SpeakerArgs) -> ExitCode {
     if !(10..=60_000).contains(&args.interval_ms) {
         return fail("--interval-ms: 10 to 60000");
     }
+    if !(1..=100).contains(&args.misses) {
+        return fail("--misses: 1 to 100");
+    }
     let mut known = BTreeSet::new();
     let path = match (&args.socket, &args.config) {
         (Some(s), _) => s.clone(),
@@ -217,9 +229,20 @@ pub(crate) fn run(args: SpeakerArgs) -> ExitCode {
         args.interval_ms
     );
     let mut answering: Option<bool> = None;
+    let mut misses = 0u32;
     while !stop.requested() {
         let start = Instant::now();
-        let ann = read_announcement(asker.ask(&Request::Announce).answer);
+        let withdrawn = bird.all_withdrawn(known.iter().chain(&args.also));
+        let ann = read_announcement(asker.ask(&Request::Announce { withdrawn }).answer);
+        // Too late, not gone: the appliance took the question (or still holds the last one).
+        let late = matches!(&ann, Err(e) if e.starts_with("no answer within") || e.contains("still unanswered"));
+        misses = if late { misses + 1 } else { 0 };
+        if late && misses < args.misses {
+            if stop.sleep_until(start + interval) {
+                break;
+            }
+            continue;
+        }
         if answering != Some(ann.is_ok()) {
             match &ann {
                 Ok(a) => eprintln!("{} speaker: appliance answering ({})", timestamp(), a.state),

@@ -209,16 +209,21 @@ fn peer_frame(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, resets: &mut R
         return Verdict::Drop(DropReason::FanoutUnknownSender);
     }
     // The owner must be a node this appliance's own snapshots (now, or within the moved window) pick for
-    // the connection: a frame naming anything else would turn the real owner's segments into RSTs.
+    // the connection: a frame naming anything else would turn the real owner's segments into RSTs. A
+    // configured node not picked yet is held until a snapshot picks it (the peer applied a change first).
     let Some(Some(owner)) = peer_owner(&d[ethernet::HEADER_LEN..]) else {
         return Verdict::Drop(DropReason::FanoutForged);
     };
     let Some((conn, ack)) = carried_conn(ctx, frame, PEER_HEADER_LEN) else {
         return Verdict::Drop(DropReason::FanoutForged);
     };
-    if ack != ctx.cookie.of(&conn) || !moved::picked_recently(ctx, &conn, &owner, now, resets.moved_window()) {
+    if ack != ctx.cookie.of(&conn) || ctx.node_by_ip(&owner).is_none() {
         return Verdict::Drop(DropReason::FanoutForged);
     }
-    resets.on_peer_frame(conn, Some(owner), now);
+    match moved::picked_recently(ctx, &conn, &owner, now, resets.moved_window()) {
+        true => resets.on_peer_frame(conn, Some(owner), now),
+        // The peer applied a change this appliance has not yet: take the entry when it does.
+        false => resets.defer_peer_frame(conn, owner, now),
+    }
     Verdict::Drop(DropReason::FanoutReceived)
 }

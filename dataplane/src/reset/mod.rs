@@ -58,8 +58,8 @@ named_counters! {
     SuppressedPrefix => "suppressed_prefix": "fan-outs not started because the client prefix's rate limit was spent",
     DuplicateFrames => "duplicate_frames": "a spine's or peer's fan-out frames for a connection whose fan-out is already live here",
     FramesPeers => "frames_peers": "fan-out frames sent to peer appliances",
-    Deferred => "deferred": "node RSTs from a node the connection does not reach here yet, judged again at the next snapshot",
-    Rejudged => "rejudged_moved": "deferred node RSTs the next snapshot showed were for a moved connection (fan-out started)",
+    Deferred => "deferred": "node RSTs from a node the connection does not reach here yet, and peers' frames naming an owner not picked here yet, judged again at the next snapshots",
+    Rejudged => "rejudged_moved": "deferred RSTs and peers' frames a later snapshot explained (fan-out started or entry taken)",
     PeerEntries => "peer_entries": "fan-outs a peer appliance started, known here so its probes' answers complete",
     Completions => "completions": "exact RSTs sent to a node after its challenge ACK",
     Swallowed => "swallowed": "segments from a node for a connection being reset, beyond the completion limit",
@@ -196,11 +196,14 @@ pub enum RstKind {
     Fresh,
 }
 
-/// A node RST judged [`Judgement::NotOwner`], kept until the next snapshot or its expiry.
+/// Something this appliance's snapshot cannot explain yet, kept until a later snapshot does or it expires:
+/// a node RST judged [`Judgement::NotOwner`] (`seq`: its sequence number), or a peer's fan-out frame
+/// naming an owner this appliance does not pick yet (`seq` None). `sender` is the node's address: the
+/// RST's sender, or the owner the peer named.
 #[derive(Clone, Copy)]
 struct Deferred {
     conn: Conn,
-    seq: u32,
+    seq: Option<u32>,
     sender: Addr,
     expires: u64,
 }
@@ -333,14 +336,7 @@ impl Resets {
             Judgement::NotOwner => {
                 self.count(ResetCounter::NotOwner);
                 if let (Some(sender), true) = (owner, self.defer) {
-                    let d = Deferred { conn, seq, sender, expires: now + self.deferred_ttl };
-                    if self.deferred.len() < DEFERRED_MAX {
-                        self.deferred.push(d);
-                    } else {
-                        self.deferred[self.deferred_next] = d;
-                        self.deferred_next = (self.deferred_next + 1) % DEFERRED_MAX;
-                    }
-                    self.count(ResetCounter::Deferred);
+                    self.hold(Deferred { conn, seq: Some(seq), sender, expires: now + self.deferred_ttl });
                 }
             }
             Judgement::Stayed => self.count(ResetCounter::NotMoved),
@@ -349,6 +345,22 @@ impl Resets {
                 self.start(e, Origin::NodeRst, now);
             }
         }
+    }
+
+    fn hold(&mut self, d: Deferred) {
+        if self.deferred.len() < DEFERRED_MAX {
+            self.deferred.push(d);
+        } else {
+            self.deferred[self.deferred_next] = d;
+            self.deferred_next = (self.deferred_next + 1) % DEFERRED_MAX;
+        }
+        self.count(ResetCounter::Deferred);
+    }
+
+    /// A peer's (authenticated) fan-out frame naming `owner`, a node this appliance's snapshots do not
+    /// pick for `conn` yet: the peer applied a change before this appliance. Kept until the change comes.
+    pub fn defer_peer_frame(&mut self, conn: Conn, owner: Addr, now: u64) {
+        self.hold(Deferred { conn, seq: None, sender: owner, expires: now + self.deferred_ttl });
     }
 
     /// Starts a fan-out (queues it for the worker to send and share) within the rate limits. A peer's is
@@ -387,12 +399,21 @@ impl Resets {
                 return false;
             }
             let Some(node) = ctx.node_by_ip(&d.sender) else { return false };
+            let Some(seq) = d.seq else {
+                // A peer's frame: taken once this appliance picks the owner it named.
+                if !moved::picked_recently(ctx, &d.conn, &d.sender, now, self.moved_window) {
+                    return true;
+                }
+                self.count(ResetCounter::Rejudged);
+                self.start(Entry { conn: d.conn, owner: Some(d.sender), ..Entry::default() }, Origin::Peer, now);
+                return false;
+            };
             match moved::judge(ctx, &d.conn, moved::From::Node(node), now, self.moved_window) {
                 Judgement::NotOwner => true,
                 Judgement::Stayed => false,
                 Judgement::Moved => {
                     self.count(ResetCounter::Rejudged);
-                    let e = Entry { conn: d.conn, owner: Some(d.sender), last_rst: Some(d.seq), ..Entry::default() };
+                    let e = Entry { conn: d.conn, owner: Some(d.sender), last_rst: Some(seq), ..Entry::default() };
                     self.start(e, Origin::NodeRst, now);
                     false
                 }

@@ -28,6 +28,7 @@ use crate::reset::FanoutEvent;
 use crate::stats::{Shared, Snapshot};
 use crate::worker::{self, Links, Plan};
 
+mod endpoints;
 mod publish;
 mod serve;
 
@@ -250,23 +251,22 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
         events,
         recent: std::collections::VecDeque::with_capacity(RECENT_RESETS),
         history: Default::default(),
+        endpoints: endpoints::Endpoints::start(console, metrics),
         standing: Standing::Ready,
         withdrawn_told: None,
         fleet_down: Default::default(),
         ports: ports.clone(),
-        metrics,
         cfg: cfg.clone(),
         ctx,
         macs,
         senders,
         links: links.clone(),
         lcores: workers.clone(),
-        console,
         config_path: opts.config_path.clone(),
         start: Instant::now(),
     };
     let seconds = control.run(opts, &stop, &signals);
-    if control.console.is_some() {
+    if cfg.console.enabled {
         let _ = std::fs::remove_file(cfg.console_socket());
     }
     stop.store(true, Relaxed);
@@ -361,8 +361,8 @@ struct Control {
     senders: Vec<Mailbox>,
     links: Arc<Vec<WorkerLink>>,
     lcores: Vec<u32>,
-    console: Option<UnixListener>,
-    metrics: Option<TcpListener>,
+    /// The console and metrics endpoints' threads and queues.
+    endpoints: endpoints::Endpoints,
     events: Arc<ArrayQueue<FanoutEvent>>,
     /// Recent snapshots that decided differently from the current one, newest last: table changes, and
     /// affinity-only changes (each bounded, and none older than the moved window).
@@ -548,8 +548,7 @@ impl Control {
             if self.last_telemetry.elapsed() >= Duration::from_millis(250) {
                 self.refresh_telemetry();
             }
-            self.serve_console();
-            self.serve_metrics();
+            self.answer_console();
             if opts.duration.is_some_and(|d| now - start >= d) {
                 break;
             }

@@ -1,9 +1,9 @@
-//! The control lcore's answers: the console (one JSON request per connection), the Prometheus endpoint
-//! and the DPDK telemetry commands, all read from the state `Control` owns.
+//! The control lcore's answers: console requests (read and written by the endpoints' threads, see
+//! [`super::endpoints`]), the text the metrics endpoint serves, and the DPDK telemetry commands, all from
+//! the state `Control` owns.
 
-use std::io::{BufRead, BufReader, Write};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use sluice_control::affinity::ClientId;
 use sluice_control::config::{HealthScope, NodeState};
@@ -11,6 +11,9 @@ use sluice_control::console::{self, Announcement, Request, Response, VipAnnounce
 
 use super::{Control, Standing};
 use crate::report::{prometheus, Summary};
+
+/// Console requests the control loop answers per turn, at most.
+const CONSOLE_PER_TURN: usize = 16;
 
 const AFFINITY_OFF: &str = "affinity is off in this appliance's configuration ([affinity] enabled = false)";
 
@@ -77,55 +80,19 @@ impl Control {
         o
     }
 
-    /// Answers every waiting HTTP request on the metrics endpoint: GET /metrics, else 404.
-    pub(super) fn serve_metrics(&self) {
-        let Some(l) = &self.metrics else { return };
-        while let Ok((stream, _)) = l.accept() {
-            let _ = stream.set_nonblocking(false);
-            let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
-            let mut line = String::new();
-            let _ = BufReader::new(std::io::Read::take(&stream, 8192)).read_line(&mut line);
-            let (status, body) = if line.starts_with("GET /metrics ") || line.starts_with("GET /metrics?") {
-                let s = Summary::new(
-                    self.start.elapsed().as_secs_f64(),
-                    &self.snapshots(),
-                    &self.lcores,
-                    &self.ctx.topology,
-                );
-                ("200 OK", prometheus(&s, self.ctx.generation) + &self.extra_metrics())
-            } else {
-                ("404 Not Found", "only /metrics is served here\n".to_string())
-            };
-            let mut w = &stream;
-            let _ = write!(
-                w,
-                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
+    /// Renders what the metrics endpoint serves (the endpoint's threads answer from it).
+    pub(super) fn render_metrics(&self) {
+        let s = Summary::new(self.start.elapsed().as_secs_f64(), &self.snapshots(), &self.lcores, &self.ctx.topology);
+        let text = prometheus(&s, self.ctx.generation) + &self.extra_metrics();
+        *self.endpoints.metrics_body.lock().unwrap_or_else(|e| e.into_inner()) = text;
     }
 
-    /// Answers every console connection waiting (one request each).
-    pub(super) fn serve_console(&mut self) {
-        loop {
-            let Some(l) = &self.console else { return };
-            let stream = match l.accept() {
-                Ok((s, _)) => s,
-                Err(_) => return,
-            };
-            let _ = stream.set_nonblocking(false);
-            let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-            let mut line = String::new();
-            let mut reader = BufReader::new(std::io::Read::take(&stream, 64 * 1024));
-            let resp = match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => Response::err("malformed request: nothing received"),
-                Ok(_) => match console::parse_request(&line) {
-                    Ok(req) => self.handle(req),
-                    Err(e) => Response::err(e),
-                },
-            };
-            let mut w = &stream;
-            let _ = writeln!(w, "{}", serde_json::to_string(&resp).expect("response serialises"));
+    /// Answers the console requests the endpoint's threads have read (a few per turn of the loop).
+    pub(super) fn answer_console(&mut self) {
+        for _ in 0..CONSOLE_PER_TURN {
+            let Ok(p) = self.endpoints.requests.try_recv() else { return };
+            let resp = self.handle(p.request);
+            let _ = p.reply.try_send(resp);
         }
     }
 
@@ -144,6 +111,9 @@ impl Control {
     /// Refreshes what the telemetry commands answer.
     pub(super) fn refresh_telemetry(&mut self) {
         self.last_telemetry = Instant::now();
+        if self.cfg.metrics.prometheus {
+            self.render_metrics();
+        }
         let mut stats = match self.handle(Request::Stats).data {
             Some(v) => v,
             None => return,

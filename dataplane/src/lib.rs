@@ -5,6 +5,7 @@ pub mod affinity;
 pub mod app;
 mod counters;
 pub mod hash;
+pub mod metrics;
 pub mod pipeline;
 pub mod report;
 pub mod reset;

@@ -217,57 +217,6 @@ impl Summary {
     }
 }
 
-/// The summary in Prometheus text exposition format (version 0.0.4).
-pub fn prometheus(s: &Summary, generation: u64) -> String {
-    let mut o = String::new();
-    let _ = writeln!(o, "# HELP sluice_generation Configuration generation the workers run on.");
-    let _ = writeln!(o, "# TYPE sluice_generation gauge\nsluice_generation {generation}");
-    for (name, help, get) in [
-        ("rx_packets_total", "Packets received by a worker.", (|c: &Snapshot| c.rx) as fn(&Snapshot) -> u64),
-        ("tx_packets_total", "Packets a worker's transmit queues took.", |c: &Snapshot| c.tx),
-        (
-            "generated_packets_total",
-            "Frames a worker made itself (reset probes and fan-out frames).",
-            |c: &Snapshot| c.generated,
-        ),
-        ("to_nodes_packets_total", "Client packets sent toward nodes.", |c: &Snapshot| c.to_nodes),
-        ("to_clients_packets_total", "Return packets sent toward clients.", |c: &Snapshot| c.to_clients),
-        ("replies_total", "ARP, ND and echo answers.", |c: &Snapshot| c.replies),
-    ] {
-        let _ = writeln!(o, "# HELP sluice_{name} {help}\n# TYPE sluice_{name} counter");
-        for (i, w) in s.workers.iter().enumerate() {
-            let _ = writeln!(o, "sluice_{name}{{worker=\"{i}\",lcore=\"{}\"}} {}", w.lcore, get(&w.counters));
-        }
-    }
-    let _ = writeln!(o, "# HELP sluice_drops_total Packets dropped, by reason.\n# TYPE sluice_drops_total counter");
-    for (r, n) in &s.drops {
-        let _ = writeln!(o, "sluice_drops_total{{reason=\"{r}\"}} {n}");
-    }
-    let _ = writeln!(
-        o,
-        "# HELP sluice_resets Reset fan-out counters (softstate_entries is a gauge).\n# TYPE sluice_resets untyped"
-    );
-    for (r, n) in &s.resets {
-        let _ = writeln!(o, "sluice_resets{{counter=\"{r}\"}} {n}");
-    }
-    let _ = writeln!(
-        o,
-        "# HELP sluice_keys_total How content-keyed requests were keyed.\n# TYPE sluice_keys_total counter"
-    );
-    for (k, n) in &s.keys {
-        let _ = writeln!(o, "sluice_keys_total{{key=\"{k}\"}} {n}");
-    }
-    let _ = writeln!(o, "# HELP sluice_node_packets Packets selected for a node since the last topology change.\n# TYPE sluice_node_packets gauge");
-    for n in &s.nodes {
-        let _ = writeln!(
-            o,
-            "sluice_node_packets{{node=\"{}\",chassis=\"{}\",state=\"{}\"}} {}",
-            n.name, n.chassis, n.state, n.selected
-        );
-    }
-    o
-}
-
 /// A JSON answer as DPDK telemetry entries: objects become dicts, arrays dicts keyed by each element's
 /// `name` (or its index), numbers u64 (others as text), booleans 0/1; nulls are left out.
 pub fn telemetry_entries(v: &serde_json::Value) -> Vec<(String, dpdk_sys::telemetry::Value)> {

@@ -175,11 +175,15 @@ fn console_drains_a_node_and_refuses_bad_changes_without_changing_anything() {
     let m = get("/metrics");
     assert!(m.starts_with("HTTP/1.1 200 OK"), "{m}");
     assert!(m.contains("sluice_generation 5"), "{m}");
-    assert!(m.contains("# TYPE sluice_rx_packets_total counter"));
-    assert!(m.contains("sluice_rx_packets_total{worker=\"0\",lcore=\"1\"} "));
-    assert!(m.contains("sluice_node_packets{node=\"a1\",chassis=\"chassis-a\",state=\"draining\"} 0"), "{m}");
-    assert!(m.contains("sluice_drops_total{reason=\"malformed_l2\"} 0"));
-    assert!(m.contains("sluice_resets{counter=\"fanouts_started\"} 0"));
+    assert!(m.contains("# TYPE sluice_rx_packets counter"), "{m}");
+    assert!(m.contains("sluice_rx_packets_total{worker=\"0\",lcore=\"1\"} "), "{m}");
+    // A node's state is a value, not a label: draining a1 did not start a new series.
+    assert!(m.contains("sluice_node_selected_packets{node=\"a1\",chassis=\"chassis-a\"} 0"), "{m}");
+    assert!(m.contains("sluice_node_active{node=\"a1\"} 0") && m.contains("sluice_node_active{node=\"b1\"} 1"), "{m}");
+    assert!(m.contains("sluice_drops_total{reason=\"malformed_l2\"} 0"), "{m}");
+    assert!(m.contains("sluice_reset_events_total{counter=\"fanouts_started\"} 0"), "{m}");
+    assert!(m.contains("# TYPE sluice_reset_softstate_entries gauge"), "{m}");
+    assert!(m.contains("sluice_build_info{version=") && m.contains("sluice_adoption_seconds_sum"), "{m}");
     assert!(get("/other").starts_with("HTTP/1.1 404"));
     // DPDK's own telemetry client lists sluice's commands and shows the same counters.
     std::thread::sleep(Duration::from_millis(300));

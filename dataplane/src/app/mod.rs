@@ -148,6 +148,12 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
             )?),
             false => None,
         };
+        if cfg.metrics.prometheus && !cfg.metrics.listen.ip().is_loopback() {
+            eprintln!(
+                "sluice: warning: the metrics endpoint listens on {}, not a loopback address: whoever reaches it reads every counter",
+                cfg.metrics.listen
+            );
+        }
         let metrics = match cfg.metrics.prometheus {
             true => Some(step(
                 &format!("metrics endpoint {}", cfg.metrics.listen),

@@ -10,7 +10,7 @@ use sluice_control::config::{HealthScope, NodeState};
 use sluice_control::console::{self, Announcement, Request, Response, VipAnnouncement};
 
 use super::{Control, Standing};
-use crate::report::{prometheus, Summary};
+use crate::report::Summary;
 
 /// Console requests the control loop answers per turn, at most.
 const CONSOLE_PER_TURN: usize = 16;
@@ -42,48 +42,43 @@ pub(super) fn unix_secs(t: std::time::SystemTime) -> f64 {
 }
 
 impl Control {
-    /// The control core's own metrics: snapshot adoption, affinity and health.
-    fn extra_metrics(&self) -> String {
-        use std::fmt::Write as _;
-        let mut o = String::new();
+    /// The control core's own figures for the metrics: snapshot adoption, affinity and health.
+    fn control_figures(&self) -> crate::metrics::ControlFigures {
         let h = &self.adoption;
-        let _ = writeln!(
-            o,
-            "# HELP sluice_adoption_seconds Publication of a snapshot until every worker runs on it.\n# TYPE sluice_adoption_seconds summary"
-        );
-        for q in [0.5, 0.99, 1.0] {
-            let _ = writeln!(o, "sluice_adoption_seconds{{quantile=\"{q}\"}} {}", h.value_at_quantile(q) as f64 / 1e6);
+        let mut last = 0u64;
+        let mut buckets = Vec::new();
+        // Per bucket (not cumulative: the encoder sums), bounds in seconds; the last is +Inf.
+        for bound_us in [100u64, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 100_000, 500_000, 2_000_000, u64::MAX] {
+            let upto = if bound_us == u64::MAX { h.len() } else { h.count_between(0, bound_us) };
+            let upper = if bound_us == u64::MAX { f64::MAX } else { bound_us as f64 / 1e6 };
+            buckets.push((upper, upto.saturating_sub(last)));
+            last = upto;
         }
-        let _ = writeln!(o, "sluice_adoption_seconds_count {}", h.len());
-        if let Some(a) = &self.affinity {
-            let _ = writeln!(
-                o,
-                "# HELP sluice_affinity_entries Client VMs with a CVM.\n# TYPE sluice_affinity_entries gauge"
-            );
-            let _ = writeln!(o, "sluice_affinity_entries {}", a.len());
-            let _ = writeln!(o, "# HELP sluice_affinity Affinity table counters.\n# TYPE sluice_affinity counter");
-            if let Ok(serde_json::Value::Object(m)) = serde_json::to_value(&a.counters) {
-                for (k, v) in m {
-                    let _ = writeln!(o, "sluice_affinity{{counter=\"{k}\"}} {v}");
-                }
-            }
+        let sum: f64 = h.iter_recorded().map(|v| v.value_iterated_to() as f64 * v.count_at_value() as f64).sum();
+        crate::metrics::ControlFigures {
+            adoption_buckets: buckets,
+            adoption_sum: sum / 1e6,
+            adoption_count: h.len(),
+            affinity: self.affinity.as_ref().map(|a| {
+                let counters = match serde_json::to_value(&a.counters) {
+                    Ok(serde_json::Value::Object(m)) => {
+                        m.into_iter().map(|(k, v)| (k, v.as_u64().unwrap_or(0))).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                (a.len() as u64, counters)
+            }),
+            health: self
+                .health
+                .as_ref()
+                .map_or_else(Vec::new, |hc| hc.nodes().map(|(n, x)| (n.to_string(), x.up)).collect()),
         }
-        if let Some(hc) = &self.health {
-            let _ = writeln!(
-                o,
-                "# HELP sluice_node_health 1 when a node passes its health checks.\n# TYPE sluice_node_health gauge"
-            );
-            for (name, n) in hc.nodes() {
-                let _ = writeln!(o, "sluice_node_health{{node=\"{name}\"}} {}", n.up as u8);
-            }
-        }
-        o
     }
 
     /// Renders what the metrics endpoint serves (the endpoint's threads answer from it).
     pub(super) fn render_metrics(&self) {
         let s = Summary::new(self.start.elapsed().as_secs_f64(), &self.snapshots(), &self.lcores, &self.ctx.topology);
-        let text = prometheus(&s, self.ctx.generation) + &self.extra_metrics();
+        let text = crate::metrics::render(&s, self.ctx.generation, self.control_figures());
         *self.endpoints.metrics_body.lock().unwrap_or_else(|e| e.into_inner()) = text;
     }
 

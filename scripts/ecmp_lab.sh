@@ -409,6 +409,10 @@ config() { # K NODES
   local k=$1 nodes=$2 prefix=${LAB_PREFIX:-sluice-ecmp} cpus="0,1" i c
   case "$k" in [1-9]) ;; *) echo "ecmp_lab.sh: K must be 1..9, not '$k'" >&2; return 2 ;; esac
   case "$nodes" in [1-9]) ;; *) echo "ecmp_lab.sh: NODES must be 1..9, not '$nodes'" >&2; return 2 ;; esac
+  case "${LAB_APPLIANCES:-3}" in
+    [1-9]) ;;
+    *) echo "ecmp_lab.sh: LAB_APPLIANCES must be 1..9, not '${LAB_APPLIANCES:-}'" >&2; return 2 ;;
+  esac
   # Several appliances share two CPUs: alternate them, and let idle workers sleep.
   [ $((k % 2)) = 0 ] && cpus="1,0"
   cat <<EOT

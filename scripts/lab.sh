@@ -8,8 +8,10 @@
 #
 # Client side (both layouts): sl-cli's eth0 (192.0.2.100/24, MAC 02:00:00:00:c1:01) ↔ slc0 in the root
 # namespace, where sluice (single) or the spine attaches with net_af_packet; the VIP 10.10.0.1 is routed
-# via 192.0.2.1. Nodes: sl-nI has eth0 198.51.100.1I/24 (MAC 02:00:00:00:0a:0I), the VIP on lo, and a
-# default route via 198.51.100.1 (the appliance in front of it); n1-n2 are chassis-a, the rest chassis-b.
+# via 192.0.2.1. Nodes (1..99 of them): sl-nI has eth0 with MAC 02:00:00:00:0a:XX (XX: I in two hex
+# digits) and address 198.51.100.1I/24 for I <= 9, 198.51.100.(100 + I)/24 above (n10: .110, n99: .199),
+# the VIP on lo, and a default route via 198.51.100.1 (the appliance in front of it); n1-n2 are
+# chassis-a, the rest chassis-b.
 #   single: every node on bridge slbr; sluice's node port is sln0 (↔ sln0b on the bridge).
 #   tiered: chassis-a's nodes on bridge slbra (appliance port sla0 ↔ sla0b), chassis-b's on slbrb (slb0 ↔
 #           slb0b); the spine reaches chassis-a's appliance over ssa0 ↔ ssa1 and chassis-b's over ssb0 ↔ ssb1.
@@ -60,6 +62,19 @@ down() {
   return 1
 }
 
+check_nodes() { # COUNT WHAT: refuse a node count the addressing below cannot serve
+  case "$1" in
+    [1-9] | [1-9][0-9]) ;;
+    *) echo "lab.sh: $2 must be a node count in 1..99, not '$1'" >&2; return 2 ;;
+  esac
+}
+
+node_mac() { printf '02:00:00:00:0a:%02x' "$1"; }
+
+node_ip() { # 198.51.100.11-19 for nodes 1-9, 198.51.100.110-199 for nodes 10-99
+  if [ "$1" -le 9 ]; then echo "198.51.100.1$1"; else echo "198.51.100.$((100 + $1))"; fi
+}
+
 quiet_if() { # an interface only sluice uses: up, no IPv6 chatter from the root namespace
   sysctl -qw "net.ipv6.conf.$1.disable_ipv6=1" 2>/dev/null || true
   ip link set "$1" up
@@ -80,6 +95,7 @@ bridge() { # NAME APPLIANCE_END IFINDEX: a bridge with a veth pair whose other e
 
 up() {
   local nodes=$1 layout=$2
+  check_nodes "$nodes" NODES || return 2
   down
   ip netns add sl-cli
   ip link add slc0 index 1001 type veth peer name eth0 netns sl-cli
@@ -106,8 +122,8 @@ up() {
     ip link add "sln$i" type veth peer name eth0 netns "$ns"
     ip link set "sln$i" master "$br"
     quiet_if "sln$i"
-    ip -n "$ns" link set eth0 address "02:00:00:00:0a:0$i"
-    ip -n "$ns" addr add "198.51.100.1$i/24" dev eth0
+    ip -n "$ns" link set eth0 address "$(node_mac "$i")"
+    ip -n "$ns" addr add "$(node_ip "$i")/24" dev eth0
     ip -n "$ns" addr add "$VIP/32" dev lo
     ip -n "$ns" link set lo up
     ip -n "$ns" link set eth0 up
@@ -134,6 +150,7 @@ config() {
     1 | 2) ;;
     *) echo "lab.sh: LAB_WORKERS must be 1 or 2, not '$workers'" >&2; return 2 ;;
   esac
+  check_nodes "${LAB_NODES:-4}" LAB_NODES || return 2
   case "$who" in
     spine) printf 'role = "spine"\n' ;;
     chassis-a | chassis-b) printf 'role = "chassis"\nthis_chassis = "%s"\n' "$who"; [ "$who" = chassis-a ] && cpus="1,0" ;;
@@ -194,7 +211,7 @@ EOT
   for i in $(seq 1 "${LAB_NODES:-4}"); do
     local c=chassis-a
     [ "$i" -gt 2 ] && c=chassis-b
-    printf '\n[[nodes]]\nname = "n%s"\nchassis = "%s"\nmac = "02:00:00:00:0a:0%s"\nip = "198.51.100.1%s"\n' "$i" "$c" "$i" "$i"
+    printf '\n[[nodes]]\nname = "n%s"\nchassis = "%s"\nmac = "%s"\nip = "%s"\n' "$i" "$c" "$(node_mac "$i")" "$(node_ip "$i")"
     [ "$who" = spine ] && printf 'port = "to-%s"\n' "${c#chassis-}"
     case " ${LAB_DRAIN:-} " in *" n$i "*) echo 'state = "draining"' ;; esac
   done

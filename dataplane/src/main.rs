@@ -26,18 +26,49 @@ struct Args {
     /// arguments) as JSON instead.
     #[arg(long, requires = "check")]
     json: bool,
-    /// Stop after this many seconds.
-    #[arg(long, value_name = "SECONDS")]
-    duration: Option<f64>,
-    /// Stop once no packet has arrived for this many milliseconds.
-    #[arg(long, value_name = "MS")]
+    /// Stop after this many seconds (more than 0, at most a year).
+    #[arg(long, value_name = "SECONDS", value_parser = seconds, allow_negative_numbers = true)]
+    duration: Option<Duration>,
+    /// Stop once no packet has arrived for this many milliseconds (1 to 86400000).
+    #[arg(long, value_name = "MS", value_parser = idle_ms, allow_negative_numbers = true)]
     exit_idle_ms: Option<u64>,
-    /// Print a stats line this often (0: never).
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    /// Print a stats line this often (0: never; at most 86400000).
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = interval_ms, allow_negative_numbers = true)]
     stats_interval_ms: u64,
     /// Write the final summary as JSON to this file.
     #[arg(long, value_name = "PATH")]
     stats_json: Option<PathBuf>,
+}
+
+/// The longest `--duration`, in seconds: a year.
+const MAX_SECONDS: f64 = 365.0 * 86_400.0;
+/// The longest millisecond argument: a day.
+const MAX_MS: u64 = 86_400_000;
+
+/// `--duration`: a finite number of seconds above 0 and at most [`MAX_SECONDS`] (so that it always
+/// converts to a `Duration`). A refusal is a usage error: exit code 2, before the configuration is read.
+fn seconds(s: &str) -> Result<Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= MAX_SECONDS => Ok(Duration::from_secs_f64(v)),
+        _ => Err(format!("must be a number of seconds above 0 and at most {MAX_SECONDS} (a year)")),
+    }
+}
+
+fn ms_in(s: &str, least: u64) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(v) if (least..=MAX_MS).contains(&v) => Ok(v),
+        _ => Err(format!("must be a whole number of milliseconds in {least}..={MAX_MS} (a day)")),
+    }
+}
+
+/// `--exit-idle-ms`: 1..=[`MAX_MS`].
+fn idle_ms(s: &str) -> Result<u64, String> {
+    ms_in(s, 1)
+}
+
+/// `--stats-interval-ms`: 0 (never) ..=[`MAX_MS`].
+fn interval_ms(s: &str) -> Result<u64, String> {
+    ms_in(s, 0)
 }
 
 fn main() -> ExitCode {
@@ -65,14 +96,8 @@ fn main() -> ExitCode {
         println!("EAL arguments: {}", cfg.eal_args().join(" "));
         return ExitCode::SUCCESS;
     }
-    if let Some(d) = args.duration {
-        if !(d.is_finite() && d > 0.0) {
-            eprintln!("sluice: --duration must be a positive number of seconds");
-            return ExitCode::from(2);
-        }
-    }
     let opts = RunOptions {
-        duration: args.duration.map(Duration::from_secs_f64),
+        duration: args.duration,
         exit_idle: args.exit_idle_ms.map(Duration::from_millis),
         stats_interval: (args.stats_interval_ms > 0).then(|| Duration::from_millis(args.stats_interval_ms)),
         stats_json: args.stats_json.clone(),

@@ -442,6 +442,38 @@ fn a_bad_config_is_refused_before_eal_starts() {
 }
 
 #[test]
+fn bad_arguments_are_refused_before_eal_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "net_null0", "net_null1", &[]);
+    for args in [
+        ["--duration", "1e30"],
+        ["--duration", "-1"],
+        ["--duration", "NaN"],
+        ["--duration", "inf"],
+        ["--duration", "0"],
+        ["--duration", "31536001"],
+        ["--duration", "soon"],
+        ["--exit-idle-ms", "-1"],
+        ["--exit-idle-ms", "0"],
+        ["--exit-idle-ms", "1e3"],
+        ["--exit-idle-ms", "18446744073709551615"],
+        ["--stats-interval-ms", "-5"],
+        ["--stats-interval-ms", "86400001"],
+        ["--stats-interval-ms", "18446744073709551616"],
+    ] {
+        let r = sluice(&cfg, &args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(args[0]) && r.stderr.contains("must be"), "{args:?}: {}", r.stderr);
+        assert!(!r.stderr.contains("panicked") && !r.stderr.contains("EAL:"), "{args:?}: {}", r.stderr);
+    }
+    // The largest values are accepted (--check stops before EAL).
+    let r =
+        sluice(&cfg, &["--check", "--duration", "31536000", "--exit-idle-ms", "86400000", "--stats-interval-ms", "0"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("configuration OK"), "{}", r.stdout);
+}
+
+#[test]
 fn a_device_that_does_not_exist_is_named() {
     let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();

@@ -13,7 +13,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use launch::{LaunchFacts, LcoreFacts, PortFacts};
-pub use types::{CpuList, HashKey, LcoreList, MacAddr, MICROSOFT_KEY};
+pub use types::{CpuList, HashKey, LcoreList, MacAddr, MAX_CPU, MAX_LCORE, MICROSOFT_KEY};
 
 /// A configuration problem: which field, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -115,7 +115,8 @@ pub struct EalConfig {
     /// Memory to reserve in MiB (`-m`); 0 lets EAL decide (needs hugepages).
     #[serde(default)]
     pub memory_mb: u32,
-    /// `--file-prefix`: distinct per process on one host.
+    /// `--file-prefix`: distinct per process on one host; 1..=32 characters of `A-Za-z0-9._-`, the first a
+    /// letter or digit.
     #[serde(default = "default_prefix")]
     pub file_prefix: String,
     /// Further EAL arguments, passed verbatim after the derived ones.
@@ -197,7 +198,7 @@ pub struct DataplaneConfig {
     /// membership change moves between the other nodes several times over. 1.0..=2.0.
     pub load_bound: f64,
     /// When a worker's poll finds nothing 64 times running, sleep this long (0: pure polling, the
-    /// default). For labs and small shared machines; never on the per-packet path.
+    /// default; at most 10000). For labs and small shared machines; never on the per-packet path.
     pub idle_sleep_us: u32,
 }
 
@@ -531,6 +532,8 @@ pub enum ForwardMode {
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
     /// Unique identity; Maglev tables are built from it, so two appliances agree whatever the file order.
+    /// Like every name (chassis, peers, ports): 1..=64 characters of `A-Za-z0-9._-`, the first a letter
+    /// or digit.
     pub name: String,
     pub chassis: String,
     /// The node's MAC (Mac mode) or the next hop toward it (Ipip mode).

@@ -71,17 +71,46 @@ serde_via_str!(HashKey);
 serde_via_str!(LcoreList);
 serde_via_str!(CpuList);
 
-/// CPUs for `eal.cpus`: a comma list where repeats are allowed (`0,1,1`).
+/// DPDK's `RTE_MAX_LCORE`: lcore ids are below it.
+pub const MAX_LCORE: u32 = 128;
+/// CPU ids `eal.cpus` may name are below this.
+pub const MAX_CPU: u32 = 4096;
+
+/// CPUs for `eal.cpus`: a comma list where repeats are allowed (`0,1,1`), one per lcore (so at most
+/// [`MAX_LCORE`]), each below [`MAX_CPU`]. Bounds are checked entry by entry, before anything grows.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct CpuList(pub Vec<u32>);
 
 impl FromStr for CpuList {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        s.split(',')
-            .map(|p| p.trim().parse::<u32>().map_err(|_| format!("cpu list {s:?}: {p:?} is not a CPU number")))
-            .collect::<Result<Vec<_>, _>>()
-            .map(CpuList)
+        let mut out = Vec::new();
+        for p in s.split(',') {
+            if out.len() == MAX_LCORE as usize {
+                return Err(format!(
+                    "cpu list: more than {MAX_LCORE} CPUs (one per lcore, at most {MAX_LCORE} lcores)"
+                ));
+            }
+            let cpu: u32 =
+                p.trim().parse().map_err(|_| format!("cpu list {}: {} is not a CPU number", shown(s), shown(p)))?;
+            if cpu >= MAX_CPU {
+                return Err(format!(
+                    "cpu list {}: CPU {cpu} is beyond the largest supported ({})",
+                    shown(s),
+                    MAX_CPU - 1
+                ));
+            }
+            out.push(cpu);
+        }
+        Ok(CpuList(out))
+    }
+}
+
+/// `s` quoted for an error message, cut short when long.
+pub(crate) fn shown(s: &str) -> String {
+    match s.char_indices().nth(64) {
+        Some((i, _)) => format!("{:?}…", &s[..i]),
+        None => format!("{s:?}"),
     }
 }
 
@@ -156,28 +185,34 @@ pub struct LcoreList(pub Vec<u32>);
 
 impl FromStr for LcoreList {
     type Err = String;
+    /// Every id is checked against [`MAX_LCORE`] before a range is expanded, so the list never holds
+    /// more than [`MAX_LCORE`] entries.
     fn from_str(s: &str) -> Result<Self, String> {
         let mut out = Vec::new();
+        let mut seen = [false; MAX_LCORE as usize];
         for part in s.split(',').map(str::trim) {
-            let bad = || format!("lcore list {s:?}: {part:?} is not a number or a range like 2-5");
-            if let Some((a, b)) = part.split_once('-') {
-                let a: u32 = a.trim().parse().map_err(|_| bad())?;
-                let b: u32 = b.trim().parse().map_err(|_| bad())?;
-                if a > b {
-                    return Err(format!("lcore list {s:?}: range {part:?} runs backwards"));
+            let bad = || format!("lcore list {}: {} is not a number or a range like 2-5", shown(s), shown(part));
+            let id = |x: &str| -> Result<u32, String> {
+                let id: u32 = x.trim().parse().map_err(|_| bad())?;
+                match id < MAX_LCORE {
+                    true => Ok(id),
+                    false => {
+                        Err(format!("lcore list {}: lcore {id} is beyond DPDK's RTE_MAX_LCORE ({MAX_LCORE})", shown(s)))
+                    }
                 }
-                out.extend(a..=b);
-            } else {
-                out.push(part.parse().map_err(|_| bad())?);
+            };
+            let (a, b) = match part.split_once('-') {
+                Some((a, b)) => (id(a)?, id(b)?),
+                None => (id(part)?, id(part)?),
+            };
+            if a > b {
+                return Err(format!("lcore list {}: range {} runs backwards", shown(s), shown(part)));
             }
-        }
-        let mut seen = std::collections::BTreeSet::new();
-        for id in &out {
-            if !seen.insert(*id) {
-                return Err(format!("lcore list {s:?}: lcore {id} appears twice"));
-            }
-            if *id >= 128 {
-                return Err(format!("lcore list {s:?}: lcore {id} is beyond DPDK's RTE_MAX_LCORE (128)"));
+            for l in a..=b {
+                if std::mem::replace(&mut seen[l as usize], true) {
+                    return Err(format!("lcore list {}: lcore {l} appears twice", shown(s)));
+                }
+                out.push(l);
             }
         }
         Ok(LcoreList(out))
@@ -218,5 +253,27 @@ mod tests {
         assert!("3-1".parse::<LcoreList>().is_err());
         assert!("1,1".parse::<LcoreList>().unwrap_err().contains("twice"));
         assert!("x".parse::<LcoreList>().is_err());
+        assert_eq!("0-127".parse::<LcoreList>().unwrap().0.len(), 128);
+        for huge in ["0-4294967295", "0-128", "128", "4294967296", "5-4294967295"] {
+            let e = huge.parse::<LcoreList>().unwrap_err();
+            assert!(e.contains("RTE_MAX_LCORE") || e.contains("not a number"), "{huge}: {e}");
+        }
+    }
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!("0, 1,1".parse::<CpuList>().unwrap().0, vec![0, 1, 1]);
+        assert_eq!("4095".parse::<CpuList>().unwrap().0, vec![4095]);
+        assert!("4096".parse::<CpuList>().unwrap_err().contains("beyond"));
+        assert!("4294967295".parse::<CpuList>().unwrap_err().contains("beyond"));
+        assert!("0,".repeat(128).trim_end_matches(',').parse::<CpuList>().is_ok());
+        assert!("0,".repeat(100_000).parse::<CpuList>().unwrap_err().contains("more than 128"));
+        assert!("".parse::<CpuList>().is_err() && "1-3".parse::<CpuList>().is_err());
+    }
+
+    #[test]
+    fn long_input_is_cut_short_in_errors() {
+        let e = format!("{},x", "1".repeat(10_000)).parse::<LcoreList>().unwrap_err();
+        assert!(e.len() < 300, "{e}");
     }
 }

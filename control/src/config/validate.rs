@@ -15,6 +15,45 @@ fn err(field: impl Into<String>, problem: impl Into<String>) -> R {
     Err(ConfigError::new(field, problem))
 }
 
+/// Longest node, chassis, peer and port name.
+pub const MAX_NAME: usize = 64;
+/// Longest `eal.file_prefix`: DPDK's runtime directory and its sockets' paths are built from it, and a
+/// Unix socket's path has at most 107 bytes.
+pub const MAX_FILE_PREFIX: usize = 32;
+/// Most chassis declared (each gets a tier-2 table; chassis are indexed with 16 bits).
+pub const MAX_CHASSIS: usize = 4096;
+/// Most tier-2 table slots over every chassis (`chassis` × `chassis_table_size`): 512 MiB of tables.
+pub const MAX_CHASSIS_SLOTS: u64 = 1 << 28;
+/// Longest `dataplane.idle_sleep_us`: a sleeping worker notices a stop only when it wakes.
+pub const MAX_IDLE_SLEEP_US: u32 = 10_000;
+
+/// Names (nodes, chassis, peers, ports) and the EAL file prefix go into logs, Prometheus labels, console
+/// answers, file names and the launcher's line-based facts: 1..=`max` characters of `A-Za-z0-9._-`,
+/// the first a letter or digit.
+fn check_name(field: impl Into<String>, value: &str, max: usize) -> R {
+    let rule = format!("must be 1..={max} characters of A-Z a-z 0-9 . _ -, the first a letter or digit");
+    let shown = super::types::shown(value);
+    if let Some(c) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+        return err(field, format!("{shown} contains {c:?}: {rule}"));
+    }
+    if value.is_empty() || value.len() > max {
+        return err(field, format!("{shown} has {} characters: {rule}", value.len()));
+    }
+    if !value.as_bytes()[0].is_ascii_alphanumeric() {
+        return err(field, format!("{shown} starts with {:?}: {rule}", &value[..1]));
+    }
+    Ok(())
+}
+
+/// Free text that ends up on one line of the launcher's facts (devices, EAL arguments, the console
+/// socket): no control characters (newlines, tabs, ...).
+fn check_one_line(field: impl Into<String>, value: &str) -> R {
+    match value.chars().find(|c| c.is_control()) {
+        Some(c) => err(field, format!("{} contains the control character {c:?}", super::types::shown(value))),
+        None => Ok(()),
+    }
+}
+
 impl Config {
     /// Checks everything serde cannot; the first problem found names its field.
     pub fn validate(&self) -> R {
@@ -51,6 +90,7 @@ impl Config {
                     "a spine sends no probes: peers share fan-outs between appliances that probe nodes",
                 );
             }
+            check_name(format!("peers[{i}].name"), &p.name, MAX_NAME)?;
             if !names.insert(p.name.as_str()) {
                 return err(format!("peers[{i}].name"), format!("{:?} is declared twice", p.name));
             }
@@ -141,8 +181,15 @@ impl Config {
                 return err("eal.cpus", format!("names {} CPUs for {} lcores", c.0.len(), l.len()));
             }
         }
-        if self.eal.file_prefix.is_empty() || self.eal.file_prefix.contains('/') {
-            return err("eal.file_prefix", "must be a non-empty name without '/'");
+        check_name("eal.file_prefix", &self.eal.file_prefix, MAX_FILE_PREFIX)?;
+        for (i, a) in self.eal.extra_args.iter().enumerate() {
+            check_one_line(format!("eal.extra_args[{i}]"), a)?;
+        }
+        if let Some(s) = &self.console.socket {
+            check_one_line("console.socket", &s.to_string_lossy())?;
+            if s.as_os_str().len() > 107 {
+                return err("console.socket", "a Unix socket's path has at most 107 bytes");
+            }
         }
         if self.eal.no_huge && self.eal.memory_mb == 0 {
             return err("eal.memory_mb", "must be set (e.g. 1024) when no_huge = true");
@@ -173,6 +220,9 @@ impl Config {
             if !is_prime(v) || !(251..=16_777_213).contains(&v) {
                 return err(f, format!("{v} must be a prime between 251 and 16777213 (e.g. 65537)"));
             }
+        }
+        if d.idle_sleep_us > MAX_IDLE_SLEEP_US {
+            return err("dataplane.idle_sleep_us", format!("{} is above {MAX_IDLE_SLEEP_US}", d.idle_sleep_us));
         }
         if !(1.0..=2.0).contains(&d.load_bound) {
             return err("dataplane.load_bound", format!("{} is outside 1.0..=2.0", d.load_bound));
@@ -295,9 +345,11 @@ impl Config {
         let mut devices = BTreeSet::new();
         for (i, p) in self.ports.iter().enumerate() {
             let f = |k: &str| format!("ports[{i}].{k}");
-            if p.name.is_empty() || !names.insert(p.name.as_str()) {
-                return err(f("name"), format!("{:?} is empty or used by another port", p.name));
+            check_name(f("name"), &p.name, MAX_NAME)?;
+            if !names.insert(p.name.as_str()) {
+                return err(f("name"), format!("{:?} is used by another port", p.name));
             }
+            check_one_line(f("device"), &p.device)?;
             if p.dev_name().is_empty() || !devices.insert(p.dev_name()) {
                 return err(f("device"), format!("{:?} is empty or used by another port", p.device));
             }
@@ -383,10 +435,25 @@ impl Config {
 
     fn validate_topology(&self) -> R {
         let mut chassis = BTreeSet::new();
+        if self.chassis.len() > MAX_CHASSIS {
+            return err("chassis", format!("{} chassis; at most {MAX_CHASSIS}", self.chassis.len()));
+        }
         for (i, c) in self.chassis.iter().enumerate() {
-            if c.name.is_empty() || !chassis.insert(c.name.as_str()) {
-                return err(format!("chassis[{i}].name"), format!("{:?} is empty or a duplicate chassis", c.name));
+            check_name(format!("chassis[{i}].name"), &c.name, MAX_NAME)?;
+            if !chassis.insert(c.name.as_str()) {
+                return err(format!("chassis[{i}].name"), format!("{:?} is a duplicate chassis", c.name));
             }
+        }
+        let slots = self.chassis.len() as u64 * u64::from(self.dataplane.chassis_table_size);
+        if slots > MAX_CHASSIS_SLOTS {
+            return err(
+                "dataplane.chassis_table_size",
+                format!(
+                    "{} slots for each of {} chassis is {slots} in all; at most {MAX_CHASSIS_SLOTS}",
+                    self.dataplane.chassis_table_size,
+                    self.chassis.len()
+                ),
+            );
         }
         if self.nodes.is_empty() {
             return err("nodes", "at least one node is needed");
@@ -399,9 +466,7 @@ impl Config {
         let mut ips = BTreeSet::new();
         for (i, n) in self.nodes.iter().enumerate() {
             let f = |k: &str| format!("nodes[{i}].{k}");
-            if n.name.is_empty() || n.name.len() > 64 {
-                return err(f("name"), "must be 1..=64 characters");
-            }
+            check_name(f("name"), &n.name, MAX_NAME)?;
             if !names.insert(n.name.as_str()) {
                 return err(f("name"), format!("duplicate node {:?}", n.name));
             }

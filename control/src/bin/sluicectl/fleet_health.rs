@@ -368,8 +368,8 @@ pub(crate) fn run(fleet: &mut Fleet, apply: bool, watch: Option<u64>, json: bool
         }
         return if r.settled() { ExitCode::SUCCESS } else { ExitCode::from(1) };
     };
-    if every < 10 {
-        eprintln!("sluicectl: --watch: at least 10 ms");
+    if !(10..=86_400_000).contains(&every) {
+        eprintln!("sluicectl: --watch: 10 to 86400000 ms");
         return ExitCode::from(2);
     }
     let stop = match Stop::on_signals() {

@@ -135,6 +135,7 @@ fn affinity_settings_are_checked() {
     for (bad, field) in [
         ("[affinity]\nidle_timeout_ms = 0", "affinity.idle_timeout_ms"),
         ("[affinity]\nmax_entries = 0", "affinity.max_entries"),
+        ("[affinity]\nmax_entries_per_prefix = 0", "affinity.max_entries_per_prefix"),
         ("[affinity]\nrebalance_interval_ms = 5", "affinity.rebalance_interval_ms"),
         ("[affinity]\npublish_interval_ms = 1", "affinity.publish_interval_ms"),
         ("[affinity]\nreport_queue = 1", "affinity.report_queue"),

@@ -309,6 +309,10 @@ pub struct AffinityConfig {
     pub idle_timeout_ms: u64,
     /// Most entries kept; clients beyond it are balanced by their key and counted (`table_full`).
     pub max_entries: u32,
+    /// Most learned entries per client prefix (an IPv4 /24, an IPv6 /64), so one source cannot fill the
+    /// table; clients beyond it are balanced by their key and counted (`prefix_full`). Pins are not
+    /// capped. MAC client ids have no prefix: only `max_entries` bounds them.
+    pub max_entries_per_prefix: u32,
     /// A CVM whose share of affinity traffic exceeds its weight share by more than this fraction sheds
     /// affinities to the least loaded CVMs (0.25: more than 125% of its share). Negative disables.
     pub rebalance_margin: f64,
@@ -329,6 +333,7 @@ impl Default for AffinityConfig {
             client_id: ClientIdKind::Ip,
             idle_timeout_ms: 300_000,
             max_entries: 65536,
+            max_entries_per_prefix: 256,
             rebalance_margin: 0.25,
             rebalance_interval_ms: 5000,
             rebalance_min_packets: 10_000,

@@ -264,6 +264,12 @@ impl Config {
         if !(1..=1 << 22).contains(&a.max_entries) {
             return err("affinity.max_entries", format!("{} is outside 1..=4194304", a.max_entries));
         }
+        if !(1..=1 << 22).contains(&a.max_entries_per_prefix) {
+            return err(
+                "affinity.max_entries_per_prefix",
+                format!("{} is outside 1..=4194304", a.max_entries_per_prefix),
+            );
+        }
         if !a.rebalance_margin.is_finite() {
             return err("affinity.rebalance_margin", "must be a number (negative disables rebalancing)");
         }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sluice_control::affinity::Move;
+use sluice_control::affinity::{AffinityTable, Move};
 use sluice_control::config::{HealthScope, NodeState};
 use sluice_control::{Config, Topology};
 
@@ -15,6 +15,16 @@ use crate::affinity::AffinityMap;
 use crate::pipeline::Context;
 use crate::reset::moved::{AFFINITY_PRIORS_MAX, TABLE_PRIORS_MAX};
 use crate::reset::Prior;
+
+/// The workers' map of the entries `a` honours under `topo`, counted as a publication (with the entries
+/// it had no slot for).
+fn affinity_map(a: &mut AffinityTable, topo: &Topology) -> Arc<AffinityMap> {
+    let map = AffinityMap::build(&a.honoured(topo));
+    a.counters.unplaced += map.unplaced() as u64;
+    a.counters.publishes += 1;
+    a.take_dirty();
+    Arc::new(map)
+}
 
 impl Control {
     /// The configuration the tables are built from: the operator's, with nodes that failed their health
@@ -99,9 +109,7 @@ impl Control {
         }
         if let Some(a) = &mut self.affinity {
             let moves = a.evacuate(&ctx.topology);
-            ctx.affinity = Arc::new(AffinityMap::build(&a.honoured(&ctx.topology)));
-            a.counters.publishes += 1;
-            a.take_dirty();
+            ctx.affinity = affinity_map(a, &ctx.topology);
             self.note_moves(moves);
             self.last_affinity_publish = Instant::now();
         }
@@ -128,9 +136,7 @@ impl Control {
         let Some(a) = &mut self.affinity else { return };
         let mut ctx = (*self.ctx).clone();
         ctx.generation += 1;
-        ctx.affinity = Arc::new(AffinityMap::build(&a.honoured(&ctx.topology)));
-        a.counters.publishes += 1;
-        a.take_dirty();
+        ctx.affinity = affinity_map(a, &ctx.topology);
         self.last_affinity_publish = Instant::now();
         self.publish(ctx);
     }

@@ -161,6 +161,7 @@ impl Control {
                 "entries": a.len(),
                 "pinned": a.show(&Default::default()).map_or(0, |l| l.iter().filter(|(_, e)| e.pinned).count()),
                 "honoured": self.ctx.affinity.len(),
+                "unplaced": self.ctx.affinity.unplaced(),
                 "counters": a.counters,
             }),
         }
@@ -331,7 +332,7 @@ impl Control {
                             .iter()
                             .map(|(c, e)| {
                                 serde_json::json!({
-                                    "client": c.display(kind).to_string(), "node": e.node, "pinned": e.pinned,
+                                    "client": c.display(kind).to_string(), "node": &*e.node, "pinned": e.pinned,
                                     "packets": e.packets, "bytes": e.bytes, "moves": e.moves,
                                     "idle_s": now.saturating_sub(e.last_seen_ms) as f64 / 1000.0,
                                     "age_s": now.saturating_sub(e.created_ms) as f64 / 1000.0,

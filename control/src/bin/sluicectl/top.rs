@@ -72,13 +72,14 @@ fn view(prev: &Value, cur: &Value, secs: f64) -> View {
     let ad = |k: &str| delta(u(&a[k]), u(&pa[k]));
     header.push(match cur["affinity"]["enabled"].as_bool() {
         Some(true) => format!(
-            "affinity: {} entries ({} pinned); this interval {} learned, {} aged, {} moved (CVM unavailable), {} moved (overload)",
+            "affinity: {} entries ({} pinned); this interval {} learned, {} aged, {} moved (CVM unavailable), {} moved (overload), {} not learned (table or prefix full)",
             u(&cur["affinity"]["entries"]),
             u(&cur["affinity"]["pinned"]),
             ad("learned"),
             ad("aged"),
             ad("moved_unavailable"),
-            ad("moved_overload")
+            ad("moved_overload"),
+            ad("table_full") + ad("prefix_full")
         ),
         _ => "affinity: off".to_string(),
     });

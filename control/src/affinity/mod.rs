@@ -7,79 +7,30 @@
 //! to workers as an immutable map. Pinned entries are the operator's: they never age and never move; a
 //! pin is honoured while its CVM is active and resumes when the CVM comes back.
 //!
+//! Client addresses come from the network: learning is capped per client prefix (an IPv4 /24, an IPv6
+//! /64) as well as in all, so one source cannot fill the table, and an operator's pin evicts the least
+//! recently seen learned entry of a full table rather than being refused.
+//!
 //! Time is passed in as milliseconds so the logic is testable without clocks.
 
-use std::collections::HashMap;
-use std::fmt;
-use std::net::IpAddr;
+mod client;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::config::{AffinityConfig, ClientIdKind, ConfigError, MacAddr, NodeState};
+use client::PrefixCounts;
+pub use client::{ClientDisplay, ClientId};
+
+use crate::config::{AffinityConfig, ClientIdKind, ConfigError, NodeState};
 use crate::topology::Topology;
-
-/// A client VM's identity: an IP address (IPv4 as v4-mapped IPv6) or a MAC in the low 48 bits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ClientId(pub u128);
-
-impl ClientId {
-    pub fn from_ip(ip: IpAddr) -> ClientId {
-        ClientId(match ip {
-            IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
-            IpAddr::V6(a) => u128::from(a),
-        })
-    }
-    pub fn from_mac(mac: [u8; 6]) -> ClientId {
-        ClientId(mac.iter().fold(0u128, |acc, b| acc << 8 | *b as u128))
-    }
-
-    /// Parses an operator's spelling for `kind`; the error says what was expected.
-    pub fn parse(kind: ClientIdKind, s: &str) -> Result<ClientId, ConfigError> {
-        match kind {
-            ClientIdKind::Ip => s.trim().parse::<IpAddr>().map(ClientId::from_ip).map_err(|_| {
-                ConfigError::new("client", format!("{s:?} is not an IP address (affinity.client_id = \"ip\")"))
-            }),
-            ClientIdKind::Mac => s
-                .parse::<MacAddr>()
-                .map(|m| ClientId::from_mac(m.0))
-                .map_err(|e| ConfigError::new("client", format!("{e} (affinity.client_id = \"mac\")"))),
-        }
-    }
-
-    pub fn display(self, kind: ClientIdKind) -> ClientDisplay {
-        ClientDisplay(self, kind)
-    }
-}
-
-/// A [`ClientId`] written as an address of its kind.
-pub struct ClientDisplay(ClientId, ClientIdKind);
-
-impl fmt::Display for ClientDisplay {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let v = self.0 .0;
-        match self.1 {
-            ClientIdKind::Ip => {
-                let a = std::net::Ipv6Addr::from(v);
-                match a.to_ipv4_mapped() {
-                    Some(v4) => write!(f, "{v4}"),
-                    None => write!(f, "{a}"),
-                }
-            }
-            ClientIdKind::Mac => {
-                let b = v.to_be_bytes();
-                let mut m = [0u8; 6];
-                m.copy_from_slice(&b[10..]);
-                write!(f, "{}", MacAddr(m))
-            }
-        }
-    }
-}
 
 /// One client VM's affinity.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    /// The CVM's node name (names survive topology changes; indices do not).
-    pub node: String,
+    /// The CVM's node name (names survive topology changes; indices do not), shared by its entries.
+    pub node: Arc<str>,
     pub pinned: bool,
     pub created_ms: u64,
     pub last_seen_ms: u64,
@@ -123,10 +74,18 @@ pub struct AffinityCounters {
     pub flushed: u64,
     /// Clients not learned because the table was full.
     pub table_full: u64,
+    /// Clients not learned because their prefix (IPv4 /24, IPv6 /64) already held
+    /// `max_entries_per_prefix` learned entries.
+    pub prefix_full: u64,
+    /// Learned entries evicted (least recently seen first) to make room for a pin in a full table.
+    pub evicted: u64,
     pub reports: u64,
     /// Reports naming a node index of a topology no longer in force.
     pub reports_stale: u64,
     pub publishes: u64,
+    /// Honoured entries a publication's worker map had no slot for within its probe bound (each
+    /// publication counts those it left out; the clients are balanced by their key meanwhile).
+    pub unplaced: u64,
 }
 
 /// What `show` selects.
@@ -149,6 +108,10 @@ pub struct Filter {
 pub struct AffinityTable {
     cfg: AffinityConfig,
     entries: HashMap<ClientId, Entry>,
+    /// Learned (unpinned) entries per client prefix.
+    learned: PrefixCounts,
+    /// The node names entries refer to, one allocation each (a publication resolves them by address).
+    names: HashSet<Arc<str>>,
     pub counters: AffinityCounters,
     /// Something changed since the last [`AffinityTable::take_dirty`].
     dirty: bool,
@@ -157,6 +120,23 @@ pub struct AffinityTable {
 
 fn active(topo: &Topology, name: &str) -> Option<usize> {
     topo.node_index(name).filter(|&i| topo.nodes[i].state == NodeState::Active && topo.nodes[i].weight > 0)
+}
+
+/// The shared copy of node name `node`; names no entry refers to any more are dropped when a new one
+/// comes.
+fn intern(names: &mut HashSet<Arc<str>>, node: &str) -> Arc<str> {
+    if let Some(n) = names.get(node) {
+        return n.clone();
+    }
+    names.retain(|n| Arc::strong_count(n) > 1);
+    let n: Arc<str> = node.into();
+    names.insert(n.clone());
+    n
+}
+
+/// The shared copy of every node name of `topo`, by node index.
+fn interned(names: &mut HashSet<Arc<str>>, topo: &Topology) -> Vec<Arc<str>> {
+    topo.nodes.iter().map(|n| intern(names, &n.name)).collect()
 }
 
 /// A deterministic spread of client ids over a topology's table (splitmix64 finaliser).
@@ -172,6 +152,8 @@ impl AffinityTable {
         AffinityTable {
             cfg: cfg.clone(),
             entries: HashMap::new(),
+            learned: PrefixCounts::new(cfg.client_id),
+            names: HashSet::new(),
             counters: AffinityCounters::default(),
             dirty: false,
             window_start_ms: now_ms,
@@ -194,6 +176,16 @@ impl AffinityTable {
         self.entries.get(&c)
     }
 
+    /// Learned entries in `c`'s prefix (an IPv4 /24, an IPv6 /64; always 0 for MACs, which have none).
+    pub fn learned_in_prefix(&self, c: ClientId) -> u32 {
+        self.learned.of(c)
+    }
+
+    /// The most learned entries any one client prefix holds, and how many prefixes hold some.
+    pub fn prefixes(&self) -> (u32, usize) {
+        (self.learned.max(), self.learned.len())
+    }
+
     /// Something changed since the last publication.
     pub fn is_dirty(&self) -> bool {
         self.dirty
@@ -211,7 +203,7 @@ impl AffinityTable {
         self.counters.reports += 1;
         if let Some(e) = self.entries.get_mut(&client) {
             e.last_seen_ms = e.last_seen_ms.max(now_ms);
-            if e.node == node {
+            if *e.node == *node {
                 e.packets += packets;
                 e.bytes += bytes;
                 e.window_packets += packets;
@@ -219,14 +211,20 @@ impl AffinityTable {
             }
             return;
         }
+        if self.learned.of(client) >= self.cfg.max_entries_per_prefix {
+            self.counters.prefix_full += 1;
+            return;
+        }
         if self.entries.len() >= self.cfg.max_entries as usize {
             self.counters.table_full += 1;
             return;
         }
+        self.learned.add(client);
+        let node = intern(&mut self.names, node);
         self.entries.insert(
             client,
             Entry {
-                node: node.to_string(),
+                node,
                 pinned: false,
                 created_ms: now_ms,
                 last_seen_ms: now_ms,
@@ -245,7 +243,14 @@ impl AffinityTable {
     pub fn age(&mut self, now_ms: u64) -> usize {
         let timeout = self.cfg.idle_timeout_ms;
         let before = self.entries.len();
-        self.entries.retain(|_, e| e.pinned || now_ms.saturating_sub(e.last_seen_ms) <= timeout);
+        let learned = &mut self.learned;
+        self.entries.retain(|c, e| {
+            let keep = e.pinned || now_ms.saturating_sub(e.last_seen_ms) <= timeout;
+            if !keep {
+                learned.remove(*c);
+            }
+            keep
+        });
         let aged = before - self.entries.len();
         if aged > 0 {
             self.counters.aged += aged as u64;
@@ -258,16 +263,17 @@ impl AffinityTable {
     /// among the active ones (weighted, deterministic).
     pub fn evacuate(&mut self, topo: &Topology) -> Vec<Move> {
         let mut moves = Vec::new();
+        let names = interned(&mut self.names, topo);
         for (c, e) in self.entries.iter_mut() {
             if e.pinned || active(topo, &e.node).is_some() {
                 continue;
             }
             let Some(to) = topo.lookup(client_hash(*c)) else { continue };
-            let to = topo.nodes[to as usize].name.clone();
+            let to = &names[to as usize];
             moves.push(Move {
                 client: *c,
-                from: std::mem::replace(&mut e.node, to.clone()),
-                to,
+                from: std::mem::replace(&mut e.node, to.clone()).to_string(),
+                to: to.to_string(),
                 reason: MoveReason::CvmUnavailable,
             });
             e.moves += 1;
@@ -311,7 +317,7 @@ impl AffinityTable {
                 let mut mine: Vec<(ClientId, u64)> = self
                     .entries
                     .iter()
-                    .filter(|(_, e)| !e.pinned && e.node == topo.nodes[over].name && e.window_bytes > 0)
+                    .filter(|(_, e)| !e.pinned && *e.node == *topo.nodes[over].name && e.window_bytes > 0)
                     .map(|(c, e)| (*c, e.window_bytes))
                     .collect();
                 mine.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -328,11 +334,11 @@ impl AffinityTable {
                     load[over] -= b;
                     load[to] += b;
                     let e = self.entries.get_mut(&c).expect("listed above");
-                    let name = topo.nodes[to].name.clone();
+                    let name = intern(&mut self.names, &topo.nodes[to].name);
                     moves.push(Move {
                         client: c,
-                        from: std::mem::replace(&mut e.node, name.clone()),
-                        to: name,
+                        from: std::mem::replace(&mut e.node, name.clone()).to_string(),
+                        to: name.to_string(),
                         reason: MoveReason::Overload,
                     });
                     e.moves += 1;
@@ -348,7 +354,8 @@ impl AffinityTable {
         moves
     }
 
-    /// Pins `client` to `node`, which must exist and be active. Replaces a learned entry.
+    /// Pins `client` to `node`, which must exist and be active. Replaces a learned entry. In a full table
+    /// it evicts the least recently seen learned entry (counted); only a table full of pins refuses it.
     pub fn pin(&mut self, client: ClientId, node: &str, topo: &Topology, now_ms: u64) -> Result<(), ConfigError> {
         let Some(i) = topo.node_index(node) else {
             return Err(ConfigError::new("node", format!("no node {node:?}")));
@@ -362,10 +369,23 @@ impl AffinityTable {
             return Err(ConfigError::new("node", format!("node {node:?} {why}: pin to an active CVM")));
         }
         if !self.entries.contains_key(&client) && self.entries.len() >= self.cfg.max_entries as usize {
-            return Err(ConfigError::new("client", format!("the table is full ({} entries)", self.cfg.max_entries)));
+            let oldest = self.entries.iter().filter(|(_, e)| !e.pinned).min_by_key(|(c, e)| (e.last_seen_ms, **c));
+            let Some((&oldest, _)) = oldest else {
+                return Err(ConfigError::new(
+                    "client",
+                    format!("the table is full of pins ({} entries)", self.cfg.max_entries),
+                ));
+            };
+            self.entries.remove(&oldest);
+            self.learned.remove(oldest);
+            self.counters.evicted += 1;
         }
+        if self.entries.get(&client).is_some_and(|e| !e.pinned) {
+            self.learned.remove(client);
+        }
+        let node = intern(&mut self.names, node);
         let e = self.entries.entry(client).or_insert_with(|| Entry {
-            node: node.to_string(),
+            node: node.clone(),
             pinned: true,
             created_ms: now_ms,
             last_seen_ms: now_ms,
@@ -375,7 +395,7 @@ impl AffinityTable {
             window_packets: 0,
             moves: 0,
         });
-        e.node = node.to_string();
+        e.node = node;
         e.pinned = true;
         self.counters.pinned += 1;
         self.dirty = true;
@@ -387,6 +407,9 @@ impl AffinityTable {
         match self.entries.get_mut(&client) {
             Some(e) if e.pinned => {
                 e.pinned = false;
+                // Counted in its prefix again (an unpin may take a prefix past its cap: the cap limits
+                // learning, not the operator).
+                self.learned.add(client);
                 e.last_seen_ms = now_ms;
                 self.counters.unpinned += 1;
                 self.dirty = true;
@@ -400,18 +423,36 @@ impl AffinityTable {
     /// Forgets learned entries (of `node`, or all); pins stay. Returns how many.
     pub fn flush(&mut self, node: Option<&str>) -> usize {
         let before = self.entries.len();
-        self.entries.retain(|_, e| e.pinned || node.is_some_and(|n| n != e.node));
+        let learned = &mut self.learned;
+        self.entries.retain(|c, e| {
+            let keep = e.pinned || node.is_some_and(|n| *n != *e.node);
+            if !keep {
+                learned.remove(*c);
+            }
+            keep
+        });
         let n = before - self.entries.len();
         self.counters.flushed += n as u64;
         self.dirty |= n > 0;
         n
     }
 
-    /// The entries workers honour under `topo`: (client, node index) for every entry whose CVM is active.
+    /// The entries workers honour under `topo`: (client, node index) for every entry whose CVM is active,
+    /// in no particular order.
     pub fn honoured(&self, topo: &Topology) -> Vec<(ClientId, u16)> {
-        let mut v: Vec<(ClientId, u16)> =
-            self.entries.iter().filter_map(|(c, e)| active(topo, &e.node).map(|i| (*c, i as u16))).collect();
-        v.sort_unstable();
+        // Active nodes by the address of their shared name: an entry's node resolves without reading
+        // its name.
+        let addr = |n: &Arc<str>| Arc::as_ptr(n) as *const u8 as usize;
+        let mut by_addr: Vec<(usize, u16)> = (0..topo.nodes.len())
+            .filter(|&i| active(topo, &topo.nodes[i].name).is_some())
+            .filter_map(|i| self.names.get(topo.nodes[i].name.as_str()).map(|n| (addr(n), i as u16)))
+            .collect();
+        by_addr.sort_unstable();
+        let mut v = Vec::with_capacity(self.entries.len());
+        v.extend(self.entries.iter().filter_map(|(c, e)| {
+            let i = by_addr.binary_search_by_key(&addr(&e.node), |x| x.0).ok()?;
+            Some((*c, by_addr[i].1))
+        }));
         v
     }
 
@@ -423,7 +464,7 @@ impl AffinityTable {
             .iter()
             .filter(|(c, e)| {
                 client.is_none_or(|x| x == **c)
-                    && filter.node.as_deref().is_none_or(|n| n == e.node)
+                    && filter.node.as_deref().is_none_or(|n| *n == *e.node)
                     && (!filter.pinned_only || e.pinned)
             })
             .map(|(c, e)| (*c, e))
@@ -442,7 +483,7 @@ mod tests {
     use crate::config::Config;
 
     fn topo(states: &[(&str, NodeState)]) -> Topology {
-        let t = include_str!("../../examples/demo.toml").replace("@CLIENT_IN@", "a").replace("@NODE_IN@", "b");
+        let t = include_str!("../../../examples/demo.toml").replace("@CLIENT_IN@", "a").replace("@NODE_IN@", "b");
         let mut c = Config::from_toml(&t).unwrap();
         for (n, s) in states {
             c.nodes.iter_mut().find(|x| x.name == *n).unwrap().state = *s;
@@ -485,7 +526,7 @@ mod tests {
         // Traffic that reached another CVM before the entry was published keeps it alive, unchanged.
         a.observe(ip("10.0.0.1"), "b1", 1, 100, 800);
         let e = a.get(ip("10.0.0.1")).unwrap();
-        assert_eq!((e.node.as_str(), e.packets, e.last_seen_ms), ("a1", 5, 800));
+        assert_eq!((&*e.node, e.packets, e.last_seen_ms), ("a1", 5, 800));
         assert_eq!(a.honoured(&t), vec![(ip("10.0.0.1"), t.node_index("a1").unwrap() as u16)]);
         assert_eq!(a.age(1800), 0);
         assert_eq!(a.age(1801), 1);
@@ -518,7 +559,7 @@ mod tests {
         }
         assert!(a.show(&Filter { node: Some("b1".into()), ..Default::default() }).unwrap().len() > 100);
         // The pin stays on a1 but is not honoured while a1 is down, and is again when it is back.
-        assert_eq!(a.get(pinned).unwrap().node, "a1");
+        assert_eq!(&*a.get(pinned).unwrap().node, "a1");
         assert!(!a.honoured(&down).iter().any(|(c, _)| *c == pinned));
         assert!(a.honoured(&t).iter().any(|(c, _)| *c == pinned));
         assert!(a.evacuate(&down).is_empty(), "nothing more to move");
@@ -567,7 +608,7 @@ mod tests {
         assert!(a.is_empty(), "a refused pin changes nothing");
         a.observe(c, "a1", 1, 1, 0);
         a.pin(c, "b2", &t, 0).unwrap();
-        assert_eq!(a.get(c).unwrap().node, "b2");
+        assert_eq!(&*a.get(c).unwrap().node, "b2");
         a.observe(ip("10.0.0.2"), "a1", 1, 1, 0);
         assert_eq!(a.age(10_000), 1, "the learned one ages, the pin does not");
         a.observe(ip("10.0.0.3"), "a1", 1, 1, 0);

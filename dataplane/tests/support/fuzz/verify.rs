@@ -63,7 +63,11 @@ pub fn verifies(frame: &[u8]) -> R {
         return fail("no IP packet");
     }
     ip_verifies(frame, l.l3(), 4)?;
-    check(frame).map(|_| ())
+    // etherparse's checker unwraps one tunnel, even a fragment of one (whose payload is no packet).
+    match l.ip {
+        Some(ip) if ip.fragment && matches!(ip.proto, 4 | 41) => Ok(()),
+        _ => check(frame).map(|_| ()),
+    }
 }
 
 fn addr(f: &[u8], ip: &Ip, dst: bool) -> Addr {

@@ -317,7 +317,8 @@ fn pick(ctx: &Context, st: &mut WorkerState, frame: &[u8]) -> Option<u16> {
 }
 
 /// For connections `t`'s last change moved: the new owner's RST (which starts a fan-out), the old
-/// owner's challenge ACK (which becomes the exact RST) and its refusal of a probe; a peer's frame.
+/// owner's challenge ACK (which becomes the exact RST) and its refusal of a probe; where `t` has peers,
+/// a peer's frame.
 fn reset_seeds(t: &Target, out: &mut Vec<Seed>) {
     let mut st = WorkerState::new(&ResetConfig::default(), TICKS_PER_SEC);
     let mut moved = 0;
@@ -342,6 +343,9 @@ fn reset_seeds(t: &Target, out: &mut Vec<Seed>) {
             out.push(from_node(&t.ctx, now, &rst));
             out.push(from_node(&t.ctx, was, &ack));
             out.push(from_node(&t.ctx, was, &refusal));
+            if t.ctx.peers.is_empty() {
+                continue;
+            }
             let mut buf = [0u8; 160];
             let owner = Some(t.ctx.nodes[now as usize].ip);
             let n = write_peer_frame(&mut buf, &c, cookie, owner, NODE_PORT_MAC, PEER_MAC).expect("room");

@@ -35,8 +35,15 @@ fn ip_verifies(f: &[u8], start: usize, depth: usize) -> R {
         if !folds_to_ffff(ones_sum(&h[..ihl])) {
             return fail("IPv4 header checksum");
         }
-    } else if start + 40 + u16::from_be_bytes([h[4], h[5]]) as usize > f.len() {
-        return fail("IPv6 payload length past the frame");
+    } else {
+        let payload = u16::from_be_bytes([h[4], h[5]]) as usize;
+        // (Payload length 0 is a jumbogram's: etherparse then takes the rest of the frame, sluice none.)
+        if payload == 0 || start + 40 + payload > f.len() {
+            return fail("IPv6 payload length 0 or past the frame");
+        }
+        if matches!(ip.proto, 0 | 43 | 44 | 51 | 60 | 135) && !ip.later_fragment {
+            return fail("IPv6 extension headers cut short");
+        }
     }
     if ip.fragment {
         return Ok(());

@@ -32,6 +32,8 @@ pub const SLOTS: usize = 3 + DropReason::COUNT;
 const CANARY: u8 = 0xa5;
 /// Frames the corpus holds beyond its seeds.
 const CORPUS_MAX: usize = 4096;
+/// Fan-out and peer frames the pipeline wrote that join the corpus, at most.
+const WRITTEN_KEPT: usize = 256;
 
 pub fn slot(v: Verdict) -> usize {
     match v {
@@ -95,6 +97,7 @@ pub struct Fuzzer {
     pub verdicts: Vec<[u64; SLOTS]>,
     /// Frames the pipeline's reset path made it write (probes, fan-out and peer frames), all checked.
     pub written: u64,
+    written_kept: usize,
     /// Frames let out (to a node, a client or as a reply), and of those the ones whose checksums were
     /// verified (the input's verified, or sluice wrote the frame itself).
     pub forwarded: u64,
@@ -125,6 +128,7 @@ impl Fuzzer {
             room: None,
             frames: 0,
             written: 0,
+            written_kept: 0,
             forwarded: 0,
             verified: 0,
             findings: Vec::new(),
@@ -334,7 +338,8 @@ impl Fuzzer {
             }
             self.written += 1;
             // A few: there are many, and they are much alike.
-            if self.rng.one_in(32) {
+            if self.written_kept < WRITTEN_KEPT && self.rng.one_in(32) {
+                self.written_kept += 1;
                 self.add(frame, port);
             }
         }

@@ -33,11 +33,17 @@ pub fn pseudo_header(src: &[u8], dst: &[u8], proto: u8, len: u32) -> u32 {
     acc.wrapping_add(proto as u32).wrapping_add(len >> 16).wrapping_add(len & 0xffff)
 }
 
-/// RFC 1624 eqn. 3: the new checksum after a 16-bit word changed from `old` to `new`.
+/// RFC 1624 eqn. 3: the new checksum after a 16-bit word changed from `old` to `new`. Never 0x0000:
+/// where eqn. 3 gives it, the covered data may now be all zero (an echo reply with identifier, sequence
+/// and payload all 0), whose only valid checksum is 0xffff; and 0xffff verifies wherever 0x0000 would
+/// (both are zero in ones' complement).
 #[inline]
 pub fn update16(csum: u16, old: u16, new: u16) -> u16 {
     let acc = (!csum as u32) + (!old as u32) + new as u32;
-    finish(acc)
+    match finish(acc) {
+        0 => 0xffff,
+        c => c,
+    }
 }
 
 #[cfg(test)]
@@ -58,6 +64,21 @@ mod tests {
         d[8] = 0x3f;
         let full = checksum(&d);
         assert_eq!(update16(c, 0x4001, 0x3f01), full);
+    }
+
+    #[test]
+    fn incremental_update_to_all_zero_data_verifies() {
+        // An echo request with identifier, sequence and payload 0 turned into a reply: every word 0.
+        let mut d = [8u8, 0, 0, 0, 0, 0, 0, 0];
+        let c = checksum(&d);
+        d[2..4].copy_from_slice(&c.to_be_bytes());
+        let c = update16(c, 0x0800, 0x0000);
+        d[0] = 0;
+        d[2..4].copy_from_slice(&c.to_be_bytes());
+        assert_eq!(finish(sum(0, &d)), 0, "the reply's checksum verifies");
+        // And where the data's sum is ones' complement -0 (0xffff), 0xffff verifies as 0x0000 does.
+        let d = [0xffu8, 0xff, 0xff, 0xff];
+        assert_eq!(finish(sum(0, &d)), 0);
     }
 
     #[test]

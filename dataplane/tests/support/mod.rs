@@ -1,9 +1,14 @@
 //! Shared by the dataplane tests: the example configuration, frame builders (etherparse) and an
 //! independent frame checker (etherparse's slicer plus a test-local RFC 1071 checksum); [`lab`] drives
-//! the namespace lab (scripts/lab.sh) for the end-to-end tests.
+//! the namespace lab (scripts/lab.sh) for the end-to-end tests; `fuzz/` holds the pipeline fuzzer,
+//! included on its own by `tests/fuzz.rs` and `examples/fuzz_pipeline.rs`.
 #![allow(dead_code)]
 
+// The lab drivers start the `sluice` binary, whose path only test targets are given (the fuzzer's
+// example includes this module too).
+#[cfg(test)]
 pub mod ecmp;
+#[cfg(test)]
 pub mod lab;
 pub mod pipe;
 

@@ -7,8 +7,9 @@
 //!       --replay TARGET PORT HEX [HEADROOM TAILROOM]
 //!
 //! `--frames` counts pipeline calls (each generated frame goes through every target). `--replay` runs
-//! one frame on a fresh target and prints the verdict, the output and any finding. The exit status is 1
-//! when anything was found.
+//! one frame on a fresh target and prints the verdict, the output and any finding; a finding it does not
+//! reproduce depended on soft state that earlier frames built, which a rerun with the same seed rebuilds
+//! (nearly: the soft-state tables are keyed per process). The exit status is 1 when anything was found.
 
 #[path = "../tests/support/fuzz/mod.rs"]
 mod fuzz;

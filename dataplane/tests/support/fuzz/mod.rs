@@ -140,6 +140,23 @@ impl Fuzzer {
 
     /// One frame from the corpus, mutated (mostly), through every target.
     pub fn step(&mut self) {
+        let (frame, port) = self.draw();
+        let input_ok = verify::verifies(&frame).is_ok();
+        for t in 0..self.targets.len() {
+            self.now += self.rng.below(1000) as u64;
+            if self.rng.one_in(20_000) {
+                self.now += 3 * targets::TICKS_PER_SEC;
+            }
+            self.run(t, port, &frame, input_ok);
+        }
+        if self.frames % 640 < self.targets.len() as u64 {
+            self.maintain();
+        }
+    }
+
+    /// The next frame to try and the port it arrives on: from the corpus, mutated (mostly), now and
+    /// then on the other port.
+    pub fn draw(&mut self) -> (Vec<u8>, u16) {
         let Fuzzer { rng, corpus, known, seeds, .. } = self;
         // Half the time a seed, else anything in the corpus.
         let from = if rng.one_in(2) { *seeds } else { corpus.len() };
@@ -152,17 +169,7 @@ impl Fuzzer {
         if rng.one_in(8) {
             port ^= 1;
         }
-        let input_ok = verify::verifies(&frame).is_ok();
-        for t in 0..self.targets.len() {
-            self.now += self.rng.below(1000) as u64;
-            if self.rng.one_in(20_000) {
-                self.now += 3 * targets::TICKS_PER_SEC;
-            }
-            self.run(t, port, &frame, input_ok);
-        }
-        if self.frames % 640 < self.targets.len() as u64 {
-            self.maintain();
-        }
+        (frame, port)
     }
 
     /// The frame the last call left in its buffer.

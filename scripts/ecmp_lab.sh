@@ -51,7 +51,8 @@
 # LAB_DRAIN (space-separated names that are draining), LAB_PREFIX (EAL file prefix, default sluice-ecmp;
 # the appliance's is PREFIX-aK), LAB_HEALTH (tcp|icmp|arp: health-check the nodes every 200 ms, rise 2,
 # fall 2), LAB_HEALTH_SCOPE (appliance|fleet, default appliance), LAB_APPLIANCES (how many appliances the
-# lab has, default 3: every other one is a [[peers]] entry). Every appliance has [announce] enabled
+# lab has, default 3: every other one is a [[peers]] entry), LAB_FLOWS ("off", or the [flows] settings
+# separated by ';'). Every appliance has [announce] enabled
 # (settle 1 s): a stop withdraws its routes first. Each appliance has one worker; the appliances alternate their control and worker lcores over
 # the two CPUs (odd K: control on CPU 0, worker on CPU 1; even K the other way) and sleep when idle.
 set -euo pipefail
@@ -439,6 +440,13 @@ enabled = true
 settle_ms = 1000
 stop_wait_ms = 5000
 EOT
+  # LAB_FLOWS: "off" turns the flow table off (a stateless balancer); otherwise its ';'-separated
+  # settings, e.g. "drain_timeout_s = 6;new_per_sec = 2000" (empty: the defaults).
+  case "${LAB_FLOWS:-}" in
+    "") ;;
+    off) printf '\n[flows]\nenabled = false\n' ;;
+    *) printf '\n[flows]\n%s\n' "${LAB_FLOWS//;/$'\n'}" ;;
+  esac
   if [ -n "${LAB_HEALTH:-}" ]; then
     printf '\n[health]\nenabled = true\ncheck = "%s"\nport = 2049\ninterval_ms = 200\ntimeout_ms = 150\nrise = 2\nfall = 2\nscope = "%s"\n' \
       "$LAB_HEALTH" "${LAB_HEALTH_SCOPE:-appliance}"

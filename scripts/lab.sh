@@ -18,7 +18,8 @@
 # Configuration knobs: LAB_NODES (nodes configured, default 4), LAB_DRAIN (space-separated names that are
 # draining), LAB_PREFIX (EAL file prefix), LAB_HEALTH (tcp|icmp|arp: health-check the nodes every 200 ms,
 # rise 2, fall 2), LAB_AFFINITY (non-empty: the single appliance keeps controller-VM affinity for the VIP),
-# LAB_WORKERS (worker lcores per appliance, 1 or 2, default 1). Checksum offload is off in every namespace.
+# LAB_WORKERS (worker lcores per appliance, 1 or 2, default 1), LAB_FLOWS ("off", or the [flows] settings
+# separated by ';'). Checksum offload is off in every namespace.
 #
 # Workers and CPUs (the lab machine has two): the control lcore is always the first lcore. With one
 # worker, single pins control to CPU 0 and its worker to CPU 1 and polls without sleeping; the tiered
@@ -184,6 +185,13 @@ EOT
   if [ -n "${LAB_AFFINITY:-}" ] && [ "$who" = single ]; then
     printf '\n[affinity]\nenabled = true\npublish_interval_ms = 20\n'
   fi
+  # LAB_FLOWS: "off" turns the flow table off (a stateless balancer); otherwise its ';'-separated
+  # settings, e.g. "drain_timeout_s = 6;new_per_sec = 2000" (empty: the defaults).
+  case "${LAB_FLOWS:-}" in
+    "") ;;
+    off) printf '\n[flows]\nenabled = false\n' ;;
+    *) printf '\n[flows]\n%s\n' "${LAB_FLOWS//;/$'\n'}" ;;
+  esac
   if [ -n "${LAB_HEALTH:-}" ] && [ "$who" != spine ]; then
     printf '\n[health]\nenabled = true\ncheck = "%s"\nport = 2049\ninterval_ms = 200\ntimeout_ms = 150\nrise = 2\nfall = 2\n' "$LAB_HEALTH"
   fi

@@ -7,8 +7,9 @@
 //! port), and VIPs (sorted: key type and its parameters, protocols, ports, affinity). Content keys
 //! (`nfs3`, `payload`) are hashed with ahash, whose output may differ between builds, so where a VIP uses
 //! one the build identity ([`build`]) is covered too; where a VIP honours affinity, how client VMs are
-//! identified is. Learned affinity entries are per appliance and are not: with affinity, two appliances
-//! with the same digest pick the same node for every client VM that has no entry.
+//! identified is; with the flow table on, the drain timeout is. Learned affinity entries and tracked
+//! connections are per appliance and are not: two appliances with the same digest pick the same node
+//! for every client VM that has no entry and every connection that is not tracked.
 //! The hash is SipHash-1-3 (128 bits) under a fixed key over a canonical JSON form: stable across
 //! machines, builds and configuration order.
 
@@ -40,6 +41,8 @@ struct Canonical<'a> {
     build: Option<String>,
     /// Where a VIP honours affinity: whether the table is on and how a client VM is told.
     affinity: Option<String>,
+    /// With the flow table on: how long a draining node keeps its connections.
+    flows: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -116,6 +119,7 @@ pub fn digest(cfg: &Config) -> String {
             affinity: cfg.vips.iter().any(|v| v.affinity).then(|| {
                 format!("enabled={} client_id={:?}", cfg.affinity.enabled, cfg.affinity.client_id).to_lowercase()
             }),
+            flows: cfg.flows.enabled.then_some(cfg.flows.drain_timeout_s),
         };
     let mut h = SipHasher13::new_with_keys(0x736c_7569_6365_6469, 0x6765_7374_2d76_3031);
     h.write(serde_json::to_string(&c).expect("canonical form serialises").as_bytes());

@@ -4,6 +4,7 @@
 pub mod affinity;
 pub mod app;
 mod counters;
+pub mod flows;
 pub mod hash;
 pub mod metrics;
 pub mod pipeline;

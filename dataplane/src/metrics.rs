@@ -181,6 +181,24 @@ pub fn render(s: &Summary, generation: u64, control: ControlFigures) -> String {
             by("key", s.keys.iter().map(|(k, n)| (k.to_string(), *n))),
         ),
         fam(
+            "sluice_flow_events",
+            "Flow table counters.",
+            Counter,
+            by("counter", s.flows.iter().filter(|(k, _)| **k != "entries").map(|(k, n)| (k.to_string(), *n))),
+        ),
+        fam(
+            "sluice_flow_entries",
+            "Connections the flow tables track, summed over workers.",
+            Gauge,
+            vec![(Labels(vec![]), s.flows.iter().find(|(k, _)| **k == "entries").map_or(0, |(_, n)| *n))],
+        ),
+        fam(
+            "sluice_node_tracked_connections",
+            "Connections the flow tables track to a node.",
+            Gauge,
+            s.nodes.iter().map(|n| (Labels::of(&[("node", &n.name)]), n.tracked)).collect(),
+        ),
+        fam(
             "sluice_node_selected_packets",
             "Packets selected for a node since the last topology change.",
             Gauge,

@@ -63,6 +63,8 @@ pub struct NodeSummary {
     pub state: String,
     pub selected: u64,
     pub share_pct: f64,
+    /// Connections the flow table tracks to it now.
+    pub tracked: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -92,6 +94,8 @@ pub struct Summary {
     pub resets: std::collections::BTreeMap<&'static str, u64>,
     /// How content-keyed requests were keyed.
     pub keys: std::collections::BTreeMap<&'static str, u64>,
+    /// The flow table's counters.
+    pub flows: std::collections::BTreeMap<&'static str, u64>,
     /// rx + generated = tx + every drop.
     pub counters_balance: bool,
     pub workers: Vec<WorkerSummary>,
@@ -125,6 +129,7 @@ impl Summary {
                     state: format!("{:?}", n.state).to_lowercase(),
                     selected,
                     share_pct: pct(selected, t.to_nodes),
+                    tracked: t.tracked.get(i).copied().unwrap_or(0),
                 }
             })
             .collect();
@@ -146,6 +151,11 @@ impl Summary {
             keys: crate::pipeline::KeyCounter::ALL
                 .iter()
                 .zip(t.keys.iter().chain(std::iter::repeat(&0)))
+                .map(|(k, n)| (k.as_str(), *n))
+                .collect(),
+            flows: crate::flows::FlowCounter::ALL
+                .iter()
+                .zip(t.flows.iter().chain(std::iter::repeat(&0)))
                 .map(|(k, n)| (k.as_str(), *n))
                 .collect(),
             counters_balance: t.rx + t.generated == t.tx + t.dropped(),
@@ -204,6 +214,10 @@ impl Summary {
         let keys: Vec<String> = self.keys.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
         if !keys.is_empty() {
             let _ = writeln!(s, "  keys: {}", keys.join(", "));
+        }
+        let flows: Vec<String> = self.flows.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
+        if !flows.is_empty() {
+            let _ = writeln!(s, "  flows: {}", flows.join(", "));
         }
         for p in &self.ports {
             let _ = writeln!(

@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use crossbeam::utils::CachePadded;
 use serde::Serialize;
 
-use crate::pipeline::{DropReason, KeyCounter, KeyCounters};
-use crate::reset::{ResetCounter, ResetCounters};
+use crate::flows::FlowCounter;
+use crate::pipeline::{DropReason, KeyCounter, NodeCtx, WorkerState};
+use crate::reset::ResetCounter;
 
 /// Most nodes a topology may have (the configuration enforces it); per-node counters are sized for it
 /// once, so a reload never allocates shared memory.
@@ -67,6 +68,9 @@ pub struct Shared {
     replies: AtomicU64,
     drops: [AtomicU64; DropReason::COUNT],
     per_node: Box<[AtomicU64]>,
+    flows: [AtomicU64; FlowCounter::COUNT],
+    /// Connections the flow table tracks per node (a gauge, by node index).
+    tracked: Box<[AtomicU64]>,
 }
 
 impl Shared {
@@ -85,11 +89,15 @@ impl Shared {
             replies: AtomicU64::new(0),
             drops: std::array::from_fn(|_| AtomicU64::new(0)),
             per_node: (0..MAX_NODES).map(|_| AtomicU64::new(0)).collect(),
+            flows: std::array::from_fn(|_| AtomicU64::new(0)),
+            tracked: (0..MAX_NODES).map(|_| AtomicU64::new(0)).collect(),
         })
     }
 
-    /// Copies a worker's counters out (single writer: plain stores).
-    pub fn publish(&self, l: &Local, resets: &ResetCounters, keys: &KeyCounters) {
+    /// Copies a worker's counters out (single writer: plain stores); `nodes` are the nodes of the
+    /// context it runs on (the flow table counts by stable id, published by index).
+    pub fn publish(&self, l: &Local, st: &WorkerState, nodes: &[NodeCtx]) {
+        let (resets, keys) = (&st.resets.counters, &st.keys);
         let seq = self.seq.load(Relaxed);
         self.seq.store(seq + 1, Relaxed);
         std::sync::atomic::fence(std::sync::atomic::Ordering::Release);
@@ -111,6 +119,12 @@ impl Shared {
         }
         for (a, v) in self.per_node.iter().zip(&l.per_node[..l.nodes]) {
             a.store(*v, Relaxed);
+        }
+        for (a, v) in self.flows.iter().zip(&st.flows.counters) {
+            a.store(*v, Relaxed);
+        }
+        for (a, n) in self.tracked.iter().zip(nodes) {
+            a.store(st.flows.tracked(n.flow_id as usize % crate::flows::SLOTS) as u64, Relaxed);
         }
         self.seq.store(seq + 2, std::sync::atomic::Ordering::Release);
     }
@@ -145,6 +159,8 @@ impl Shared {
             replies: self.replies.load(Relaxed),
             drops: self.drops.iter().map(|a| a.load(Relaxed)).collect(),
             per_node: self.per_node[..nodes].iter().map(|a| a.load(Relaxed)).collect(),
+            flows: self.flows.iter().map(|a| a.load(Relaxed)).collect(),
+            tracked: self.tracked[..nodes].iter().map(|a| a.load(Relaxed)).collect(),
         }
     }
 }
@@ -165,6 +181,10 @@ pub struct Snapshot {
     /// Indexed like [`DropReason::ALL`].
     pub drops: Vec<u64>,
     pub per_node: Vec<u64>,
+    /// Indexed like [`FlowCounter::ALL`].
+    pub flows: Vec<u64>,
+    /// Connections tracked per node now (a gauge).
+    pub tracked: Vec<u64>,
 }
 
 impl Snapshot {
@@ -184,6 +204,8 @@ impl Snapshot {
         self.replies += o.replies;
         add_vec(&mut self.drops, &o.drops);
         add_vec(&mut self.per_node, &o.per_node);
+        add_vec(&mut self.flows, &o.flows);
+        add_vec(&mut self.tracked, &o.tracked);
     }
 
     /// Counter-wise difference `self - earlier`.
@@ -203,6 +225,8 @@ impl Snapshot {
             replies: self.replies - earlier.replies,
             drops: sub(&self.drops, &earlier.drops),
             per_node: sub(&self.per_node, &earlier.per_node),
+            flows: sub(&self.flows, &earlier.flows),
+            tracked: self.tracked.clone(),
         }
     }
 }

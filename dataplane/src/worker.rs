@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crossbeam::channel::Receiver;
 use dpdk_sys::{lcore, Burst, Mbuf, Mempool, PortId, BURST_MAX};
-use sluice_control::config::{NodeState, ResetConfig, Role};
+use sluice_control::config::{FlowsConfig, NodeState, ResetConfig, Role};
 
 use crate::affinity::AffinityReport;
 use crate::pipeline::health::{Answer, Probe};
@@ -26,6 +26,7 @@ pub struct Plan {
     pub ports: Vec<PortId>,
     pub burst: usize,
     pub resets: ResetConfig,
+    pub flows: FlowsConfig,
     /// Sleep this long after 64 empty polls in a row (None: never).
     pub idle_sleep: Option<std::time::Duration>,
 }
@@ -81,6 +82,7 @@ impl Tx<'_> {
 pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
     let mut local = Local::new(ctx.nodes.len());
     let mut st = WorkerState::new(&plan.resets, lcore::tsc_hz());
+    st.flows = crate::flows::FlowTable::new(&plan.flows, lcore::tsc_hz());
     let mut fanouts: Vec<Fanout> = Vec::with_capacity(PENDING_MAX);
     let mut rx = Burst::new(plan.burst);
     let mut tx = Tx { bursts: plan.ports.iter().map(|_| Burst::new(BURST_MAX)).collect(), plan };
@@ -104,7 +106,7 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
             // Node RSTs this worker could not judge yet: the new snapshot may show their connections moved.
             st.resets.defer_not_owners(!ctx.peers.is_empty());
             st.resets.rejudge(&ctx, lcore::rdtsc());
-            links.shared.publish(&local, &st.resets.counters, &st.keys);
+            links.shared.publish(&local, &st, &ctx.nodes);
             links.shared.adopted.store(ctx.generation, Relaxed);
         }
         let now = lcore::rdtsc();
@@ -198,7 +200,9 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
         }
         if now.wrapping_sub(last_publish) >= publish_every {
             st.resets.sweep(now);
-            links.shared.publish(&local, &st.resets.counters, &st.keys);
+            // 64 buckets a millisecond: a table of 2^18 entries is walked every second.
+            st.flows.sweep(&ctx, now, 64);
+            links.shared.publish(&local, &st, &ctx.nodes);
             last_publish = now;
         }
         if let Some(d) = plan.idle_sleep {
@@ -208,7 +212,7 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
         }
     }
     flush_reports(&mut st, &ctx, &links);
-    links.shared.publish(&local, &st.resets.counters, &st.keys);
+    links.shared.publish(&local, &st, &ctx.nodes);
 }
 
 /// Sends the health probes the control core queued (a few per call), from the pool.

@@ -3,6 +3,7 @@
 //! `Config::from_toml` either returns a configuration every later stage can trust, or a [`ConfigError`]
 //! naming the field (`nodes[2].mac`) and the problem.
 
+mod flows;
 mod launch;
 mod types;
 mod validate;
@@ -11,7 +12,9 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use validate::{err, R};
 
+pub use flows::FlowsConfig;
 pub use launch::{LaunchFacts, LcoreFacts, PortFacts};
 pub use types::{CpuList, HashKey, LcoreList, MacAddr, MAX_CPU, MAX_LCORE, MICROSOFT_KEY};
 
@@ -49,6 +52,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     #[serde(default)]
     pub affinity: AffinityConfig,
+    #[serde(default)]
+    pub flows: FlowsConfig,
     #[serde(default)]
     pub health: HealthConfig,
     #[serde(default)]

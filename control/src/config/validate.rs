@@ -5,13 +5,13 @@ use std::net::IpAddr;
 
 use super::{Config, ConfigError, ForwardMode, KeyKind, NodeState, PortRole, Protocol, Role};
 
-type R = Result<(), ConfigError>;
+pub(super) type R = Result<(), ConfigError>;
 
 fn is_prime(n: u32) -> bool {
     n >= 2 && (2..).take_while(|d: &u32| (*d as u64) * (*d as u64) <= n as u64).all(|d| !n.is_multiple_of(d))
 }
 
-fn err(field: impl Into<String>, problem: impl Into<String>) -> R {
+pub(super) fn err(field: impl Into<String>, problem: impl Into<String>) -> R {
     Err(ConfigError::new(field, problem))
 }
 
@@ -61,6 +61,7 @@ impl Config {
         self.validate_dataplane()?;
         self.validate_resets()?;
         self.validate_affinity()?;
+        self.flows.validate()?;
         self.validate_health()?;
         self.validate_ports()?;
         self.validate_vips()?;

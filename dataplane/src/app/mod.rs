@@ -29,6 +29,7 @@ use crate::stats::{Shared, Snapshot};
 use crate::worker::{self, Links, Plan};
 
 mod endpoints;
+mod flows;
 mod publish;
 mod serve;
 
@@ -172,7 +173,8 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
     };
 
     let topology = Topology::build(cfg);
-    let ctx = Arc::new(Context::new(cfg, topology.clone(), &macs, 1));
+    let mut flow_state = flows::FlowState::default();
+    let ctx = Arc::new(flow_state.apply(cfg, Context::new(cfg, topology.clone(), &macs, 1)));
     let mut senders: Vec<Mailbox> = Vec::new();
     let links: Arc<Vec<WorkerLink>> = Arc::new(
         workers
@@ -202,6 +204,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
             ports: ports.clone(),
             burst: d.burst as usize,
             resets: cfg.resets.clone(),
+            flows: cfg.flows.clone(),
             idle_sleep: (d.idle_sleep_us > 0).then(|| Duration::from_micros(d.idle_sleep_us as u64)),
         };
         let (ctx, links, worker_stop, pool, ev) =
@@ -259,6 +262,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
         history: Default::default(),
         endpoints: endpoints::Endpoints::start(console, metrics),
         standing: Standing::Ready,
+        flows: flow_state,
         withdrawn_told: None,
         fleet_down: Default::default(),
         ports: ports.clone(),
@@ -374,6 +378,8 @@ struct Control {
     /// affinity-only changes (each bounded, and none older than the moved window).
     history: (std::collections::VecDeque<crate::reset::Prior>, std::collections::VecDeque<crate::reset::Prior>),
     standing: Standing,
+    /// Flow ids and drain deadlines.
+    flows: flows::FlowState,
     /// When the speaker first confirmed that BIRD withdrew everything while nothing was to be announced.
     withdrawn_told: Option<Instant>,
     /// Nodes the fleet's health verdict (`health.scope = "fleet"`) takes out of the tables.

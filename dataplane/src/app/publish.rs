@@ -102,7 +102,7 @@ impl Control {
         let generation = self.ctx.generation + 1;
         let eff = self.effective(cfg);
         let topology = Topology::build_after(&eff, Some(&self.ctx.topology));
-        let mut ctx = Context::new(cfg, topology, &self.macs, generation);
+        let mut ctx = self.flows.apply(cfg, Context::new(cfg, topology, &self.macs, generation));
         if let Some(h) = &mut self.health {
             let names: Vec<&str> = ctx.topology.nodes.iter().map(|n| n.name.as_str()).collect();
             h.sync(&names, self.start.elapsed().as_millis() as u64);

@@ -400,6 +400,8 @@ impl Control {
                             "ip": n.ip.to_string(), "table_share_pct": 100.0 * *c as f64 / slots,
                             "selected": ns.selected,
                             "health": self.health.as_ref().map_or("-", |h| if h.is_up(&n.name) { "up" } else { "down" }),
+                            "tracked": ns.tracked,
+                            "drain_left_s": self.flows.drain_left(&self.cfg, &n.name),
                         })
                     })
                     .collect();

@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sluice_control::config::{ClientIdKind, Config, ForwardMode, HealthCheck, KeyKind, PortRole, Protocol, Role};
+use sluice_control::config::{
+    ClientIdKind, Config, ForwardMode, HealthCheck, KeyKind, NodeState, PortRole, Protocol, Role,
+};
 use sluice_control::topology::Topology;
 
 use crate::affinity::AffinityMap;
@@ -79,6 +81,11 @@ pub struct NodeCtx {
     pub forward: ForwardMode,
     /// Outer source for IP-in-IP: the node port's first address of the node's family.
     pub tunnel_src: Addr,
+    /// The node's stable id in flow entries (see [`crate::flows::FlowIds`]).
+    pub flow_id: u16,
+    /// Its tracked connections stay with it until this time (worker clock): never for an active node,
+    /// the end of the drain timeout for a draining one, 0 for one that is down.
+    pub keep_until: u64,
 }
 
 /// Everything a worker needs to decide about a packet. Built by the control side, shared read-only.
@@ -118,6 +125,8 @@ pub struct Context {
     /// health paths: constant time whatever the cluster's size.
     by_mac: HashMap<[u8; 6], u16, ahash::RandomState>,
     by_ip: HashMap<Addr, u16, ahash::RandomState>,
+    /// Node slot (the low bits of a flow id) → node index, or [`crate::flows::NO_SLOT`].
+    flow_slots: Arc<[u16]>,
 }
 
 impl Context {
@@ -172,9 +181,21 @@ impl Context {
             .map(|n| {
                 let ip = Addr::from(n.ip);
                 let tunnel_src = ports[n.port].addresses.iter().find(|a| a.v6 == ip.v6).copied().unwrap_or_default();
-                NodeCtx { mac: n.mac.0, ip, port: n.port as u16, forward: n.forward, tunnel_src }
+                // Until the control lcore assigns stable ids and drain deadlines: ids are indices, and a
+                // draining node keeps its connections.
+                let keep_until = if n.state == NodeState::Down { 0 } else { u64::MAX };
+                NodeCtx {
+                    mac: n.mac.0,
+                    ip,
+                    port: n.port as u16,
+                    forward: n.forward,
+                    tunnel_src,
+                    flow_id: 0,
+                    keep_until,
+                }
             })
             .collect();
+        let nodes_len = nodes.len();
         let mut by_mac = HashMap::with_hasher(ahash::RandomState::new());
         let mut by_ip = HashMap::with_hasher(ahash::RandomState::new());
         for (i, n) in nodes.iter().enumerate() {
@@ -233,7 +254,29 @@ impl Context {
             client_id: cfg.affinity.client_id,
             by_mac,
             by_ip,
+            flow_slots: Arc::from(Vec::new()),
         }
+        .with_flow_ids(&(0..nodes_len).map(|i| i as u16).collect::<Vec<_>>())
+    }
+
+    /// Gives the nodes (in index order) their stable flow ids.
+    pub fn with_flow_ids(mut self, ids: &[u16]) -> Context {
+        let mut slots = vec![crate::flows::NO_SLOT; crate::flows::SLOTS];
+        for (i, (n, id)) in self.nodes.iter_mut().zip(ids).enumerate() {
+            n.flow_id = *id;
+            slots[*id as usize % crate::flows::SLOTS] = i as u16;
+        }
+        self.flow_slots = Arc::from(slots);
+        self
+    }
+
+    /// The node (index) whose stable flow id is `id`, if it exists and still keeps its tracked
+    /// connections at `now`.
+    #[inline]
+    pub fn flow_node(&self, id: u16, now: u64) -> Option<u16> {
+        let i = *self.flow_slots.get(id as usize % crate::flows::SLOTS)?;
+        let n = self.nodes.get(i as usize)?;
+        (n.flow_id == id && now < n.keep_until).then_some(i)
     }
 
     /// The VIP at `addr`, if any.

@@ -19,6 +19,7 @@ use resets::Sender;
 use sluice_control::config::{ClientIdKind, PortRole};
 
 use crate::affinity::Learner;
+use crate::flows::{FlowTable, Lookup};
 use crate::reset::Resets;
 use crate::wire::icmp;
 use crate::wire::parse::{
@@ -89,9 +90,11 @@ pub enum Verdict {
     Drop(DropReason),
 }
 
-/// What the pipeline keeps per worker between packets: the reset soft state, the key counters and the
-/// affinity learner.
+/// What the pipeline keeps per worker between packets: the flow table, the reset soft state, the key
+/// counters and the affinity learner.
 pub struct WorkerState {
+    /// Off unless the worker sets one up ([`FlowTable::new`]).
+    pub flows: FlowTable,
     pub resets: Resets,
     pub keys: KeyCounters,
     pub learn: Learner,
@@ -102,6 +105,7 @@ pub struct WorkerState {
 impl WorkerState {
     pub fn new(resets: &sluice_control::config::ResetConfig, ticks_per_sec: u64) -> WorkerState {
         WorkerState {
+            flows: FlowTable::off(),
             resets: Resets::new(resets, ticks_per_sec),
             keys: [0; KeyCounter::COUNT],
             learn: Learner::default(),
@@ -136,7 +140,7 @@ pub fn process(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, st: &mut Work
 #[inline(always)]
 fn dispatch(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed, st: &mut WorkerState, now: u64) -> Verdict {
     match ctx.ports[in_port as usize].role {
-        PortRole::Client => from_client(ctx, in_port, frame, p, st),
+        PortRole::Client => from_client(ctx, in_port, frame, p, st, now),
         PortRole::Node => from_node(ctx, in_port, frame, p, st, now),
     }
 }
@@ -163,7 +167,14 @@ fn answer_local(
 }
 
 #[inline(always)]
-fn from_client(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed, st: &mut WorkerState) -> Verdict {
+fn from_client(
+    ctx: &Context,
+    in_port: u16,
+    frame: &mut Frame<'_>,
+    p: &Parsed,
+    st: &mut WorkerState,
+    now: u64,
+) -> Verdict {
     let Some(vip) = ctx.vip(&p.dst) else {
         if ctx.is_own(in_port, &p.dst) {
             return reply::echo_or(ctx, in_port, frame, p, DropReason::ToAppliance);
@@ -177,10 +188,31 @@ fn from_client(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed, s
                 return Verdict::Drop(DropReason::VipUnserved);
             }
             let hash = keys::key_hash(ctx, vip, p, frame.data(), &mut st.keys);
-            if vip.affinity {
-                return with_affinity(ctx, frame, p, hash, client_id(ctx, frame.data(), &p.src), st);
+            // TCP connections the flow table knows stay on their node; the rest follow the tables, and
+            // the table notes where they went.
+            let tracked = if p.protocol == PROTO_TCP && !p.fragment {
+                st.flows.lookup(ctx, (&p.src, &p.dst, p.src_port, p.dst_port), p.tcp_flags, now)
+            } else {
+                Lookup::Off
+            };
+            let v = match tracked {
+                Lookup::Node(n) => {
+                    if vip.affinity {
+                        // The client VM's traffic still goes to this CVM: the learner keeps its entry fresh.
+                        let (client, bytes) = (client_id(ctx, frame.data(), &p.src), frame.len());
+                        if !st.learn.record(client, n, bytes) {
+                            st.keys[KeyCounter::AffinityReportsDropped as usize] += 1;
+                        }
+                    }
+                    return rewrite::tracked_to(ctx, frame, p, n, hash);
+                }
+                _ if vip.affinity => with_affinity(ctx, frame, p, hash, client_id(ctx, frame.data(), &p.src), st),
+                _ => rewrite::to_node(ctx, frame, p, hash),
+            };
+            if let (Lookup::Decide(tag), Verdict::Node { node, .. }) = (tracked, v) {
+                st.flows.record(ctx, tag, node, p.tcp_flags, now);
             }
-            rewrite::to_node(ctx, frame, p, hash)
+            v
         }
         PROTO_ICMP | PROTO_ICMPV6 if !p.fragment => {
             let v6 = p.protocol == PROTO_ICMPV6;

@@ -22,6 +22,16 @@ pub(super) fn to_node(ctx: &Context, frame: &mut Frame<'_>, p: &Parsed, hash: u3
     }
 }
 
+/// Sends a client packet to node `n`, which its connection's flow entry names: through the node's
+/// chassis appliance at a spine, else straight to the node.
+#[inline]
+pub(super) fn tracked_to(ctx: &Context, frame: &mut Frame<'_>, p: &Parsed, n: u16, hash: u32) -> Verdict {
+    match ctx.role {
+        Role::Spine => to_chassis_appliance(ctx, frame, p, n),
+        _ => forward_to(ctx, frame, p, n, hash),
+    }
+}
+
 /// A spine sends the packet unchanged above L2 to the appliance of node `n`'s chassis.
 fn to_chassis_appliance(ctx: &Context, frame: &mut Frame<'_>, p: &Parsed, n: u16) -> Verdict {
     let chassis = ctx.topology.nodes[n as usize].chassis;

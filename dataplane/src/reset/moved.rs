@@ -1,6 +1,9 @@
 //! Which connections moved. A node's RST starts a fan-out only when it answers for a connection that a
 //! recent membership or affinity change really moved: the RST comes from the node the current snapshot
 //! picks for the connection, and a snapshot in force within `resets.moved_window_ms` picked another.
+//! A drain that times out moves connections too, though no snapshot changes then: the flow table kept them
+//! on the draining node until its deadline, and a RST from their owner within the window after it counts
+//! as a move.
 //! Everything else (a RST for a connection that exists nowhere, a forged segment a node refused, a RST
 //! from a node the connection's flow does not reach) is forwarded to the client and fans out nowhere.
 //!
@@ -172,5 +175,16 @@ pub fn judge(ctx: &Context, conn: &Conn, from: From, now: u64, window: u64) -> J
             return Judgement::Moved;
         }
     }
+    if drain_ended(ctx, now, window) {
+        return Judgement::Moved;
+    }
     Judgement::Stayed
+}
+
+/// A draining node stopped keeping its tracked connections within `window` of `now` (its drain timed
+/// out, see [`crate::flows`]): those connections now follow the tables, wherever they hash, and the node
+/// the tables picked all along is the one that refuses them. No snapshot records which connections the
+/// drained node held, so a RST from their new owner counts as a move.
+fn drain_ended(ctx: &Context, now: u64, window: u64) -> bool {
+    ctx.nodes.iter().any(|n| n.keep_until != 0 && n.keep_until <= now && now - n.keep_until < window)
 }

@@ -50,7 +50,8 @@ impl Fleet {
         let n = appliances.to_string();
         for k in 1..=appliances {
             let cfg = f.dir.path().join(format!("a{k}.toml"));
-            let mut e: Vec<(&str, &str)> = vec![("LAB_PREFIX", &prefix), ("LAB_APPLIANCES", &n)];
+            // The stateless fleet unless the scenario asks for the flow table.
+            let mut e: Vec<(&str, &str)> = vec![("LAB_PREFIX", &prefix), ("LAB_APPLIANCES", &n), ("LAB_FLOWS", "off")];
             e.extend_from_slice(env);
             sh(&["bash", &script(), "config", cfg.to_str().unwrap(), &k.to_string(), &nodes.to_string()], &e);
             f.slots.push(Slot {

@@ -73,11 +73,12 @@ impl Lab {
     }
 
     /// Writes appliance `who`'s configuration (`lab.sh config`) with `nodes` nodes and the extra
-    /// environment `env` (LAB_WORKERS, LAB_DRAIN, ...).
+    /// environment `env` (LAB_WORKERS, LAB_DRAIN, ...; LAB_FLOWS is "off" unless `env` sets it).
     pub fn write_config(&self, who: &str, nodes: usize, env: &[(&str, &str)]) -> PathBuf {
         let p = self.dir.path().join(format!("{who}.toml"));
         let prefix = format!("sluice-lab-{}", std::process::id());
-        let mut e = vec![("LAB_NODES", nodes.to_string()), ("LAB_PREFIX", prefix)];
+        // The reset-path scenarios run the stateless balancer unless they ask for the flow table.
+        let mut e = vec![("LAB_NODES", nodes.to_string()), ("LAB_PREFIX", prefix), ("LAB_FLOWS", "off".into())];
         e.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
         let e: Vec<(&str, &str)> = e.iter().map(|(k, v)| (*k, v.as_str())).collect();
         sh(&["bash", root().join("scripts/lab.sh").to_str().unwrap(), "config", p.to_str().unwrap(), who], &e);

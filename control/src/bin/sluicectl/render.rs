@@ -24,25 +24,31 @@ pub(crate) fn show(target: &Target, req: &Request, resp: Response) -> ExitCode {
     match (req, &data) {
         (Request::Nodes, Value::Array(nodes)) => {
             out!(
-                "{:<14} {:<14} {:<9} {:<6} {:>7} {:>8} {:>12}",
+                "{:<14} {:<14} {:<9} {:<6} {:>7} {:>8} {:>12} {:>8} {:>11}",
                 "node",
                 "chassis",
                 "state",
                 "health",
                 "weight",
                 "share%",
-                "packets"
+                "packets",
+                "tracked",
+                "drain left"
             );
             for n in nodes {
+                // Seconds a draining node still keeps its tracked connections.
+                let left = n["drain_left_s"].as_f64().map_or(String::new(), |s| format!("{s:.0} s"));
                 out!(
-                    "{:<14} {:<14} {:<9} {:<6} {:>7} {:>8.2} {:>12}",
+                    "{:<14} {:<14} {:<9} {:<6} {:>7} {:>8.2} {:>12} {:>8} {:>11}",
                     n["name"].as_str().unwrap_or(""),
                     n["chassis"].as_str().unwrap_or(""),
                     n["state"].as_str().unwrap_or(""),
                     n["health"].as_str().unwrap_or(""),
                     n["weight"],
                     n["table_share_pct"].as_f64().unwrap_or(0.0),
-                    n["selected"]
+                    n["selected"],
+                    n["tracked"].as_u64().unwrap_or(0),
+                    left
                 );
             }
         }

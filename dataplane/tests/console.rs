@@ -92,7 +92,9 @@ fn console_drains_a_node_and_refuses_bad_changes_without_changing_anything() {
         .replacen(
             "[[ports]]",
             &format!(
-                "[console]\nsocket = \"{}\"\n\n[metrics]\nprometheus = true\nlisten = \"127.0.0.1:{metrics_port}\"\n\n[[ports]]",
+                // The stateless balancer: every change applies to every flow at once (the replayed flows
+                // would otherwise stay on their nodes, see tests/flows_lab.rs).
+                "[console]\nsocket = \"{}\"\n\n[metrics]\nprometheus = true\nlisten = \"127.0.0.1:{metrics_port}\"\n\n[flows]\nenabled = false\n\n[[ports]]",
                 socket.display()
             ),
             1,
@@ -240,7 +242,9 @@ fn entry_node(aff: &Value, client: &str) -> String {
 fn console_affinity_is_learned_honoured_pinned_and_moved() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    // Two client VMs with 200 flows each: without affinity their flows would cover every node.
+    // Two client VMs with 200 flows each: without affinity their flows would cover every node. The flow
+    // table is off: affinity decides every packet (with it on, flows seen before an entry was learned
+    // would stay where they began).
     let mut w = PcapWriter::new(std::fs::File::create(d.join("c.pcap")).unwrap()).unwrap();
     for i in 0..400u16 {
         let f = tcp4([172, 16, 9, 1 + (i % 2) as u8], 10_000 + i, VIP4, 2049, b"data");
@@ -255,7 +259,7 @@ fn console_affinity_is_learned_honoured_pinned_and_moved() {
         .replacen(
             "[[ports]]",
             &format!(
-                "[console]\nsocket = \"{}\"\n\n[metrics]\nprometheus = true\nlisten = \"127.0.0.1:{metrics_port}\"\n\n[affinity]\nenabled = true\npublish_interval_ms = 20\n\n[[ports]]",
+                "[console]\nsocket = \"{}\"\n\n[metrics]\nprometheus = true\nlisten = \"127.0.0.1:{metrics_port}\"\n\n[affinity]\nenabled = true\npublish_interval_ms = 20\n\n[flows]\nenabled = false\n\n[[ports]]",
                 socket.display()
             ),
             1,

@@ -74,6 +74,39 @@ fn holder_of(nodes: usize, ports: &Range<u16>) -> BTreeMap<u16, String> {
     m
 }
 
+/// One sample of the drain timeline: seconds since the drain, then per node (n1..n4) the connections it
+/// holds (its socket table) and the flow table's entries for it.
+type Sample = (f64, Vec<usize>, Vec<u64>);
+
+/// Collects the client's events until `until` (wall clock), sampling the timeline every half second.
+fn sample_until(ev: &mut Events, cfg: &Path, t_drain: f64, until: f64, timeline: &mut Vec<Sample>) {
+    loop {
+        let held = lab::holders(4, 1..u16::MAX);
+        let nodes = lab::console(cfg, "{\"cmd\":\"nodes\"}");
+        let tracked = nodes.as_array().unwrap().iter().map(|n| n["tracked"].as_u64().unwrap_or(0)).collect();
+        timeline.push((wall() - t_drain, held.values().map(|s| s.len()).collect(), tracked));
+        let left = until - wall();
+        if left <= 0.0 {
+            return;
+        }
+        collect(ev, Duration::from_secs_f64(left.min(0.5)));
+    }
+}
+
+/// The timeline as CSV (`FLOWS_TIMELINE` names a file to write it to) and as lines on stderr.
+fn report_timeline(timeline: &[Sample]) {
+    let mut csv = String::from("t_s,held_n1,held_n2,held_n3,held_n4,tracked_n1,tracked_n2,tracked_n3,tracked_n4\n");
+    for (t, held, tracked) in timeline {
+        let cols: Vec<String> =
+            held.iter().map(|h| h.to_string()).chain(tracked.iter().map(|t| t.to_string())).collect();
+        csv += &format!("{t:.2},{}\n", cols.join(","));
+        eprintln!("timeline {t:6.2} s: held {held:?} tracked {tracked:?}");
+    }
+    if let Ok(path) = std::env::var("FLOWS_TIMELINE") {
+        std::fs::write(path, csv).unwrap();
+    }
+}
+
 fn node_row(cfg: &Path, name: &str) -> Value {
     let nodes = lab::console(cfg, "{\"cmd\":\"nodes\"}");
     nodes.as_array().unwrap().iter().find(|n| n["name"] == name).cloned().unwrap_or(Value::Null)
@@ -110,7 +143,9 @@ fn a_drain_keeps_established_connections_until_its_timeout_then_resets_them_with
     let on_n2: BTreeSet<u16> = before.iter().filter(|(_, n)| *n == "n2").map(|(p, _)| *p).collect();
     assert!(on_n2.len() >= 20, "n2 holds a share of the connections: {}", on_n2.len());
 
-    let t_drain = wall();
+    let mut timeline = Vec::new();
+    let t_drain = wall() + 1.0;
+    sample_until(&mut ev, &cfg, t_drain, t_drain, &mut timeline);
     lab::sluicectl_nodes(&cfg, &["drain", "n2"]);
     // 40 new connections while n2 drains: none may land on it.
     let fresh = 47000..47040;
@@ -118,7 +153,7 @@ fn a_drain_keeps_established_connections_until_its_timeout_then_resets_them_with
         lab::tcp_events(&mut lab.children, "sl-cli", &["client", "10.10.0.1", "2049", "40", "3", "47000"]);
     collect(&mut ev, Duration::from_millis(1500));
     let fresh_at = holder_of(4, &fresh);
-    collect(&mut ev, Duration::from_secs_f64((t_drain + 4.0 - wall()).max(0.0)));
+    sample_until(&mut ev, &cfg, t_drain, t_drain + 4.0, &mut timeline);
     let row = node_row(&cfg, "n2");
     let still = holder_of(4, &ports);
     let failed = failures(&ev, &ports, wall0);
@@ -152,7 +187,8 @@ fn a_drain_keeps_established_connections_until_its_timeout_then_resets_them_with
     assert_eq!(fresh_ok, 40, "the new connections echoed");
 
     // The timeout: n2's connections are reset within a second, and only those.
-    collect(&mut ev, Duration::from_secs_f64((t_drain + TIMEOUT + 2.0 - wall()).max(0.0)));
+    sample_until(&mut ev, &cfg, t_drain, t_drain + TIMEOUT + 2.0, &mut timeline);
+    report_timeline(&timeline);
     let failed = failures(&ev, &ports, wall0);
     let after = holder_of(4, &ports);
     let row = node_row(&cfg, "n2");

@@ -1,6 +1,7 @@
 //! `sluice-perf compare`: sluice against DPDK's testpmd (`io` and `macswap`) on the same pcaps, the same
-//! cores and the same pool size, alternating, several rounds, with and without hugepages. Hugepages are
-//! reserved (and hugetlbfs mounted) when needed and everything is put back afterwards, interrupted or not.
+//! cores and the same pool size, alternating, several rounds, with and without hugepages; sluice runs
+//! twice a round, with its flow table on and off (the table's cost). Hugepages are reserved (and
+//! hugetlbfs mounted) when needed and everything is put back afterwards, interrupted or not.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -68,6 +69,10 @@ pub struct ModeSummary {
     /// The lowest and highest sluice / macswap ratio of a single round.
     pub round_ratio_vs_macswap_min: f64,
     pub round_ratio_vs_macswap_max: f64,
+    /// sluice with its flow table off (`[flows] enabled = false`: the stateless balancer).
+    pub sluice_stateless_mpps: f64,
+    /// sluice (flow table on) / sluice stateless, of the medians.
+    pub ratio_flows_on_vs_off: f64,
 }
 
 const HUGE_DIR: &str = "/dev/hugepages";
@@ -202,8 +207,14 @@ pub(crate) fn sluice_config_text(p: &Plan, huge: bool) -> Result<String, String>
         .replacen("[[ports]]", "[console]\nenabled = false\n\n[[ports]]", 1))
 }
 
-fn sluice_once(p: &Plan, huge: bool, dir: &Path, stop: &AtomicBool) -> Result<f64, String> {
+/// One sluice run; `stateless` turns its flow table off.
+fn sluice_once(p: &Plan, huge: bool, stateless: bool, dir: &Path, stop: &AtomicBool) -> Result<f64, String> {
     let (cfg_path, json) = sluice_config(p, huge, dir)?;
+    if stateless {
+        let mut cfg = std::fs::read_to_string(&cfg_path).map_err(|e| e.to_string())?;
+        cfg.push_str("\n[flows]\nenabled = false\n");
+        std::fs::write(&cfg_path, cfg).map_err(|e| e.to_string())?;
+    }
     let s = procs::run_sluice(&p.sluice, &cfg_path, &json, p.seconds, stop, &[])?;
     Ok(s["rx"].as_f64().unwrap_or(0.0) / s["seconds"].as_f64().unwrap_or(1.0) / 1e6)
 }
@@ -339,7 +350,7 @@ pub fn run(p: &Plan, progress: &dyn Fn(&str)) -> Result<Report, String> {
         let _guard = if huge { Some(HugeGuard::reserve(PAGES)?) } else { None };
         for round in 1..=p.rounds {
             // Alternate the order so neither side always runs on a warmer (or hotter) machine.
-            let mut order = vec!["sluice", "io", "macswap"];
+            let mut order = vec!["sluice", "io", "sluice stateless", "macswap"];
             if round % 2 == 0 {
                 order.reverse();
             }
@@ -354,10 +365,10 @@ pub fn run(p: &Plan, progress: &dyn Fn(&str)) -> Result<Report, String> {
                     p.seconds
                 ));
                 let mpps = match what {
-                    "sluice" => sluice_once(p, huge, dir.path(), &stop)?,
+                    "sluice" | "sluice stateless" => sluice_once(p, huge, what != "sluice", dir.path(), &stop)?,
                     mode => testpmd_once(p, huge, mode, &stop)?,
                 };
-                let what = if what == "sluice" { "sluice".to_string() } else { format!("testpmd {what}") };
+                let what = if what.starts_with("sluice") { what.to_string() } else { format!("testpmd {what}") };
                 samples.push(Sample { what, hugepages: huge, round, mpps });
             }
         }
@@ -395,6 +406,7 @@ pub fn summarise(samples: &[Sample], modes: &[bool]) -> Vec<ModeSummary> {
         .iter()
         .map(|&huge| {
             let (s, io, mac) = (median("sluice", huge), median("testpmd io", huge), median("testpmd macswap", huge));
+            let stateless = median("sluice stateless", huge);
             let per_round: Vec<f64> = of("sluice", huge)
                 .iter()
                 .filter_map(|a| {
@@ -413,6 +425,8 @@ pub fn summarise(samples: &[Sample], modes: &[bool]) -> Vec<ModeSummary> {
                 ratio_vs_io: s / io.max(1e-9),
                 round_ratio_vs_macswap_min: if per_round.is_empty() { 0.0 } else { lo },
                 round_ratio_vs_macswap_max: if per_round.is_empty() { 0.0 } else { hi },
+                sluice_stateless_mpps: stateless,
+                ratio_flows_on_vs_off: s / stateless.max(1e-9),
             }
         })
         .collect()
@@ -422,12 +436,13 @@ pub fn summarise(samples: &[Sample], modes: &[bool]) -> Vec<ModeSummary> {
 pub fn markdown(r: &Report) -> String {
     let mut s = format!(
         "Medians of {} rounds of {} s; {} mbufs; cores {}. In brackets: the lowest and highest ratio of a single \
-         round.\n\n| | sluice | testpmd io | testpmd macswap | sluice / macswap | sluice / io |\n|---|---|---|---|---|---|\n",
+         round. sluice runs with its flow table on; \"stateless\" is sluice with it off.\n\n| | sluice | testpmd io | testpmd \
+         macswap | sluice / macswap | sluice / io | sluice stateless | flow table on / off |\n|---|---|---|---|---|---|---|---|\n",
         r.rounds, r.seconds, r.mbufs, r.cores
     );
     for m in &r.summary {
         s.push_str(&format!(
-            "| {} | {:.2} Mpps | {:.2} Mpps | {:.2} Mpps | **{:.2}** ({:.2}–{:.2}) | {:.2} |\n",
+            "| {} | {:.2} Mpps | {:.2} Mpps | {:.2} Mpps | **{:.2}** ({:.2}–{:.2}) | {:.2} | {:.2} Mpps | {:.2} |\n",
             if m.hugepages { "hugepages (2 MB)" } else { "no hugepages" },
             m.sluice_mpps,
             m.testpmd_io_mpps,
@@ -435,7 +450,9 @@ pub fn markdown(r: &Report) -> String {
             m.ratio_vs_macswap,
             m.round_ratio_vs_macswap_min,
             m.round_ratio_vs_macswap_max,
-            m.ratio_vs_io
+            m.ratio_vs_io,
+            m.sluice_stateless_mpps,
+            m.ratio_flows_on_vs_off
         ));
     }
     s
@@ -469,13 +486,16 @@ mod tests {
     fn medians_and_the_per_round_ratio_spread() {
         let mut samples = Vec::new();
         for (round, sl, io, mac) in [(1, 6.0, 12.0, 10.0), (2, 9.0, 14.0, 10.0), (3, 8.0, 13.0, 20.0)] {
-            for (what, mpps) in [("sluice", sl), ("testpmd io", io), ("testpmd macswap", mac)] {
+            for (what, mpps) in
+                [("sluice", sl), ("testpmd io", io), ("testpmd macswap", mac), ("sluice stateless", 10.0)]
+            {
                 samples.push(Sample { what: what.into(), hugepages: true, round, mpps });
             }
         }
         let m = &summarise(&samples, &[true])[0];
         assert_eq!((m.sluice_mpps, m.testpmd_io_mpps, m.testpmd_macswap_mpps), (8.0, 13.0, 10.0));
         assert_eq!(m.ratio_vs_macswap, 0.8);
+        assert_eq!((m.sluice_stateless_mpps, m.ratio_flows_on_vs_off), (10.0, 0.8));
         // Rounds: 0.6, 0.9, 0.4.
         assert_eq!((m.round_ratio_vs_macswap_min, m.round_ratio_vs_macswap_max), (0.4, 0.9));
         assert!(markdown(&Report {

@@ -13,11 +13,12 @@
 //!
 //! What goes in, and what it evicts:
 //! - a SYN (without ACK) always follows the tables, and is recorded as `new`;
-//! - any other segment of a connection without an entry follows the tables and is recorded as
-//!   `established` (connections from before a restart, or evicted ones);
-//! - a `new` entry takes a free or expired slot, or the oldest `new`/`closing` one, never an established
-//!   one: a SYN flood cannot push established connections out. An established entry takes the oldest of
-//!   any state when the bucket is full (counted);
+//! - any other segment of a connection without an entry follows the tables and is recorded as `new` too
+//!   (connections from before a restart, evicted ones, or ones whose node let them go); the client's
+//!   next segment makes any `new` entry `established`;
+//! - a SYN's entry takes a free or expired slot, or the oldest `new`/`closing` one, never an established
+//!   one: a SYN flood cannot push established connections out. Any other segment's entry takes the
+//!   oldest of any state when the bucket is full (counted);
 //! - above `new_per_sec` new entries a second (a token bucket), nothing new goes in (counted as `flood`),
 //!   and those flows follow the tables as they would with the table off.
 //!
@@ -254,13 +255,13 @@ impl FlowTable {
             self.counters[FlowCounter::Flood as usize] += 1;
             return;
         }
-        let state = match flags {
-            f if f & (SYN | ACK) == SYN => NEW,
-            f if f & FIN != 0 => CLOSING,
-            _ => ESTABLISHED,
-        };
+        // A connection seen first mid-stream is `new` until its client's next segment: one that the node
+        // refuses (a RST the client takes) is never followed up, and goes after the closing timeout. It may
+        // still take an established connection's place: it is evidence of one.
+        let syn = flags & (SYN | ACK) == SYN;
+        let state = if flags & FIN != 0 { CLOSING } else { NEW };
         let b = self.bucket(tag);
-        let Some(w) = self.slot_for(b, state, ms) else {
+        let Some(w) = self.slot_for(b, !syn, ms) else {
             self.counters[FlowCounter::Full as usize] += 1;
             return;
         };
@@ -272,10 +273,10 @@ impl FlowTable {
         self.counters[FlowCounter::Entries as usize] += 1;
     }
 
-    /// A way of bucket `b` for a new entry in `state`: a free or expired one, else the oldest that the
-    /// new entry may evict (emptied). None: every way holds an established connection and the new one
-    /// is not established yet.
-    fn slot_for(&mut self, b: usize, state: u8, ms: u32) -> Option<usize> {
+    /// A way of bucket `b` for a new entry: a free or expired one, else the oldest that the new entry may
+    /// evict (emptied): a `new` or `closing` one, or with `evict_established` (not a SYN) any. None:
+    /// every way holds an established connection and the new one is a SYN.
+    fn slot_for(&mut self, b: usize, evict_established: bool, ms: u32) -> Option<usize> {
         let ways = self.buckets[b].0;
         if let Some(w) = ways.iter().position(|e| e.tag == 0) {
             return Some(w);
@@ -287,9 +288,9 @@ impl FlowTable {
         }
         let age = |w: &usize| ms.wrapping_sub(ways[*w].seen);
         let transient = (0..WAYS).filter(|&w| ways[w].state != ESTABLISHED).max_by_key(age);
-        let w = match (transient, state) {
+        let w = match (transient, evict_established) {
             (Some(w), _) => w,
-            (None, ESTABLISHED) => {
+            (None, true) => {
                 self.counters[FlowCounter::Evicted as usize] += 1;
                 (0..WAYS).max_by_key(age).expect("a full bucket")
             }

@@ -83,6 +83,12 @@ fn a_draining_node_keeps_its_connections_until_its_deadline_and_a_down_one_loses
     t.sweep(&c, 3 * HZ, usize::MAX);
     assert_eq!(t.tracked(c.nodes[0].flow_id as usize), 0);
     assert_eq!(t.counters[FlowCounter::Released as usize], 10);
+    // A released connection's next segment goes by the tables and is recorded `new`: when its client never
+    // follows up (the new node refused it), it is forgotten after the closing timeout, not the idle one.
+    assert!(matches!(look(&mut t, &c, 100, ACK, 5 * HZ), Lookup::Decide(_)));
+    send(&mut t, &c, 100, ACK, 1, 5 * HZ);
+    t.sweep(&c, 5 * HZ + 31 * HZ, usize::MAX);
+    assert_eq!(t.tracked(c.nodes[1].flow_id as usize), 0);
     // A connection recorded to the down node (as the tables would never do) is released at once.
     send(&mut t, &c, 99, ACK, 2, 4 * HZ);
     assert!(matches!(look(&mut t, &c, 99, ACK, 4 * HZ), Lookup::Decide(_)));
@@ -94,6 +100,7 @@ fn a_syn_flood_fills_no_more_than_the_table_evicts_no_established_connection_and
     let mut t = table(1024, 1_000_000);
     // 1024 slots: fill 512 with established connections, then flood SYNs.
     for i in 0..512 {
+        send(&mut t, &c, i, ACK, 1, 1);
         send(&mut t, &c, i, ACK, 1, 1);
     }
     // (Established connections that met a full bucket evicted each other, by age.)
@@ -129,10 +136,16 @@ fn entries_expire_by_state_and_an_established_connection_may_evict_the_oldest() 
     let mut t = FlowTable::new(&cfg, HZ);
     send(&mut t, &c, 1, SYN, 0, HZ);
     send(&mut t, &c, 2, ACK, 0, HZ);
+    send(&mut t, &c, 2, ACK, 0, HZ);
     send(&mut t, &c, 3, ACK, 0, HZ);
     send(&mut t, &c, 3, FIN | ACK, 0, HZ);
+    send(&mut t, &c, 4, ACK, 0, HZ);
     t.sweep(&c, 7 * HZ, usize::MAX);
-    assert_eq!(t.counters[FlowCounter::Expired as usize], 2, "the half-open and the closing one");
+    assert_eq!(
+        t.counters[FlowCounter::Expired as usize],
+        3,
+        "the half-open one, the closing one, and the one seen once mid-stream and never again"
+    );
     assert_eq!(look(&mut t, &c, 2, ACK, 7 * HZ), Lookup::Node(0));
     t.sweep(&c, 108 * HZ, usize::MAX);
     assert_eq!(t.counters[FlowCounter::Entries as usize], 0);
@@ -140,6 +153,7 @@ fn entries_expire_by_state_and_an_established_connection_may_evict_the_oldest() 
     let mut tiny = table(1024, 1_000_000);
     let mut placed = 0u32;
     for i in 0..100_000 {
+        send(&mut tiny, &c, i, ACK, 0, HZ + i as u64);
         send(&mut tiny, &c, i, ACK, 0, HZ + i as u64);
         placed += 1;
     }

@@ -83,7 +83,8 @@ pub(crate) enum NodeChange {
     Remove { name: String },
     /// Set a node's weight.
     Weight { name: String, weight: u32 },
-    /// Take a node out of every selection (its connections move and are reset).
+    /// Take a node out of every selection: new connections go elsewhere; with the flow table on, its
+    /// established connections stay until they close or flows.drain_timeout_s passes, then move and are reset
     Drain { name: String },
     /// Make a node active again.
     Undrain { name: String },

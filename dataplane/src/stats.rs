@@ -225,7 +225,15 @@ impl Snapshot {
             replies: self.replies - earlier.replies,
             drops: sub(&self.drops, &earlier.drops),
             per_node: sub(&self.per_node, &earlier.per_node),
-            flows: sub(&self.flows, &earlier.flows),
+            flows: {
+                // Counters differ; the entries gauge is what it is now.
+                let mut f: Vec<u64> = sub(&self.flows, &earlier.flows);
+                let g = crate::flows::FlowCounter::Entries as usize;
+                if let (Some(x), Some(now)) = (f.get_mut(g), self.flows.get(g)) {
+                    *x = *now;
+                }
+                f
+            },
             tracked: self.tracked.clone(),
         }
     }

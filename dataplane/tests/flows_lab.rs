@@ -306,7 +306,9 @@ fn a_spoofed_syn_flood_fills_the_table_only_to_its_bound_and_moves_no_establishe
     assert!(entries <= 4096, "the table holds no more than its bound: {f}");
     assert!(entries >= 3000, "the flood filled the table toward its bound: {f}");
     assert!(f["flood"].as_u64().unwrap() > 0, "the flood counter rose: {f}");
-    assert_eq!(f["evicted"], 0, "no established connection was evicted: {f}");
+    // Half-open entries pushed each other out; established ones never are (they all stayed put through
+    // the weight change, below).
+    assert!(f["evicted"].as_u64().unwrap() > 0, "the flood recycled its own entries: {f}");
     assert!(failed.is_empty(), "no established connection is reset: {failed:?}");
     assert_eq!(after, before, "every established connection stays on its node");
     assert!(flow_counter(&cfg, "hits") > 0);

@@ -5,7 +5,8 @@
 //!   lcore id, TSC, rte_softrss).
 //! * The other modules are the safe API the rest of sluice uses: EAL start and lcore launch ([`eal`]),
 //!   packet-buffer pools ([`mempool`]), owned mbufs and bursts ([`mbuf`]), ports and queues ([`port`]),
-//!   rings ([`ring`]), telemetry commands ([`telemetry`]), and DPDK's own Toeplitz for cross-checking ([`thash`]).
+//!   rings ([`ring`]), telemetry commands ([`telemetry`]), DPDK's own Toeplitz for cross-checking ([`thash`]),
+//!   and huge-page-backed tables for the workers ([`hugebuf`]).
 //!
 //! Every `unsafe` block in sluice lives in this crate and carries a `// SAFETY:` line.
 
@@ -24,6 +25,7 @@ pub mod raw {
 
 pub mod eal;
 pub mod error;
+pub mod hugebuf;
 pub mod lcore;
 pub mod mbuf;
 pub mod mempool;
@@ -33,6 +35,7 @@ pub mod telemetry;
 pub mod thash;
 
 pub use error::{Error, Result};
+pub use hugebuf::HugeBuf;
 pub use lcore::{LcoreId, SocketId};
 pub use mbuf::{Burst, Mbuf, BURST_MAX};
 pub use mempool::Mempool;

@@ -36,6 +36,9 @@ impl FlowState {
         for (n, t) in ctx.nodes.iter_mut().zip(&topology.nodes) {
             n.keep_until = match (t.state, self.drains.get(&t.name)) {
                 (NodeState::Down, _) => 0,
+                // Without the table no drain keeps (or releases) anything: the reset path must not
+                // take a deadline passing for a move.
+                (_, Some(_)) if !cfg.flows.enabled => u64::MAX,
                 (_, Some((_, tsc))) => tsc.saturating_add(timeout),
                 _ => u64::MAX,
             };

@@ -5,33 +5,37 @@
 //! client → VIP direction to one worker, and that is the only direction the table is consulted and filled
 //! from. Return traffic (node → client) needs no table: it goes to the client whatever node sent it.
 //!
-//! Layout: buckets of four 16-byte entries, one cache line each, indexed by a keyed hash of the
-//! connection (client and VIP address and port). An entry holds the hash itself as its tag (64 bits: two
+//! Layout: buckets of four 16-byte entries, one cache line each; a connection may sit in either of two
+//! buckets its hash picks (two choices keep a bucket from overflowing long before the table is full). An
+//! entry holds a keyed hash of the connection (client and VIP address and port) as its tag (64 bits: two
 //! connections that share one are one in 2^64, and the key is random per process, so nobody can aim for
-//! it), the node's stable id, the time of the client's last packet and the connection's state. Nothing
-//! is allocated after start.
+//! it), the node's stable id, the time of the client's last packet and the connection's state. Nothing is
+//! allocated after start; the table sits on memory advised for transparent huge pages, so random lookups
+//! do not each cost a TLB miss.
 //!
 //! What goes in, and what it evicts:
-//! - a SYN (without ACK) always follows the tables, and is recorded as `new`;
-//! - any other segment of a connection without an entry follows the tables and is recorded as `new` too
-//!   (connections from before a restart, evicted ones, or ones whose node let them go); the client's
-//!   next segment makes any `new` entry `established`;
-//! - a SYN's entry takes a free or expired slot, or the oldest `new`/`closing` one, never an established
-//!   one: a SYN flood cannot push established connections out. Any other segment's entry takes the
-//!   oldest of any state when the bucket is full (counted);
+//! - a segment of a connection without an entry follows the tables and is recorded as `new` (a SYN's, or
+//!   one seen first mid-stream: after a restart or an eviction, or released by its node); the client's
+//!   next segment makes it `established`;
+//! - a new entry takes a free or expired place, or the oldest `new` or `closing` one (`evicted`), never
+//!   an established one: no flood of SYNs or forged segments pushes out a live connection. When all
+//!   eight places hold established connections, the newcomer goes untracked (`full`);
 //! - above `new_per_sec` new entries a second (a token bucket), nothing new goes in (counted as `flood`),
 //!   and those flows follow the tables as they would with the table off.
 //!
-//! What comes out: a client RST removes its entry at once; a client FIN marks it `closing`; `new` and
-//! `closing` entries expire after `closing_timeout_s`, established ones after `idle_timeout_s` without a
-//! packet from the client. A sweep between bursts walks a few buckets at a time, removing expired entries
-//! and those whose node no longer keeps its connections (down, removed, or draining for longer than
-//! `drain_timeout_s`), so the per-node counts the console shows are current.
+//! What comes out: a client FIN or RST marks an entry `closing`; a SYN renews a `new` or `closing` entry
+//! (ports reused: it follows the tables), while one on an established connection goes to its node, so a
+//! forged SYN or RST cannot unpin a live connection. `new` and `closing` entries expire after
+//! `closing_timeout_s`, established ones after `idle_timeout_s` without a packet from the client. A sweep
+//! between bursts walks a few buckets at a time, removing expired entries and those whose node no longer
+//! keeps its connections (down, removed, or draining for longer than `drain_timeout_s`), so the per-node
+//! counts the console shows are current.
 
 mod ids;
 
 pub use ids::{FlowIds, NO_SLOT, SLOTS};
 
+use dpdk_sys::HugeBuf;
 use sluice_control::config::FlowsConfig;
 
 use crate::counters::named_counters;
@@ -45,11 +49,11 @@ named_counters! {
     Inserted => "inserted": "connections that got an entry",
     Released => "released": "entries whose node no longer keeps connections (down, removed, drain timed out): the flow follows the tables",
     Flood => "flood": "new connections not tracked because the worker's new-flow rate was spent",
-    Full => "full": "new connections not tracked because their bucket held only established connections",
-    Evicted => "evicted": "established entries evicted to make room for another established connection",
+    Full => "full": "new connections not tracked because both their buckets held only established connections",
+    Evicted => "evicted": "new or closing entries pushed out by a newer connection (established ones never are)",
     Expired => "expired": "entries forgotten after their idle or closing timeout",
-    Closed => "closed": "entries removed by the client's RST",
-    Renewed => "renewed": "SYNs that replaced an entry (the client reused the ports): they follow the tables",
+    Closed => "closed": "tracked connections whose client sent a FIN or RST (their entries go after the closing timeout)",
+    Renewed => "renewed": "SYNs on ports whose tracked connection was closing or never established: a new connection, which follows the tables",
     Entries => "entries": "entries in use, a gauge summed over workers",
 }
 }
@@ -96,7 +100,7 @@ pub enum Lookup {
 
 /// A worker's flow table.
 pub struct FlowTable {
-    buckets: Box<[Bucket]>,
+    buckets: HugeBuf<Bucket>,
     mask: usize,
     hasher: ahash::RandomState,
     /// Worker clock ticks per millisecond.
@@ -118,7 +122,7 @@ impl FlowTable {
     /// A table that tracks nothing (and allocates nothing).
     pub fn off() -> FlowTable {
         FlowTable {
-            buckets: Box::new([]),
+            buckets: HugeBuf::new(0),
             mask: 0,
             hasher: ahash::RandomState::new(),
             tick_ms: 1,
@@ -144,7 +148,7 @@ impl FlowTable {
         let per_ms = cfg.new_per_sec as u64;
         let depth = (per_ms * 1000 / 10).max(64 * 1000);
         FlowTable {
-            buckets: vec![Bucket::default(); buckets].into_boxed_slice(),
+            buckets: HugeBuf::new(buckets),
             mask: buckets - 1,
             tick_ms: (ticks_per_sec / 1000).max(1),
             idle_ms: cfg.idle_timeout_s.saturating_mul(1000),
@@ -187,9 +191,20 @@ impl FlowTable {
         self.hasher.hash_one(key) | 1
     }
 
+    /// The two buckets a connection may sit in (two choices keep buckets from overflowing long before
+    /// the table is full).
     #[inline(always)]
-    fn bucket(&self, tag: u64) -> usize {
-        (tag >> 32) as usize & self.mask
+    fn buckets_of(&self, tag: u64) -> [usize; 2] {
+        let first = (tag >> 32) as usize & self.mask;
+        let second = (tag as u32 >> 1) as usize & self.mask;
+        [first, if second == first { first ^ 1 } else { second }]
+    }
+
+    #[inline(always)]
+    fn find(&self, tag: u64) -> Option<(usize, usize)> {
+        self.buckets_of(tag)
+            .into_iter()
+            .find_map(|b| self.buckets[b].0.iter().position(|e| e.tag == tag).map(|w| (b, w)))
     }
 
     /// The client segment of connection (`client`:`cport` → `vip`:`vport`) with TCP flags `flags`, at
@@ -206,35 +221,46 @@ impl FlowTable {
             return Lookup::Off;
         }
         let tag = self.tag(client, vip, cport, vport);
-        let b = self.bucket(tag);
-        let Some(w) = self.buckets[b].0.iter().position(|e| e.tag == tag) else {
+        let Some((b, w)) = self.find(tag) else {
             return Lookup::Decide(tag);
         };
         let e = self.buckets[b].0[w];
         let syn = flags & (SYN | ACK) == SYN;
-        let node = if syn { None } else { ctx.flow_node(e.node, now) };
+        // A SYN on ports whose connection is not established (closing, or never completed) starts a new
+        // connection: it follows the tables. One on an established connection goes where that is (its
+        // node answers with a challenge ACK, RFC 5961): a forged SYN cannot unpin a live connection.
+        let node = if syn && e.state != ESTABLISHED { None } else { ctx.flow_node(e.node, now) };
         let Some(n) = node else {
-            // A new connection on old ports, or one whose node no longer keeps it: the tables decide.
-            let why = if syn { FlowCounter::Renewed } else { FlowCounter::Released };
+            let why = if syn && e.state != ESTABLISHED { FlowCounter::Renewed } else { FlowCounter::Released };
             self.counters[why as usize] += 1;
             self.remove(b, w);
             return Lookup::Decide(tag);
         };
         self.counters[FlowCounter::Hits as usize] += 1;
-        if flags & RST != 0 {
-            self.counters[FlowCounter::Closed as usize] += 1;
-            self.remove(b, w);
-            return Lookup::Node(n);
-        }
         let ms = self.ms(now);
         let e = &mut self.buckets[b].0[w];
         e.seen = ms;
-        if flags & FIN != 0 {
-            e.state = CLOSING;
-        } else if e.state == NEW {
+        if flags & (FIN | RST) != 0 {
+            // The connection is ending (or a forged RST its node will ignore claims so): its entry goes
+            // after the closing timeout, and its segments keep their node until then.
+            if e.state != CLOSING {
+                e.state = CLOSING;
+                self.counters[FlowCounter::Closed as usize] += 1;
+            }
+        } else if e.state == NEW && !syn {
             e.state = ESTABLISHED;
         }
         Lookup::Node(n)
+    }
+
+    /// The node a tracked connection's entry sends it to, without touching the entry (for ICMP errors
+    /// about it).
+    pub fn peek(&self, ctx: &Context, (client, vip, cport, vport): (&Addr, &Addr, u16, u16), now: u64) -> Option<u16> {
+        if !self.is_on() {
+            return None;
+        }
+        let (b, w) = self.find(self.tag(client, vip, cport, vport))?;
+        ctx.flow_node(self.buckets[b].0[w].node, now)
     }
 
     /// Records that the tables sent the connection with `tag` (from [`Lookup::Decide`]) to node index
@@ -255,13 +281,11 @@ impl FlowTable {
             self.counters[FlowCounter::Flood as usize] += 1;
             return;
         }
-        // A connection seen first mid-stream is `new` until its client's next segment: one that the node
-        // refuses (a RST the client takes) is never followed up, and goes after the closing timeout. It may
-        // still take an established connection's place: it is evidence of one.
-        let syn = flags & (SYN | ACK) == SYN;
+        // Every new entry is `new` (or `closing` after a FIN) until its client's next segment: a SYN's,
+        // and a connection's seen first mid-stream (after a restart or an eviction, or released by its
+        // node), which the new node may refuse, its client then never following up.
         let state = if flags & FIN != 0 { CLOSING } else { NEW };
-        let b = self.bucket(tag);
-        let Some(w) = self.slot_for(b, !syn, ms) else {
+        let Some((b, w)) = self.slot_for(tag, ms) else {
             self.counters[FlowCounter::Full as usize] += 1;
             return;
         };
@@ -273,31 +297,31 @@ impl FlowTable {
         self.counters[FlowCounter::Entries as usize] += 1;
     }
 
-    /// A way of bucket `b` for a new entry: a free or expired one, else the oldest that the new entry may
-    /// evict (emptied): a `new` or `closing` one, or with `evict_established` (not a SYN) any. None:
-    /// every way holds an established connection and the new one is a SYN.
-    fn slot_for(&mut self, b: usize, evict_established: bool, ms: u32) -> Option<usize> {
-        let ways = self.buckets[b].0;
-        if let Some(w) = ways.iter().position(|e| e.tag == 0) {
-            return Some(w);
+    /// A place for a new entry in either of its buckets: a free or expired one, else the oldest `new` or
+    /// `closing` one (emptied). Never an established one: nothing new, forged or not, pushes out a live
+    /// connection. None: all eight hold established connections.
+    fn slot_for(&mut self, tag: u64, ms: u32) -> Option<(usize, usize)> {
+        let mut two = self.buckets_of(tag);
+        // The emptier bucket first (the power of two choices).
+        let free = |b: usize| self.buckets[b].0.iter().filter(|e| e.tag == 0).count();
+        if free(two[1]) > free(two[0]) {
+            two.swap(0, 1);
         }
-        if let Some(w) = (0..WAYS).find(|&w| self.expired(&ways[w], ms)) {
+        let ways = || two.into_iter().flat_map(|b| (0..WAYS).map(move |w| (b, w)));
+        if let Some(at) = ways().find(|&(b, w)| self.buckets[b].0[w].tag == 0) {
+            return Some(at);
+        }
+        if let Some((b, w)) = ways().find(|&(b, w)| self.expired(&self.buckets[b].0[w], ms)) {
             self.counters[FlowCounter::Expired as usize] += 1;
             self.remove(b, w);
-            return Some(w);
+            return Some((b, w));
         }
-        let age = |w: &usize| ms.wrapping_sub(ways[*w].seen);
-        let transient = (0..WAYS).filter(|&w| ways[w].state != ESTABLISHED).max_by_key(age);
-        let w = match (transient, evict_established) {
-            (Some(w), _) => w,
-            (None, true) => {
-                self.counters[FlowCounter::Evicted as usize] += 1;
-                (0..WAYS).max_by_key(age).expect("a full bucket")
-            }
-            (None, _) => return None,
-        };
+        let (b, w) = ways()
+            .filter(|&(b, w)| self.buckets[b].0[w].state != ESTABLISHED)
+            .max_by_key(|&(b, w)| ms.wrapping_sub(self.buckets[b].0[w].seen))?;
+        self.counters[FlowCounter::Evicted as usize] += 1;
         self.remove(b, w);
-        Some(w)
+        Some((b, w))
     }
 
     #[inline]

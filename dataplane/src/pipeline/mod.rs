@@ -226,11 +226,17 @@ fn from_client(
             match parse::embedded_flow(body, v6) {
                 Ok(f) if f.src == p.dst && vip.serves(f.protocol, (!f.fragment).then_some(f.src_port)) => {
                     let hash = flow_hash(ctx, &f.dst, &f.src, f.fragment, f.dst_port, f.src_port);
-                    // The flow's node is its client's CVM when the VIP keeps affinity.
+                    // The flow's node: where this worker's flow table keeps the connection (when the error
+                    // reaches the worker that tracks it), else its client's CVM when the VIP keeps
+                    // affinity, else the tables' pick.
+                    let tracked = (!f.fragment && f.protocol == PROTO_TCP)
+                        .then(|| st.flows.peek(ctx, (&f.dst, &f.src, f.dst_port, f.src_port), now))
+                        .flatten();
                     let bound = vip.affinity.then(|| ctx.affinity.get(client_id(ctx, frame.data(), &f.dst))).flatten();
-                    match bound {
-                        Some(n) => rewrite::forward_to(ctx, frame, p, n, hash),
-                        None => rewrite::to_node(ctx, frame, p, hash),
+                    match (tracked, bound) {
+                        (Some(n), _) => rewrite::tracked_to(ctx, frame, p, n, hash),
+                        (None, Some(n)) => rewrite::forward_to(ctx, frame, p, n, hash),
+                        (None, None) => rewrite::to_node(ctx, frame, p, hash),
                     }
                 }
                 _ => Verdict::Drop(DropReason::IcmpUnhandled),

@@ -288,6 +288,7 @@ impl Fuzzer {
             let accept = self.rng.one_in(2);
             tg.st.learn.flush(tg.ctx.topology_id, |_| accept);
             tg.st.resets.sweep(now);
+            tg.st.flows.sweep(&tg.ctx, now, 64);
             if rejudge {
                 // A new snapshot: the change undone (or done again), the one before it its prior.
                 std::mem::swap(&mut tg.ctx, &mut tg.before);

@@ -5,9 +5,10 @@
 use std::sync::Arc;
 
 use sluice_control::affinity::ClientId;
-use sluice_control::config::{Config, HealthCheck, MacAddr, PeerConfig, ResetConfig};
+use sluice_control::config::{Config, FlowsConfig, HealthCheck, MacAddr, PeerConfig, ResetConfig};
 use sluice_control::Topology;
 use sluice_dataplane::affinity::AffinityMap;
+use sluice_dataplane::flows::FlowTable;
 use sluice_dataplane::pipeline::{Context, WorkerState};
 use sluice_dataplane::reset::Prior;
 
@@ -34,6 +35,9 @@ impl Target {
     /// A fresh worker state (after a panic left the old one in an unknown state).
     pub fn reset_state(&mut self) {
         self.st = WorkerState::new(&ResetConfig::default(), TICKS_PER_SEC);
+        // A small flow table, so that frames fill it, evict, expire and renew entries.
+        let flows = FlowsConfig { entries_per_worker: 1024, new_per_sec: 100_000, ..FlowsConfig::default() };
+        self.st.flows = FlowTable::new(&flows, TICKS_PER_SEC);
         self.st.resets.defer_not_owners(!self.ctx.peers.is_empty());
     }
 

@@ -39,7 +39,7 @@ fn main() {
         .clang_arg("-Ishim")
         .allowlist_function("sluice_.*")
         .allowlist_function("rte_eal_(init|cleanup|mp_wait_lcore|remote_launch|wait_lcore|process_type|get_runtime_dir)")
-        .allowlist_function("rte_eth_(dev_configure|dev_info_get|dev_start|dev_stop|dev_close|rx_queue_setup|tx_queue_setup|macaddr_get|dev_count_avail|dev_get_port_by_name|dev_socket_id|promiscuous_enable|stats_get|stats_reset|dev_is_valid_port|link_get_nowait|dev_set_mtu|dev_rss_hash_update|find_next_owned_by)")
+        .allowlist_function("rte_eth_(dev_configure|dev_info_get|dev_start|dev_stop|dev_close|rx_queue_setup|tx_queue_setup|macaddr_get|dev_count_avail|dev_get_port_by_name|dev_socket_id|promiscuous_enable|stats_get|stats_reset|dev_is_valid_port|link_get_nowait|dev_set_mtu|dev_get_mtu|dev_rss_hash_update|find_next_owned_by)")
         .allowlist_function("rte_pdump_(init|uninit)")
         .allowlist_function("rte_dev_probe|rte_dev_remove|rte_vdev_init|rte_vdev_uninit")
         .allowlist_function("rte_pktmbuf_pool_create|rte_pktmbuf_free_bulk|rte_mempool_(free|avail_count|in_use_count|lookup)")

@@ -187,3 +187,21 @@ fn console_node_add_is_held_to_the_same_names() {
     let added = apply(&c, &Request::NodeAdd { node: n }).unwrap().unwrap();
     assert_eq!(added.nodes[4].name, "a9");
 }
+
+#[test]
+fn a_port_mtu_up_to_sixteen_thousand_raises_the_mbuf_data_room_and_beyond_is_refused() {
+    let at = |mtu: u32| {
+        example().replace(
+            "gateway_mac = \"02:00:00:00:00:fe\"",
+            &format!("gateway_mac = \"02:00:00:00:00:fe\"\nmtu = {mtu}"),
+        )
+    };
+    let c = Config::from_toml(&example()).unwrap();
+    assert_eq!(c.mbuf_data_room(), c.dataplane.mbuf_size, "1500 fits the default mbuf");
+    let c = Config::from_toml(&at(9216)).unwrap();
+    assert!(c.mbuf_data_room() >= 128 + 9216 + 26 && c.mbuf_data_room() % 64 == 0, "{}", c.mbuf_data_room());
+    assert_eq!(reject(&at(16_001)), ("ports[0].mtu".into(), "16001 is outside 576..=16000".into()));
+    assert_eq!(reject(&at(575)).0, "ports[0].mtu");
+    let zero = example().replacen("burst = 32", "burst = 32\ntoo_big_per_sec = 0", 1);
+    assert_eq!(reject(&zero).0, "dataplane.too_big_per_sec");
+}

@@ -27,6 +27,8 @@ pub struct Plan {
     pub burst: usize,
     pub resets: ResetConfig,
     pub flows: FlowsConfig,
+    /// ICMP "too big" answers per second.
+    pub too_big_per_sec: u32,
     /// Sleep this long after 64 empty polls in a row (None: never).
     pub idle_sleep: Option<std::time::Duration>,
 }
@@ -83,6 +85,7 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
     let mut local = Local::new(ctx.nodes.len());
     let mut st = WorkerState::new(&plan.resets, lcore::tsc_hz());
     st.flows = crate::flows::FlowTable::new(&plan.flows, lcore::tsc_hz());
+    st.too_big = pipeline::TooBigBudget::new(plan.too_big_per_sec, lcore::tsc_hz());
     let mut fanouts: Vec<Fanout> = Vec::with_capacity(PENDING_MAX);
     let mut rx = Burst::new(plan.burst);
     let mut tx = Tx { bursts: plan.ports.iter().map(|_| Burst::new(BURST_MAX)).collect(), plan };

@@ -38,6 +38,8 @@ pub struct PortInfo {
     pub rss_key_len: u8,
     pub socket: SocketId,
     pub max_mtu: u16,
+    /// The largest frame the device receives (`max_rx_pktlen`).
+    pub max_rx_pktlen: u32,
 }
 
 /// How to set a port up.
@@ -50,6 +52,8 @@ pub struct PortConf {
     /// Toeplitz key to program when the device does RSS over several queues.
     pub rss_key: Vec<u8>,
     pub promiscuous: bool,
+    /// The IP MTU to set on the device (the pool's data room must hold its frames).
+    pub mtu: u16,
 }
 
 /// Port counters as the driver reports them.
@@ -102,6 +106,7 @@ impl PortId {
             rss_key_len: info.hash_key_size,
             socket: SocketId(socket),
             max_mtu: info.max_mtu,
+            max_rx_pktlen: info.max_rx_pktlen,
         })
     }
 
@@ -115,7 +120,14 @@ impl PortId {
                 self.0, info.driver, info.max_rx_queues, info.max_tx_queues, conf.rx_queues, conf.tx_queues
             )));
         }
+        if conf.mtu > info.max_mtu {
+            return Err(Error::Invalid(format!(
+                "port {} ({}): mtu {} is above the device's largest, {}",
+                self.0, info.driver, conf.mtu, info.max_mtu
+            )));
+        }
         let mut eth = raw::rte_eth_conf::default();
+        eth.rxmode.mtu = u32::from(conf.mtu);
         let mut key = conf.rss_key.clone();
         let hf = info.rss_offloads & RSS_IP_TCP_UDP;
         if conf.rx_queues > 1 && hf != 0 {
@@ -151,12 +163,37 @@ impl PortId {
             }
             .neg_errno("rte_eth_tx_queue_setup")?;
         }
+        self.set_mtu(conf.mtu, &info.driver)?;
         // SAFETY: the port is configured with all its queues set up.
         unsafe { raw::rte_eth_dev_start(self.0) }.neg_errno("rte_eth_dev_start")?;
         if conf.promiscuous {
             // SAFETY: plain call on a started port. Some vdevs do not support it; that is not an error here.
             let _ = unsafe { raw::rte_eth_promiscuous_enable(self.0) };
         }
+        Ok(())
+    }
+
+    /// The device's IP MTU now.
+    pub fn mtu(self) -> Result<u16> {
+        let mut m = 0u16;
+        // SAFETY: m is a valid out-parameter.
+        unsafe { raw::rte_eth_dev_get_mtu(self.0, &mut m) }.neg_errno("rte_eth_dev_get_mtu")?;
+        Ok(m)
+    }
+
+    /// Sets the device's MTU to `mtu` unless it already has it. A driver without an MTU operation
+    /// (`-ENOTSUP`: pcap, ring and null vdevs) keeps what configure recorded; any other refusal is an error.
+    fn set_mtu(self, mtu: u16, driver: &str) -> Result<()> {
+        if self.mtu().ok() == Some(mtu) {
+            return Ok(());
+        }
+        // SAFETY: plain call on a configured, stopped port.
+        let rc = unsafe { raw::rte_eth_dev_set_mtu(self.0, mtu) };
+        if rc == -libc::ENOTSUP {
+            return Ok(());
+        }
+        rc.neg_errno("rte_eth_dev_set_mtu")
+            .map_err(|e| Error::Invalid(format!("port {} ({driver}): mtu {mtu}: {e}", self.0)))?;
         Ok(())
     }
 

@@ -352,6 +352,7 @@ pub fn run(p: &Plan, progress: &dyn Fn(&str)) -> Result<Report, String> {
             tx_desc: 1024,
             rss_key: Vec::new(),
             promiscuous: false,
+            mtu: 1500,
         };
         id.configure_and_start(&conf, &pool).map_err(|e| format!("{name}: {e}"))?;
         ports.push(id);

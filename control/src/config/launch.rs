@@ -80,7 +80,7 @@ impl Config {
             })
             .collect();
         let d = &self.dataplane;
-        let pool_bytes = u64::from(d.mbufs) * (u64::from(d.mbuf_size) + MBUF_OVERHEAD);
+        let pool_bytes = u64::from(d.mbufs) * (u64::from(self.mbuf_data_room()) + MBUF_OVERHEAD);
         let estimate = pool_bytes.div_ceil(1 << 20) + EAL_BASELINE_MB;
         LaunchFacts {
             eal_args: self.eal_args(),

@@ -180,7 +180,8 @@ pub enum Role {
 pub struct DataplaneConfig {
     /// Mbufs in the packet pool (with `net_pcap` `infinite_rx`, at least the packets in the file per queue).
     pub mbufs: u32,
-    /// Data room per mbuf, headroom included.
+    /// Data room per mbuf, headroom included (at least; raised to hold the largest port MTU, see
+    /// [`Config::mbuf_data_room`]).
     pub mbuf_size: u16,
     pub mbuf_cache: u32,
     /// Packets per rx burst (1..=64).
@@ -205,7 +206,15 @@ pub struct DataplaneConfig {
     /// When a worker's poll finds nothing 64 times running, sleep this long (0: pure polling, the
     /// default; at most 10000). For labs and small shared machines; never on the per-packet path.
     pub idle_sleep_us: u32,
+    /// ICMP fragmentation-needed / packet-too-big answers a worker may send per second, to clients whose
+    /// packets do not fit an IP-in-IP node's port once encapsulated (1..=1000000).
+    pub too_big_per_sec: u32,
+    /// Lower the MSS option of SYNs toward IP-in-IP nodes to what fits their port once encapsulated.
+    pub mss_clamp: bool,
 }
+
+/// The default of `dataplane.too_big_per_sec`.
+pub const DEFAULT_TOO_BIG_PER_SEC: u32 = 100;
 
 impl Default for DataplaneConfig {
     fn default() -> Self {
@@ -222,6 +231,8 @@ impl Default for DataplaneConfig {
             table_algorithm: TableAlgorithm::Maglev,
             load_bound: DEFAULT_LOAD_BOUND,
             idle_sleep_us: 0,
+            too_big_per_sec: DEFAULT_TOO_BIG_PER_SEC,
+            mss_clamp: false,
         }
     }
 }
@@ -439,13 +450,31 @@ pub struct PortConfig {
     /// Next hop on this port's segment for traffic toward clients (client ports).
     #[serde(default)]
     pub gateway_mac: Option<MacAddr>,
-    /// Largest IP packet the segment carries; encapsulated packets above it are dropped and counted.
+    /// Largest IP packet the segment carries (set on the device). A client packet that does not fit a
+    /// node port's MTU once encapsulated gets an ICMP fragmentation-needed or packet-too-big answer.
     #[serde(default = "default_mtu")]
     pub mtu: u16,
 }
 
 fn default_mtu() -> u16 {
     1500
+}
+
+/// The largest port MTU a configuration may ask for (the device may allow less, which start-up reports).
+pub const MAX_MTU: u16 = 16_000;
+/// Bytes an mbuf holds in front of a frame: room for an outer IP header (IP-in-IP) and more.
+pub const MBUF_HEADROOM: u16 = 128;
+/// Ethernet header, two VLAN tags and the CRC around a port's largest IP packet.
+pub const FRAME_OVERHEAD: u16 = 14 + 8 + 4;
+
+impl Config {
+    /// Data room per mbuf, headroom included: `dataplane.mbuf_size`, raised to hold the largest port
+    /// MTU's frame in one segment (rounded up to 64 bytes).
+    pub fn mbuf_data_room(&self) -> u16 {
+        let largest = self.ports.iter().map(|p| p.mtu).max().unwrap_or(1500).min(MAX_MTU);
+        let needed = (MBUF_HEADROOM + largest + FRAME_OVERHEAD).div_ceil(64) * 64;
+        self.dataplane.mbuf_size.max(needed)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]

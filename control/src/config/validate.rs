@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use super::{Config, ConfigError, ForwardMode, KeyKind, NodeState, PortRole, Protocol, Role};
+use super::{Config, ConfigError, ForwardMode, KeyKind, NodeState, PortRole, Protocol, Role, MAX_MTU};
 
 pub(super) type R = Result<(), ConfigError>;
 
@@ -206,6 +206,9 @@ impl Config {
         if d.mbufs < 1024 {
             return err("dataplane.mbufs", format!("{} is too few (at least 1024)", d.mbufs));
         }
+        if !(1..=1_000_000).contains(&d.too_big_per_sec) {
+            return err("dataplane.too_big_per_sec", format!("{} is outside 1..=1000000", d.too_big_per_sec));
+        }
         if d.mbuf_size < 128 + 1518 {
             return err(
                 "dataplane.mbuf_size",
@@ -368,8 +371,8 @@ impl Config {
             if p.role == PortRole::Client && p.gateway_mac.is_none() {
                 return err(f("gateway_mac"), "a client port needs the next hop toward clients (gateway_mac)");
             }
-            if p.mtu < 576 || p.mtu > 9000 {
-                return err(f("mtu"), format!("{} is outside 576..=9000", p.mtu));
+            if p.mtu < 576 || p.mtu > MAX_MTU {
+                return err(f("mtu"), format!("{} is outside 576..={MAX_MTU}", p.mtu));
             }
         }
         for role in [PortRole::Client, PortRole::Node] {

@@ -107,7 +107,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
     let d = &cfg.dataplane;
     let pool = Arc::new(step(
         "creating the mbuf pool",
-        Mempool::new("sluice_pool", d.mbufs, d.mbuf_cache.min(512), d.mbuf_size, SocketId::ANY),
+        Mempool::new("sluice_pool", d.mbufs, d.mbuf_cache.min(512), cfg.mbuf_data_room(), SocketId::ANY),
     )?);
     let mut ports = Vec::new();
     let mut macs = Vec::new();
@@ -125,6 +125,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
                 tx_desc: d.tx_desc,
                 rss_key: d.hash_key.bytes.clone(),
                 promiscuous: true,
+                mtu: p.mtu,
             };
             step(&format!("port {:?} ({})", p.name, info.driver), id.configure_and_start(&conf, &pool))?;
             ports.push(id);
@@ -205,6 +206,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
             burst: d.burst as usize,
             resets: cfg.resets.clone(),
             flows: cfg.flows.clone(),
+            too_big_per_sec: d.too_big_per_sec,
             idle_sleep: (d.idle_sleep_us > 0).then(|| Duration::from_micros(d.idle_sleep_us as u64)),
         };
         let (ctx, links, worker_stop, pool, ev) =

@@ -12,6 +12,7 @@ use crate::affinity::AffinityMap;
 use crate::hash::{ContentHasher, Toeplitz};
 use crate::reset::{Prior, ProbeCookie};
 use crate::wire::parse::{Addr, PROTO_TCP, PROTO_UDP};
+use crate::wire::{ipv4, ipv6};
 
 /// A port as the pipeline sees it. Ports are numbered in configuration order.
 #[derive(Debug, Clone)]
@@ -81,6 +82,8 @@ pub struct NodeCtx {
     pub forward: ForwardMode,
     /// Outer source for IP-in-IP: the node port's first address of the node's family.
     pub tunnel_src: Addr,
+    /// IP-in-IP: the largest client packet that fits the node's port once encapsulated (0: MAC mode).
+    pub inner_mtu: u16,
     /// The node's stable id in flow entries (see [`crate::flows::FlowIds`]).
     pub flow_id: u16,
     /// Its tracked connections stay with it until this time (worker clock): never for an active node,
@@ -127,6 +130,10 @@ pub struct Context {
     by_ip: HashMap<Addr, u16, ahash::RandomState>,
     /// Node slot (the low bits of a flow id) → node index, or [`crate::flows::NO_SLOT`].
     flow_slots: Arc<[u16]>,
+    /// The MTU "too big" answers give clients: the smallest IP-in-IP node's `inner_mtu`.
+    pub encap_mtu: u16,
+    /// Clamp the MSS of SYNs toward IP-in-IP nodes (`dataplane.mss_clamp`).
+    pub mss_clamp: bool,
 }
 
 impl Context {
@@ -184,18 +191,25 @@ impl Context {
                 // Until the control lcore assigns stable ids and drain deadlines: ids are indices, and a
                 // draining node keeps its connections.
                 let keep_until = if n.state == NodeState::Down { 0 } else { u64::MAX };
+                let outer = if ip.v6 { ipv6::HEADER_LEN } else { ipv4::MIN_HEADER_LEN } as u16;
+                let inner_mtu = match n.forward {
+                    ForwardMode::Ipip => ports[n.port].mtu.saturating_sub(outer),
+                    ForwardMode::Mac => 0,
+                };
                 NodeCtx {
                     mac: n.mac.0,
                     ip,
                     port: n.port as u16,
                     forward: n.forward,
                     tunnel_src,
+                    inner_mtu,
                     flow_id: 0,
                     keep_until,
                 }
             })
             .collect();
         let nodes_len = nodes.len();
+        let encap_mtu = nodes.iter().filter(|n| n.inner_mtu != 0).map(|n| n.inner_mtu).min().unwrap_or(u16::MAX);
         let mut by_mac = HashMap::with_hasher(ahash::RandomState::new());
         let mut by_ip = HashMap::with_hasher(ahash::RandomState::new());
         for (i, n) in nodes.iter().enumerate() {
@@ -255,6 +269,8 @@ impl Context {
             by_mac,
             by_ip,
             flow_slots: Arc::from(Vec::new()),
+            encap_mtu,
+            mss_clamp: cfg.dataplane.mss_clamp,
         }
         .with_flow_ids(&(0..nodes_len).map(|i| i as u16).collect::<Vec<_>>())
     }

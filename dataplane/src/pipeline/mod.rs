@@ -5,6 +5,7 @@
 mod context;
 pub mod health;
 mod keys;
+mod pmtu;
 mod reasons;
 mod reply;
 mod resets;
@@ -12,6 +13,7 @@ mod rewrite;
 
 pub use context::{Context, NodeCtx, PortCtx, Vip, VipKey};
 pub use keys::{KeyCounter, KeyCounters};
+pub use pmtu::TooBigBudget;
 pub use reasons::DropReason;
 pub use resets::probe_to;
 use resets::Sender;
@@ -21,10 +23,10 @@ use sluice_control::config::{ClientIdKind, PortRole};
 use crate::affinity::Learner;
 use crate::flows::{FlowTable, Lookup};
 use crate::reset::Resets;
-use crate::wire::icmp;
 use crate::wire::parse::{
     self, Classified, Found, Network, Parsed, PROTO_ICMP, PROTO_ICMPV6, PROTO_IPIP, PROTO_IPV6, PROTO_TCP, PROTO_UDP,
 };
+use crate::wire::{icmp, tcp};
 
 /// A packet in a buffer with room around it: `buf[start..start + len]` is the frame.
 pub struct Frame<'a> {
@@ -100,6 +102,8 @@ pub struct WorkerState {
     pub learn: Learner,
     /// Answers to health probes, for the control core.
     pub health: health::Inbox,
+    /// ICMP "too big" answers left this second.
+    pub too_big: TooBigBudget,
 }
 
 impl WorkerState {
@@ -110,6 +114,7 @@ impl WorkerState {
             keys: [0; KeyCounter::COUNT],
             learn: Learner::default(),
             health: health::Inbox::default(),
+            too_big: TooBigBudget::new(sluice_control::config::DEFAULT_TOO_BIG_PER_SEC, ticks_per_sec),
         }
     }
 }
@@ -188,6 +193,8 @@ fn from_client(
                 return Verdict::Drop(DropReason::VipUnserved);
             }
             let hash = keys::key_hash(ctx, vip, p, frame.data(), &mut st.keys);
+            // Where the frame began: a rewrite moves its start, not the client's packet.
+            let origin = frame.start;
             // TCP connections the flow table knows stay on their node; the rest follow the tables, and
             // the table notes where they went.
             let tracked = if p.protocol == PROTO_TCP && !p.fragment {
@@ -204,13 +211,25 @@ fn from_client(
                             st.keys[KeyCounter::AffinityReportsDropped as usize] += 1;
                         }
                     }
-                    return rewrite::tracked_to(ctx, frame, p, n, hash);
+                    rewrite::tracked_to(ctx, frame, p, n, hash)
                 }
                 _ if vip.affinity => with_affinity(ctx, frame, p, hash, client_id(ctx, frame.data(), &p.src), st),
                 _ => rewrite::to_node(ctx, frame, p, hash),
             };
-            if let (Lookup::Decide(tag), Verdict::Node { node, .. }) = (tracked, v) {
-                st.flows.record(ctx, tag, node, p.tcp_flags, now);
+            match (tracked, v) {
+                (Lookup::Decide(tag), Verdict::Node { node, .. }) => st.flows.record(ctx, tag, node, p.tcp_flags, now),
+                (_, Verdict::Drop(DropReason::EncapTooBig)) => return pmtu::too_big(ctx, in_port, frame, p, st, now),
+                _ => {}
+            }
+            if let Verdict::Node { node, .. } = v {
+                let inner = ctx.nodes[node as usize].inner_mtu;
+                if ctx.mss_clamp && inner != 0 && p.protocol == PROTO_TCP && p.tcp_flags & tcp::flags::SYN != 0 {
+                    // IP and TCP headers without options.
+                    let mss = inner.saturating_sub(if p.src.v6 { 60 } else { 40 });
+                    if pmtu::clamp_mss(frame.buf, origin, p, mss) {
+                        st.keys[KeyCounter::MssClamped as usize] += 1;
+                    }
+                }
             }
             v
         }

@@ -19,7 +19,10 @@
 # draining), LAB_PREFIX (EAL file prefix), LAB_HEALTH (tcp|icmp|arp: health-check the nodes every 200 ms,
 # rise 2, fall 2), LAB_AFFINITY (non-empty: the single appliance keeps controller-VM affinity for the VIP),
 # LAB_WORKERS (worker lcores per appliance, 1 or 2, default 1), LAB_FLOWS ("off", or the [flows] settings
-# separated by ';'). Checksum offload is off in every namespace.
+# separated by ';'), LAB_MTU (every port's mtu, and ring frames for jumbo frames; give it to `up` too, which
+# sets every link's MTU), LAB_IPIP (space-separated names reached by IP-in-IP: their namespace decapsulates
+# in user space, `lab_tcp.py ipip-decap`, since the lab's kernel has no ipip module). Checksum offload is off
+# in every namespace.
 #
 # Workers and CPUs (the lab machine has two): the control lcore is always the first lcore. With one
 # worker, single pins control to CPU 0 and its worker to CPU 1 and polls without sleeping; the tiered
@@ -133,13 +136,26 @@ up() {
     # The VIP is on lo: never answer ARP for it on eth0.
     ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
   done
+  # Jumbo frames: every link of the lab at LAB_MTU (the bridge takes its ports' smallest).
+  if [ -n "${LAB_MTU:-}" ]; then
+    ip -n sl-cli link set eth0 mtu "$LAB_MTU"
+    for l in slc0 sln0 sln0b sla0 sla0b slb0 slb0b ssa0 ssa1 ssb0 ssb1 $(seq -f 'sln%g' 1 "$nodes"); do
+      ip link set "$l" mtu "$LAB_MTU" 2>/dev/null || true
+    done
+    for i in $(seq 1 "$nodes"); do ip -n "sl-n$i" link set eth0 mtu "$LAB_MTU"; done
+  fi
 }
 
 port() { # NAME DEVICE ROLE MAC [ADDRESS] [GATEWAY]
   local device=$2
   # One queue pair per worker (LAB_WORKERS): each worker polls its own rx queue and sends on its own tx queue.
   [ "${LAB_WORKERS:-1}" != 1 ] && device="$device,qpairs=${LAB_WORKERS}"
+  # Jumbo frames: ring frames that hold them. The PMD steps through its ring a frame size at a time, so a
+  # frame must divide the kernel's block (power-of-two pages): 16 KiB, which the mbufs must then hold
+  # (dataplane.mbuf_size below).
+  [ -n "${LAB_MTU:-}" ] && device="$device,blocksz=16384,framesz=16384"
   printf '\n[[ports]]\nname = "%s"\ndevice = "%s"\nrole = "%s"\nmac = "%s"\n' "$1" "$device" "$3" "$4"
+  [ -n "${LAB_MTU:-}" ] && printf 'mtu = %s\n' "$LAB_MTU"
   [ -n "${5:-}" ] && printf 'addresses = ["%s"]\n' "$5"
   [ -n "${6:-}" ] && printf 'gateway_mac = "%s"\n' "$6"
   return 0
@@ -182,6 +198,7 @@ table_size = 65537
 chassis_table_size = 16381
 idle_sleep_us = $idle
 EOT
+  [ -n "${LAB_MTU:-}" ] && printf 'mbuf_size = 16512\n'
   if [ -n "${LAB_AFFINITY:-}" ] && [ "$who" = single ]; then
     printf '\n[affinity]\nenabled = true\npublish_interval_ms = 20\n'
   fi
@@ -222,6 +239,7 @@ EOT
     printf '\n[[nodes]]\nname = "n%s"\nchassis = "%s"\nmac = "%s"\nip = "%s"\n' "$i" "$c" "$(node_mac "$i")" "$(node_ip "$i")"
     [ "$who" = spine ] && printf 'port = "to-%s"\n' "${c#chassis-}"
     case " ${LAB_DRAIN:-} " in *" n$i "*) echo 'state = "draining"' ;; esac
+    case " ${LAB_IPIP:-} " in *" n$i "*) echo 'forward = "ipip"' ;; esac
   done
 }
 

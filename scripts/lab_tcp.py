@@ -35,6 +35,11 @@ frag-acks SRC DST DPORT SPORT COUNT
                        send COUNT ACKs with 12 bytes of data (random numbers) from SRC:SPORT to DST:DPORT, each
                        as two IPv4 fragments, 20 ms apart: what an off-path host that knows a connection's
                        addresses and ports can send; prints {"ev":"sent",...} for each
+ipip-decap [MTU]         for a node namespace reached by IP-in-IP (the lab's kernel has no ipip module): creates tun0
+                       (MTU, default 9000), takes every IPv4 packet of protocol 4 (IPv4 in IPv4) addressed here
+                       through a raw socket and hands the inner packet to the kernel through tun0, until
+                       SIGTERM; reverse-path filtering is turned off so that the inner packet's client source is
+                       accepted; prints {"ev":"decap","packets":k} at the end
 syn-flood DST DPORT COUNT
                        send COUNT TCP SYNs to DST:DPORT from random addresses in 198.18.0.0/15 and random ports
                        through a raw socket (IP_HDRINCL), as fast as it can: spoofed clients opening connections
@@ -416,6 +421,34 @@ def syn_flood(dst, dport, count):
     emit(ev="flooded", sent=count, secs=round(time.monotonic() - t0, 3))
 
 
+def ipip_decap(mtu):
+    import fcntl
+    import subprocess
+
+    tun = os.open("/dev/net/tun", os.O_RDWR)
+    # TUNSETIFF with IFF_TUN | IFF_NO_PI.
+    fcntl.ioctl(tun, 0x400454CA, struct.pack("16sH", b"tun0", 0x0001 | 0x1000))
+    subprocess.run(["ip", "link", "set", "tun0", "mtu", str(mtu), "up"], check=True)
+    for conf in ("all", "default", "tun0", "eth0"):
+        subprocess.run(["sysctl", "-qw", f"net.ipv4.conf.{conf}.rp_filter=0"], check=True)
+    raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, 4)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    raw.settimeout(0.2)
+    packets = 0
+    while not stop:
+        try:
+            outer = raw.recv(65535)
+        except socket.timeout:
+            continue
+        except InterruptedError:
+            continue
+        ihl = (outer[0] & 0x0F) * 4
+        os.write(tun, outer[ihl:])
+        packets += 1
+    emit(ev="decap", packets=packets)
+
+
 def read_pcap(path):
     """The frames of a classic pcap file (either byte order, micro- or nanosecond stamps)."""
     data = open(path, "rb").read()
@@ -474,6 +507,8 @@ if __name__ == "__main__":
         spoof_acks(a[1], a[2], int(a[3]), int(a[4]), int(a[5]))
     elif a[0] == "frag-acks":
         frag_acks(a[1], a[2], int(a[3]), int(a[4]), int(a[5]))
+    elif a[0] == "ipip-decap":
+        ipip_decap(int(a[1]) if len(a) > 1 else 9000)
     elif a[0] == "syn-flood":
         syn_flood(a[1], int(a[2]), int(a[3]))
     elif a[0] == "replay":

@@ -26,6 +26,16 @@ const RSS_IP_TCP_UDP: u64 = (1 << 2)
     | (1 << 16)
     | (1 << 17);
 
+/// Ethernet header, CRC and one VLAN tag: what a frame adds to its MTU (RTE_ETHER_HDR_LEN + CRC + VLAN).
+const ETHER_OVERHEAD: u32 = 14 + 4 + 4;
+
+/// Whether the device carries frames of `mtu` without ethdev being told, while ethdev would refuse to be:
+/// DPDK 22.11's af_packet PMD reports a 1518-byte frame limit whatever its ring frames (`framesz`) and
+/// its kernel interface's MTU allow, and those two decide what it carries.
+pub fn carries_mtu_unconfigured(info: &PortInfo, mtu: u16) -> bool {
+    info.driver == "net_af_packet" && u32::from(mtu) + ETHER_OVERHEAD > info.max_rx_pktlen
+}
+
 /// What a port can do.
 #[derive(Debug, Clone)]
 pub struct PortInfo {
@@ -127,7 +137,11 @@ impl PortId {
             )));
         }
         let mut eth = raw::rte_eth_conf::default();
-        eth.rxmode.mtu = u32::from(conf.mtu);
+        // Configure checks the MTU against the device's largest frame, which some drivers (af_packet)
+        // report as 1518 and then raise through their MTU operation: configure with what fits, and set
+        // the rest below.
+        let fits = info.max_rx_pktlen.saturating_sub(ETHER_OVERHEAD).min(u32::from(conf.mtu));
+        eth.rxmode.mtu = fits.max(u32::from(conf.mtu.min(1500)));
         let mut key = conf.rss_key.clone();
         let hf = info.rss_offloads & RSS_IP_TCP_UDP;
         if conf.rx_queues > 1 && hf != 0 {
@@ -163,7 +177,9 @@ impl PortId {
             }
             .neg_errno("rte_eth_tx_queue_setup")?;
         }
-        self.set_mtu(conf.mtu, &info.driver)?;
+        if !carries_mtu_unconfigured(&info, conf.mtu) {
+            self.set_mtu(conf.mtu, eth.rxmode.mtu == u32::from(conf.mtu), &info.driver)?;
+        }
         // SAFETY: the port is configured with all its queues set up.
         unsafe { raw::rte_eth_dev_start(self.0) }.neg_errno("rte_eth_dev_start")?;
         if conf.promiscuous {
@@ -182,14 +198,15 @@ impl PortId {
     }
 
     /// Sets the device's MTU to `mtu` unless it already has it. A driver without an MTU operation
-    /// (`-ENOTSUP`: pcap, ring and null vdevs) keeps what configure recorded; any other refusal is an error.
-    fn set_mtu(self, mtu: u16, driver: &str) -> Result<()> {
+    /// (`-ENOTSUP`: pcap, ring and null vdevs) keeps what configure recorded, if configure took the whole
+    /// MTU (`configured`); any other refusal is an error.
+    fn set_mtu(self, mtu: u16, configured: bool, driver: &str) -> Result<()> {
         if self.mtu().ok() == Some(mtu) {
             return Ok(());
         }
         // SAFETY: plain call on a configured, stopped port.
         let rc = unsafe { raw::rte_eth_dev_set_mtu(self.0, mtu) };
-        if rc == -libc::ENOTSUP {
+        if rc == -libc::ENOTSUP && configured {
             return Ok(());
         }
         rc.neg_errno("rte_eth_dev_set_mtu")

@@ -33,6 +33,8 @@ pub struct Plan {
     pub out: PathBuf,
     /// The example configuration sluice's runs start from.
     pub config_template: PathBuf,
+    /// Both ports' IP MTU (above 1500: jumbo frames, for sluice and testpmd alike).
+    pub mtu: u16,
 }
 
 /// One measurement.
@@ -204,7 +206,10 @@ pub(crate) fn sluice_config_text(p: &Plan, huge: bool) -> Result<String, String>
         .replace("file_prefix = \"sluice-demo\"", &format!("file_prefix = \"{PREFIX}-sluice\""))
         .replace("no_huge = true", &format!("no_huge = {}", !huge))
         .replace("mbufs = 65535", &format!("mbufs = {}", p.mbufs))
-        .replacen("[[ports]]", "[console]\nenabled = false\n\n[[ports]]", 1))
+        .replacen("[[ports]]", "[console]\nenabled = false\n\n[[ports]]", 1)
+        .replace("\nrole = \"client\"\n", &format!("\nrole = \"client\"\nmtu = {}\n", p.mtu))
+        // The node port carries an IP-in-IP node's outer header on top, as storage underlays do.
+        .replace("\nrole = \"node\"\n", &format!("\nrole = \"node\"\nmtu = {}\n", p.mtu + 40)))
 }
 
 /// One sluice run; `stateless` turns its flow table off.
@@ -269,8 +274,14 @@ pub(crate) fn run_testpmd(
         let f = f.canonicalize().map_err(|e| e.to_string())?;
         args.extend(["--vdev".into(), format!("net_pcap{i},rx_pcap={},infinite_rx=1", f.display())]);
     }
+    args.push("--".into());
+    if p.mtu > 1500 {
+        // Frames of the MTU in one mbuf, as sluice's pool holds them (128 bytes of headroom, Ethernet,
+        // two VLAN tags, the CRC, rounded up to 64).
+        let room = (128 + usize::from(p.mtu) + 26).div_ceil(64) * 64;
+        args.extend([format!("--max-pkt-len={}", usize::from(p.mtu) + 18), format!("--mbuf-size={room}")]);
+    }
     args.extend([
-        "--".into(),
         format!("--total-num-mbufs={}", p.mbufs),
         format!("--forward-mode={mode}"),
         "--stats-period".into(),
@@ -524,6 +535,7 @@ mod tests {
             testpmd: "dpdk-testpmd".into(),
             out: "/tmp".into(),
             config_template: "/nonexistent".into(),
+            mtu: 1500,
         };
         assert!(preflight(&p).unwrap_err().contains("--client"));
         let f = tempfile::NamedTempFile::new().unwrap();

@@ -39,7 +39,7 @@ enum Cmd {
         /// Number of flows (TCP connections and UDP request streams).
         #[arg(long, default_value_t = 4000)]
         flows: u32,
-        /// Data frame size in bytes, 64..=1514 (no FCS).
+        /// Data frame size in bytes, 64..=9014 (no FCS; above 1514, jumbo frames: run `compare --mtu 9000`).
         #[arg(long, default_value_t = 128)]
         frame_size: usize,
         /// A mix of data frame sizes instead, `SIZE[:WEIGHT],...`, e.g. `64:7,576:4,1514:1`.
@@ -186,6 +186,9 @@ struct Inputs {
     config: PathBuf,
     #[arg(long, default_value = "results")]
     out: PathBuf,
+    /// Both ports' IP MTU, for sluice and testpmd (9000 for jumbo frames, with `synth --frame-size 9014`).
+    #[arg(long, default_value_t = 1500, value_parser = clap::value_parser!(u16).range(576..=9600))]
+    mtu: u16,
 }
 
 impl Inputs {
@@ -201,6 +204,7 @@ impl Inputs {
             testpmd,
             out: self.out,
             config_template: self.config,
+            mtu: self.mtu,
         }
     }
 }
@@ -305,8 +309,8 @@ fn run(args: Args) -> Result<(), String> {
             if flows == 0 {
                 return Err("--flows must be at least 1".into());
             }
-            if !(64..=1514).contains(&frame_size) {
-                return Err(format!("--frame-size {frame_size} is outside 64..=1514 (a TCP/IPv6 frame needs 74 bytes of headers; smaller frames are padded up)"));
+            if !(64..=9014).contains(&frame_size) {
+                return Err(format!("--frame-size {frame_size} is outside 64..=9014 (a TCP/IPv6 frame needs 74 bytes of headers; smaller frames are padded up)"));
             }
             if ports.is_empty() || ports.contains(&0) {
                 return Err("--ports needs at least one port, none of them 0".into());

@@ -65,8 +65,8 @@ pub fn parse_mix(s: &str) -> Result<Vec<(usize, u64)>, String> {
         let size: usize = size.trim().parse().map_err(|_| format!("--frame-mix: {part:?}: size is not a number"))?;
         let weight: u64 =
             weight.trim().parse().map_err(|_| format!("--frame-mix: {part:?}: weight is not a number"))?;
-        if !(64..=1514).contains(&size) {
-            return Err(format!("--frame-mix: size {size} is outside 64..=1514"));
+        if !(64..=9014).contains(&size) {
+            return Err(format!("--frame-mix: size {size} is outside 64..=9014"));
         }
         if weight == 0 {
             return Err(format!("--frame-mix: {part:?}: a weight must be at least 1"));

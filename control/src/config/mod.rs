@@ -209,7 +209,8 @@ pub struct DataplaneConfig {
     /// ICMP fragmentation-needed / packet-too-big answers a worker may send per second, to clients whose
     /// packets do not fit an IP-in-IP node's port once encapsulated (1..=1000000).
     pub too_big_per_sec: u32,
-    /// Lower the MSS option of SYNs toward IP-in-IP nodes to what fits their port once encapsulated.
+    /// Lower the MSS option in IP-in-IP nodes' SYN-ACKs to what fits their port once encapsulated, so that
+    /// clients send segments that fit.
     pub mss_clamp: bool,
 }
 

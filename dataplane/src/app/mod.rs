@@ -127,6 +127,13 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
                 promiscuous: true,
                 mtu: p.mtu,
             };
+            if dpdk_sys::port::carries_mtu_unconfigured(&info, p.mtu) {
+                eprintln!(
+                    "sluice: warning: port {:?} ({}): the driver reports a {}-byte frame limit; mtu {} is carried as far as its \
+                     ring frames (framesz) and its kernel interface's MTU allow",
+                    p.name, info.driver, info.max_rx_pktlen, p.mtu
+                );
+            }
             step(&format!("port {:?} ({})", p.name, info.driver), id.configure_and_start(&conf, &pool))?;
             ports.push(id);
             rx_queues.push(rxq);

@@ -193,8 +193,6 @@ fn from_client(
                 return Verdict::Drop(DropReason::VipUnserved);
             }
             let hash = keys::key_hash(ctx, vip, p, frame.data(), &mut st.keys);
-            // Where the frame began: a rewrite moves its start, not the client's packet.
-            let origin = frame.start;
             // TCP connections the flow table knows stay on their node; the rest follow the tables, and
             // the table notes where they went.
             let tracked = if p.protocol == PROTO_TCP && !p.fragment {
@@ -220,16 +218,6 @@ fn from_client(
                 (Lookup::Decide(tag), Verdict::Node { node, .. }) => st.flows.record(ctx, tag, node, p.tcp_flags, now),
                 (_, Verdict::Drop(DropReason::EncapTooBig)) => return pmtu::too_big(ctx, in_port, frame, p, st, now),
                 _ => {}
-            }
-            if let Verdict::Node { node, .. } = v {
-                let inner = ctx.nodes[node as usize].inner_mtu;
-                if ctx.mss_clamp && inner != 0 && p.protocol == PROTO_TCP && p.tcp_flags & tcp::flags::SYN != 0 {
-                    // IP and TCP headers without options.
-                    let mss = inner.saturating_sub(if p.src.v6 { 60 } else { 40 });
-                    if pmtu::clamp_mss(frame.buf, origin, p, mss) {
-                        st.keys[KeyCounter::MssClamped as usize] += 1;
-                    }
-                }
             }
             v
         }
@@ -281,6 +269,10 @@ fn from_node(
         if let Some(v) = resets::return_segment(ctx, frame, p, sender, resets, now) {
             return v;
         }
+        if ctx.mss_clamp && p.protocol == PROTO_TCP && p.tcp_flags & tcp::flags::SYN != 0 {
+            let mac: [u8; 6] = frame.data()[6..12].try_into().expect("parsed frame");
+            pmtu::clamp_syn_ack(frame, p, pmtu::ipip_inner_mtu_by_mac(ctx, mac), &mut st.keys);
+        }
         return rewrite::to_client(ctx, frame, p.l3_offset, frame.len() - p.l3_offset);
     }
     if ctx.is_own(in_port, &p.dst) {
@@ -300,7 +292,12 @@ fn from_node(
             // The inner packet now sits behind a fresh Ethernet header: give the reset path its look.
             return match parse::classify(frame.data()) {
                 Ok(Classified::Parsed(inner)) => {
-                    resets::return_segment(ctx, frame, &inner, sender, resets, now).unwrap_or(v)
+                    let verdict = resets::return_segment(ctx, frame, &inner, sender, resets, now).unwrap_or(v);
+                    if ctx.mss_clamp && verdict == v && inner.protocol == PROTO_TCP {
+                        let mtu = ctx.nodes[node as usize].inner_mtu;
+                        pmtu::clamp_syn_ack(frame, &inner, mtu, &mut st.keys);
+                    }
+                    verdict
                 }
                 _ => v,
             };

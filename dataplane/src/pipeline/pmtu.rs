@@ -6,8 +6,9 @@
 //! dropped (`encap_too_big`): sluice does not fragment the outer packet, so a node port's MTU should
 //! exceed its client port's by the outer header (20 or 40 bytes), as storage underlays do.
 //!
-//! Also here: clamping the MSS option of SYNs toward IP-in-IP nodes to what fits
-//! (`dataplane.mss_clamp`), so connections start at the right size without any ICMP.
+//! Also here: clamping the MSS option that IP-in-IP nodes announce in their SYN-ACKs to what fits once
+//! encapsulated (`dataplane.mss_clamp`), so clients' connections start at the right size without any
+//! ICMP. (The clients' own SYNs need no clamping: nodes answer them unencapsulated.)
 
 use super::{Context, DropReason, Frame, KeyCounter, Verdict, WorkerState};
 use crate::wire::checksum;
@@ -81,10 +82,30 @@ pub(super) fn too_big(
     Verdict::Reply { port: in_port }
 }
 
+/// The inner MTU of the IP-in-IP nodes behind next hop `mac` (the smallest, where several share a
+/// router); 0 when none is.
+pub(super) fn ipip_inner_mtu_by_mac(ctx: &Context, mac: [u8; 6]) -> u16 {
+    ctx.nodes.iter().filter(|n| n.inner_mtu != 0 && n.mac == mac).map(|n| n.inner_mtu).min().unwrap_or(0)
+}
+
+/// With `dataplane.mss_clamp`: a node's SYN-ACK (parsed as `p`, in `frame`) on its way to the client
+/// announces the MSS the client may send; from an IP-in-IP node whose packets fit `inner_mtu` once
+/// encapsulated, it is lowered to what fits (IP and TCP headers without options), and counted.
+pub(super) fn clamp_syn_ack(frame: &mut Frame<'_>, p: &Parsed, inner_mtu: u16, keys: &mut super::KeyCounters) {
+    if inner_mtu == 0 || p.tcp_flags & (tcp::flags::SYN | tcp::flags::ACK) != tcp::flags::SYN | tcp::flags::ACK {
+        return;
+    }
+    let mss = inner_mtu.saturating_sub(if p.src.v6 { 60 } else { 40 });
+    let start = frame.start;
+    if clamp_mss(frame.buf, start, p, mss) {
+        keys[KeyCounter::MssClamped as usize] += 1;
+    }
+}
+
 /// Lowers the MSS option of the SYN parsed as `p`, whose frame began at `buf[origin..]` (the inner packet
 /// stays in place when a rewrite adds headers in front), to `mss` if it offers more, and works out the
 /// TCP checksum again. True if it changed anything.
-pub(super) fn clamp_mss(buf: &mut [u8], origin: usize, p: &Parsed, mss: u16) -> bool {
+fn clamp_mss(buf: &mut [u8], origin: usize, p: &Parsed, mss: u16) -> bool {
     let (l4, end) = (p.l4_offset, p.l3_offset + p.l3_len);
     let Some(d) = buf.get_mut(origin..origin + end) else { return false };
     let Some(hdr) = d.get(l4 + 12).map(|b| (b >> 4) as usize * 4) else { return false };

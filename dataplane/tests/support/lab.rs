@@ -62,10 +62,15 @@ pub struct Lab {
 impl Lab {
     /// `scripts/lab.sh up NODES LAYOUT` and an echo server on port 2049 in every node namespace.
     pub fn up(nodes: usize, layout: Layout) -> Lab {
+        Lab::up_with(nodes, layout, &[])
+    }
+
+    /// [`Lab::up`] with `lab.sh up` given the environment `env` (LAB_MTU).
+    pub fn up_with(nodes: usize, layout: Layout, env: &[(&str, &str)]) -> Lab {
         let l = if layout == Layout::Tiered { "tiered" } else { "single" };
         // Constructed before `up` runs, so that a failing `up` is undone too.
         let mut lab = Lab { children: Vec::new(), dir: tempfile::tempdir().unwrap(), nodes };
-        sh(&["bash", root().join("scripts/lab.sh").to_str().unwrap(), "up", &nodes.to_string(), l], &[]);
+        sh(&["bash", root().join("scripts/lab.sh").to_str().unwrap(), "up", &nodes.to_string(), l], env);
         for i in 1..=nodes {
             lab.spawn(lab_tcp(&format!("sl-n{i}"), &["server", "2049"]).stdout(Stdio::null()).stderr(Stdio::null()));
         }

@@ -44,9 +44,9 @@ pub(crate) fn show(target: &Target, req: &Request, resp: Response) -> ExitCode {
                     n["chassis"].as_str().unwrap_or(""),
                     n["state"].as_str().unwrap_or(""),
                     n["health"].as_str().unwrap_or(""),
-                    n["weight"],
+                    n["weight"].as_u64().unwrap_or(0),
                     n["table_share_pct"].as_f64().unwrap_or(0.0),
-                    n["selected"],
+                    n["selected"].as_u64().unwrap_or(0),
                     n["tracked"].as_u64().unwrap_or(0),
                     left
                 );

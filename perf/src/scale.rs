@@ -287,6 +287,7 @@ fn plan_for(
             testpmd: String::new(),
             out: "/tmp".into(),
             config_template: template,
+            mtu: 1500,
         },
         workers,
         cpus,

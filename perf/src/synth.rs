@@ -356,7 +356,8 @@ mod tests {
     #[test]
     fn mixes_are_parsed_and_bad_ones_name_the_field() {
         assert_eq!(parse_mix("64:7, 576:4,1514").unwrap(), vec![(64, 7), (576, 4), (1514, 1)]);
-        for bad in ["", "63:1", "1515", "64:0", "x:1", "64:y"] {
+        assert_eq!(parse_mix("9014").unwrap(), vec![(9014, 1)], "jumbo frames");
+        for bad in ["", "63:1", "9015", "64:0", "x:1", "64:y"] {
             let e = parse_mix(bad).unwrap_err();
             assert!(e.starts_with("--frame-mix"), "{bad:?}: {e}");
         }

@@ -1,8 +1,9 @@
 //! Jumbo frames through the real binary on pcap devices: with both ports at MTU 9000 (and the default
 //! mbuf size, which the pool raises to hold a 9000-byte frame), 9000-byte TCP segments reach MAC-mode
 //! nodes whole, while those whose flow goes to the IP-in-IP node, which no longer fit once encapsulated,
-//! are answered with ICMP fragmentation-needed carrying MTU 8980; every mbuf comes back and the counters
-//! balance. Needs root (EAL).
+//! are answered with ICMP fragmentation-needed carrying MTU 8980; an NFSv3 WRITE of 8 KB arrives as one
+//! datagram and is keyed on its file handle and region (no fragment fallback); every mbuf comes back and
+//! the counters balance. Needs root (EAL).
 
 mod support;
 
@@ -43,11 +44,48 @@ fn segment(sport: u16, ip_len: usize) -> Vec<u8> {
     f
 }
 
+/// An NFSv3 WRITE call (RFC 1813, ONC RPC with AUTH_UNIX) of `data` bytes at `offset` to handle `fh`.
+fn nfs3_write(xid: u32, fh: &[u8], offset: u64, data: usize) -> Vec<u8> {
+    fn opaque(v: &mut Vec<u8>, b: &[u8]) {
+        v.extend((b.len() as u32).to_be_bytes());
+        v.extend(b);
+        v.resize(v.len() + (4 - b.len() % 4) % 4, 0);
+    }
+    let mut v = Vec::new();
+    for w in [xid, 0, 2, 100_003, 3, 7, 1] {
+        v.extend(w.to_be_bytes());
+    }
+    let mut cred = Vec::new();
+    cred.extend(0x5eedu32.to_be_bytes());
+    opaque(&mut cred, b"client-vm");
+    for w in [1000u32, 1000, 0] {
+        cred.extend(w.to_be_bytes());
+    }
+    opaque(&mut v, &cred);
+    v.extend([0u8; 8]); // AUTH_NONE verifier
+    opaque(&mut v, fh);
+    v.extend(offset.to_be_bytes());
+    v.extend((data as u32).to_be_bytes());
+    v.extend(2u32.to_be_bytes()); // FILE_SYNC
+    opaque(&mut v, &vec![0x77; data]);
+    v
+}
+
 #[test]
 fn nine_thousand_byte_frames_reach_mac_nodes_whole_and_ipip_ones_get_fragmentation_needed() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let client: Vec<Vec<u8>> = (3000..3064).map(|s| segment(s, 9000)).collect();
+    let mut client: Vec<Vec<u8>> = (3000..3064).map(|s| segment(s, 9000)).collect();
+    // Two 8 KB WRITEs to an NFSv3 VIP, one datagram each (about 8.3 KB of IP).
+    let writes: Vec<Vec<u8>> = [(1u64 << 20), (5u64 << 20)]
+        .iter()
+        .enumerate()
+        .map(|(i, off)| {
+            udp4([192, 0, 2, 8], 800 + i as u16, [10, 10, 0, 2], 2049, &nfs3_write(i as u32, &[0xab; 32], *off, 8192))
+        })
+        .collect();
+    assert!(writes.iter().all(|w| w.len() > 8192 + 14 + 28 && w.len() <= 9014));
+    client.extend(writes.iter().cloned());
     write_pcap(&d.join("client-in.pcap"), &client);
     write_pcap(&d.join("node-in.pcap"), &[]);
     let prefix = format!("sluice-jumbo-{}", std::process::id());
@@ -62,6 +100,11 @@ fn nine_thousand_byte_frames_reach_mac_nodes_whole_and_ipip_ones_get_fragmentati
         )
         .replace("file_prefix = \"sluice-demo\"", &format!("file_prefix = \"{prefix}\""))
         .replace("mbufs = 65535", "mbufs = 4095")
+        .replacen(
+            "[[chassis]]",
+            "[[vips]]\naddress = \"10.10.0.2\"\nprotocols = [\"udp\"]\nkey = \"nfs3\"\n\n[[chassis]]",
+            1,
+        )
         .replace("gateway_mac = \"02:00:00:00:00:fe\"", "gateway_mac = \"02:00:00:00:00:fe\"\nmtu = 9000")
         .replace(
             "addresses = [\"198.51.100.1\", \"2001:db8:100::1\"]",
@@ -88,11 +131,14 @@ fn nine_thousand_byte_frames_reach_mac_nodes_whole_and_ipip_ones_get_fragmentati
     let to_nodes = read_pcap(&d.join("node-out.pcap"));
     let answers = read_pcap(&d.join("client-out.pcap"));
     assert!(!to_nodes.is_empty() && !answers.is_empty(), "{} to nodes, {} answers", to_nodes.len(), answers.len());
-    assert_eq!(to_nodes.len() + answers.len(), client.len());
-    for f in &to_nodes {
+    assert_eq!(to_nodes.len() + answers.len(), client.len(), "each frame forwarded or answered");
+    let (nfs, tcp): (Vec<&Vec<u8>>, Vec<&Vec<u8>>) = to_nodes.iter().partition(|f| f.ends_with(&[0x77; 64]));
+    assert_eq!(nfs.len(), writes.len(), "the WRITEs reached nodes whole (MAC mode or IP-in-IP)");
+    for f in tcp {
         assert_eq!(f.len(), 14 + 9000, "forwarded whole, MAC mode");
         assert_eq!(&f[14..34], &client.iter().find(|c| c[34..38] == f[34..38]).unwrap()[14..34]);
     }
+    assert_eq!((s["keys"]["nfs3"].clone(), s["keys"]["fallback_fragment"].clone()), (Value::from(2), Value::from(0)));
     for a in &answers {
         assert_eq!((a[23], a[34], a[35]), (1, 3, 4), "ICMP fragmentation needed");
         assert_eq!(u16::from_be_bytes([a[40], a[41]]), 8980, "9000 less the 20-byte outer header");

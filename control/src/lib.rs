@@ -1,5 +1,7 @@
 //! sluice's control side: configuration, topology and Maglev table builds. Pure Rust, no DPDK.
 
+#![forbid(unsafe_code)]
+
 pub mod affinity;
 pub mod config;
 pub mod console;

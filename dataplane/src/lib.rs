@@ -1,6 +1,8 @@
 //! sluice's dataplane: packet views ([`wire`]), hashing ([`hash`]), the per-packet decision ([`pipeline`]),
 //! and the poll-mode workers that run it on DPDK ports ([`worker`]).
 
+#![forbid(unsafe_code)]
+
 pub mod affinity;
 pub mod app;
 mod counters;

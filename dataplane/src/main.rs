@@ -1,5 +1,7 @@
 //! `sluice`: the load-balancer appliance.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;

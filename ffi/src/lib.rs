@@ -5,7 +5,7 @@
 //!   lcore id, TSC, rte_softrss).
 //! * The other modules are the safe API the rest of sluice uses: EAL start and lcore launch ([`eal`]),
 //!   packet-buffer pools ([`mempool`]), owned mbufs and bursts ([`mbuf`]), ports and queues ([`port`]),
-//!   rings ([`ring`]), telemetry commands ([`telemetry`]), DPDK's own Toeplitz for cross-checking ([`thash`]),
+//!   telemetry commands ([`telemetry`]), DPDK's own Toeplitz for cross-checking ([`thash`]),
 //!   and huge-page-backed tables for the workers ([`hugebuf`]).
 //!
 //! Every `unsafe` block in sluice lives in this crate and carries a `// SAFETY:` line.
@@ -30,7 +30,6 @@ pub mod lcore;
 pub mod mbuf;
 pub mod mempool;
 pub mod port;
-pub mod ring;
 pub mod telemetry;
 pub mod thash;
 

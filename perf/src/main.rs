@@ -5,6 +5,8 @@
 //! on the forwarding core (callgrind) for sluice and testpmd; `scale` measures Mpps against the number of
 //! workers.
 
+#![forbid(unsafe_code)]
+
 mod compare;
 mod instructions;
 mod latency;

@@ -3,6 +3,8 @@
 //! BIRD speaker from an appliance's announcement (`speaker`), and `check` validates a configuration
 //! offline and shows how the tables built from it divide traffic (no DPDK, no running appliance needed).
 
+#![forbid(unsafe_code)]
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;

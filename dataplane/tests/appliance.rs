@@ -12,27 +12,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use etherparse::PacketBuilder;
-use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
 use serde_json::Value;
 use support::*;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
-    let mut w = PcapWriter::new(std::fs::File::create(path).unwrap()).unwrap();
-    for (i, f) in frames.iter().enumerate() {
-        w.write_packet(&PcapPacket::new(Duration::from_micros(i as u64), f.len() as u32, f)).unwrap();
-    }
-}
-
-fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
-    let mut r = PcapReader::new(std::fs::File::open(path).unwrap()).unwrap();
-    let mut out = Vec::new();
-    while let Some(p) = r.next_packet() {
-        out.push(p.unwrap().data.into_owned());
-    }
-    out
-}
 
 /// The example configuration with these devices and a private file prefix.
 fn config(dir: &Path, client_dev: &str, node_dev: &str, extra: &[(&str, &str)]) -> PathBuf {

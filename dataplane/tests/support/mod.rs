@@ -266,3 +266,22 @@ pub fn draining(cfg: &Config, name: &str) -> Config {
     c.nodes.iter_mut().find(|n| n.name == name).expect("node").state = sluice_control::config::NodeState::Draining;
     c
 }
+
+/// Writes `frames` to a classic pcap file, a microsecond apart.
+pub fn write_pcap(path: &std::path::Path, frames: &[Vec<u8>]) {
+    let mut w = pcap_file::pcap::PcapWriter::new(std::fs::File::create(path).unwrap()).unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        let at = std::time::Duration::from_micros(i as u64);
+        w.write_packet(&pcap_file::pcap::PcapPacket::new(at, f.len() as u32, f)).unwrap();
+    }
+}
+
+/// The frames of a classic pcap file.
+pub fn read_pcap(path: &std::path::Path) -> Vec<Vec<u8>> {
+    let mut r = pcap_file::pcap::PcapReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut out = Vec::new();
+    while let Some(p) = r.next_packet() {
+        out.push(p.unwrap().data.into_owned());
+    }
+    out
+}

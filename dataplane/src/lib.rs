@@ -8,6 +8,7 @@ pub mod app;
 mod counters;
 pub mod flows;
 pub mod hash;
+pub mod health;
 pub mod metrics;
 pub mod pipeline;
 pub mod report;

@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use crossbeam::channel::Receiver;
 use dpdk_sys::{lcore, Burst, Mbuf, Mempool, PortId, BURST_MAX};
-use sluice_control::config::{FlowsConfig, NodeState, ResetConfig, Role};
+use sluice_control::config::{FlowsConfig, ResetConfig};
 
-use crate::affinity::AffinityReport;
-use crate::pipeline::health::{Answer, Probe};
-use crate::pipeline::{self, Context, DropReason, Frame, KeyCounter, Verdict, WorkerState};
-use crate::reset::{self, Fanout, FanoutEvent, Origin, Resets, PENDING_MAX};
+use crate::affinity::{self, AffinityReport};
+use crate::health::{self, Answer, Probe};
+use crate::pipeline::{self, Context, DropReason, FrameBuf, KeyCounter, Verdict, WorkerState};
+use crate::reset::{self, Fanout, FanoutEvent, PENDING_MAX};
 use crate::stats::{Local, Shared};
 
 /// What one worker polls and where it transmits.
@@ -56,14 +56,15 @@ pub struct Links<'a> {
     pub index: u16,
 }
 
-struct Tx<'a> {
+/// The worker's tx bursts, one per port, on its own tx queue.
+pub(crate) struct Tx<'a> {
     bursts: Vec<Burst>,
     plan: &'a Plan,
 }
 
 impl Tx<'_> {
     #[inline]
-    fn push(&mut self, port: u16, m: Mbuf, local: &mut Local) {
+    pub(crate) fn push(&mut self, port: u16, m: Mbuf, local: &mut Local) {
         let q = &mut self.bursts[port as usize];
         if q.is_full() {
             flush(q, self.plan.ports[port as usize], self.plan.tx_queue, local);
@@ -72,7 +73,7 @@ impl Tx<'_> {
         let _ = q.push(m);
     }
 
-    fn flush_all(&mut self, local: &mut Local) {
+    pub(crate) fn flush_all(&mut self, local: &mut Local) {
         for (i, q) in self.bursts.iter_mut().enumerate() {
             flush(q, self.plan.ports[i], self.plan.tx_queue, local);
         }
@@ -101,7 +102,7 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
         if let Ok(next) = links.updates.try_recv() {
             if next.topology_id != ctx.topology_id {
                 // Node indices change with the topology: report what was learned under the old one first.
-                flush_reports(&mut st, &ctx, &links);
+                affinity::worker::flush_reports(&mut st, &ctx, &links);
                 local.nodes = next.nodes.len();
                 local.per_node.iter_mut().for_each(|c| *c = 0);
             }
@@ -134,7 +135,7 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
                 }
                 let (verdict, start, len) = {
                     let (buf, off, len) = m.buffer_mut();
-                    let mut f = Frame::new(buf, off, len);
+                    let mut f = FrameBuf::new(buf, off, len);
                     let v = pipeline::process(&ctx, in_port, &mut f, &mut st, now);
                     (v, f.start(), f.len())
                 };
@@ -162,30 +163,7 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
             }
             drop(pkts);
             st.resets.take_pending(&mut fanouts);
-            for f in &fanouts {
-                // Every worker a node's answer may reach knows the entry before any probe leaves.
-                for (w, q) in links.shares.iter().enumerate() {
-                    if w != links.index as usize && q.push(*f).is_err() {
-                        st.resets.count_share_dropped();
-                    }
-                }
-                match f.origin {
-                    // The peer that started it probes; this appliance only completes.
-                    Origin::Peer => {}
-                    Origin::NodeRst | Origin::Spine => {
-                        if !ctx.peers.is_empty() {
-                            send_to_peers(&ctx, f, links.pool, &mut st.resets, &mut tx, &mut local);
-                            // Out before any probe: a probe's answer may reach a peer at once.
-                            tx.flush_all(&mut local);
-                        }
-                        send_probes(&ctx, f, links.pool, &mut st.resets, &mut tx, &mut local);
-                    }
-                }
-                let e = FanoutEvent { conn: f.conn, worker: links.index, origin: f.origin };
-                if links.events.push(e).is_err() {
-                    st.resets.count_event_dropped();
-                }
-            }
+            reset::worker::start(&ctx, &links, &fanouts, &mut st.resets, &mut tx, &mut local);
             for a in st.health.drain() {
                 if links.answers.push(a).is_err() {
                     st.keys[KeyCounter::HealthAnswersLost as usize] += 1;
@@ -194,11 +172,11 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
             tx.flush_all(&mut local);
         }
         if links.index == 0 && !links.probes.is_empty() {
-            send_health_probes(&links, &mut st, &mut tx, &mut local);
+            health::worker::send_queued(&links, &mut st.keys, &mut tx, &mut local);
         }
         if now.wrapping_sub(last_report) >= report_every || st.learn.is_half_full() {
             st.keys[KeyCounter::HealthAnswersLost as usize] += std::mem::take(&mut st.health.lost);
-            flush_reports(&mut st, &ctx, &links);
+            affinity::worker::flush_reports(&mut st, &ctx, &links);
             last_report = now;
         }
         if now.wrapping_sub(last_publish) >= publish_every {
@@ -214,119 +192,8 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
             }
         }
     }
-    flush_reports(&mut st, &ctx, &links);
+    affinity::worker::flush_reports(&mut st, &ctx, &links);
     links.shared.publish(&local, &st, &ctx.nodes);
-}
-
-/// Sends the health probes the control core queued (a few per call), from the pool.
-fn send_health_probes(links: &Links<'_>, st: &mut WorkerState, tx: &mut Tx<'_>, local: &mut Local) {
-    for _ in 0..32 {
-        let Some(p) = links.probes.pop() else { break };
-        let Some(mut m) = links.pool.alloc() else {
-            st.keys[KeyCounter::HealthProbesUnsent as usize] += 1;
-            continue;
-        };
-        let (buf, off, _) = m.buffer_mut();
-        let len = p.len as usize;
-        buf[off..off + len].copy_from_slice(&p.frame[..len]);
-        m.set_data_range(off, len);
-        local.generated += 1;
-        st.keys[KeyCounter::HealthProbesSent as usize] += 1;
-        tx.push(p.port, m, local);
-    }
-    tx.flush_all(local);
-}
-
-/// Hands the learner's sums to the control core; what the queue has no room for is counted.
-fn flush_reports(st: &mut WorkerState, ctx: &Context, links: &Links<'_>) {
-    if st.learn.is_empty() {
-        return;
-    }
-    let refused = st.learn.flush(ctx.topology_id, |r| links.reports.push(r).is_ok());
-    st.keys[KeyCounter::AffinityReportsDropped as usize] += refused;
-}
-
-/// Tells every peer appliance about a fan-out this one starts, before any probe leaves: the nodes' answers
-/// follow their own routes back, which may lead to a peer.
-fn send_to_peers(ctx: &Context, f: &Fanout, pool: &Mempool, resets: &mut Resets, tx: &mut Tx<'_>, local: &mut Local) {
-    for &(mac, port) in &ctx.peers {
-        let Some(mut m) = pool.alloc() else {
-            resets.count_peer_frame(false);
-            continue;
-        };
-        let (buf, off, _) = m.buffer_mut();
-        let cookie = ctx.cookie.of(&f.conn);
-        let src = ctx.ports[port as usize].mac;
-        let Some(len) = reset::write_peer_frame(&mut buf[off..], &f.conn, cookie, f.owner, mac, src) else {
-            resets.count_peer_frame(false);
-            continue;
-        };
-        m.set_data_range(off, len);
-        local.generated += 1;
-        resets.count_peer_frame(true);
-        tx.push(port, m, local);
-    }
-}
-
-/// Sends the fan-out for one connection: a fan-out frame to every chassis appliance (spine), or a probe
-/// to every node that may hold the connection (single: all but down ones and the sender; chassis: those
-/// of its own chassis).
-fn send_probes(ctx: &Context, f: &Fanout, pool: &Mempool, resets: &mut Resets, tx: &mut Tx<'_>, local: &mut Local) {
-    let topo = &ctx.topology;
-    if ctx.role == Role::Spine {
-        for (c, link) in ctx.chassis_links.iter().enumerate() {
-            let Some((mac, port)) = *link else { continue };
-            if topo.chassis[c].nodes.iter().all(|&n| topo.nodes[n as usize].state == NodeState::Down) {
-                continue;
-            }
-            let Some(mut m) = pool.alloc() else {
-                resets.count_fanout_frame(false);
-                continue;
-            };
-            let (buf, off, _) = m.buffer_mut();
-            let Some(len) = reset::write_fanout_frame(&mut buf[off..], &f.conn, mac, ctx.ports[port as usize].mac)
-            else {
-                resets.count_fanout_frame(false);
-                continue;
-            };
-            m.set_data_range(off, len);
-            local.generated += 1;
-            resets.count_fanout_frame(true);
-            tx.push(port, m, local);
-        }
-        return;
-    }
-    let cookie = ctx.cookie.of(&f.conn);
-    for (n, node) in topo.nodes.iter().enumerate() {
-        let n = n as u16;
-        let outside = ctx.role == Role::Chassis && Some(node.chassis) != ctx.this_chassis;
-        let owner = f.owner == Some(ctx.nodes[n as usize].ip);
-        if node.state == NodeState::Down || owner || outside {
-            continue;
-        }
-        let Some(mut m) = pool.alloc() else {
-            resets.count_probe(false);
-            continue;
-        };
-        let (verdict, start, len) = {
-            let (buf, off, _) = m.buffer_mut();
-            let Some(len) = reset::write_probe(&mut buf[off..], &f.conn, cookie) else {
-                resets.count_probe(false);
-                continue;
-            };
-            let mut fr = Frame::new(buf, off, len);
-            let v = pipeline::probe_to(ctx, &mut fr, n, &f.conn);
-            (v, fr.start(), fr.len())
-        };
-        if let Verdict::Node { port, .. } = verdict {
-            m.set_data_range(start, len);
-            local.generated += 1;
-            resets.count_probe(true);
-            tx.push(port, m, local);
-        } else {
-            resets.count_probe(false);
-        }
-    }
 }
 
 #[inline]

@@ -12,8 +12,8 @@ use sluice_control::affinity::ClientId;
 use sluice_control::config::ResetConfig;
 use sluice_control::Topology;
 use sluice_dataplane::affinity::AffinityMap;
-use sluice_dataplane::pipeline::health::{self, Kind};
-use sluice_dataplane::pipeline::{process, Context, DropReason, Frame, KeyCounter, Verdict, WorkerState};
+use sluice_dataplane::health::{self, Kind};
+use sluice_dataplane::pipeline::{process, Context, DropReason, FrameBuf, KeyCounter, Verdict, WorkerState};
 use support::*;
 
 const HEADROOM: usize = 128;
@@ -45,7 +45,7 @@ fn arp_checked() -> Context {
 fn run(ctx: &Context, port: u16, frame: &[u8], st: &mut WorkerState) -> (Verdict, Vec<u8>) {
     let mut buf = vec![0u8; HEADROOM + frame.len() + 256];
     buf[HEADROOM..HEADROOM + frame.len()].copy_from_slice(frame);
-    let mut f = Frame::new(&mut buf, HEADROOM, frame.len());
+    let mut f = FrameBuf::new(&mut buf, HEADROOM, frame.len());
     let v = process(ctx, port, &mut f, st, 1);
     (v, f.data().to_vec())
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sluice_control::config::{Config, ResetConfig};
 use sluice_control::Topology;
-use sluice_dataplane::pipeline::{process, Context, Frame, KeyCounter, Verdict, WorkerState};
+use sluice_dataplane::pipeline::{process, Context, FrameBuf, KeyCounter, Verdict, WorkerState};
 use support::*;
 
 fn ctx(vip_key: &str) -> Context {
@@ -24,7 +24,7 @@ fn ctx(vip_key: &str) -> Context {
 fn node(ctx: &Context, st: &mut WorkerState, frame: &[u8]) -> u16 {
     let mut buf = vec![0u8; 128 + frame.len() + 64];
     buf[128..128 + frame.len()].copy_from_slice(frame);
-    let mut f = Frame::new(&mut buf, 128, frame.len());
+    let mut f = FrameBuf::new(&mut buf, 128, frame.len());
     match process(ctx, 0, &mut f, st, 1) {
         Verdict::Node { node, .. } => node,
         v => panic!("{v:?}"),

@@ -9,7 +9,8 @@ use std::collections::HashSet;
 use etherparse::PacketBuilder;
 use sluice_control::config::ResetConfig;
 use sluice_control::Topology;
-use sluice_dataplane::pipeline::{probe_to, Context, DropReason, Frame, Verdict, WorkerState};
+use sluice_dataplane::pipeline::{Context, DropReason, FrameBuf, Verdict, WorkerState};
+use sluice_dataplane::reset::probe_to;
 use sluice_dataplane::reset::{write_probe, Conn, Fanout, Origin, ResetCounter};
 use sluice_dataplane::wire::parse::Addr;
 use support::pipe::*;
@@ -85,7 +86,7 @@ fn a_node_rst_for_a_moved_connection_is_forwarded_and_fans_out_to_every_other_no
     for n in 0..ctx.nodes.len() as u16 {
         let mut buf = vec![0u8; 256];
         let len = write_probe(&mut buf[HEADROOM..], &conn, cookie).unwrap();
-        let mut f = Frame::new(&mut buf, HEADROOM, len);
+        let mut f = FrameBuf::new(&mut buf, HEADROOM, len);
         assert_eq!(probe_to(&ctx, &mut f, n, &conn), Verdict::Node { node: n, port: NODES });
         let seen = check(f.data()).unwrap();
         assert_eq!(seen.dst_mac, node_mac(&ctx, n));

@@ -7,7 +7,7 @@ mod support;
 use etherparse::PacketBuilder;
 use sluice_control::config::{Config, ResetConfig};
 use sluice_control::Topology;
-use sluice_dataplane::pipeline::{process, Context, DropReason, Frame, Verdict, WorkerState};
+use sluice_dataplane::pipeline::{process, Context, DropReason, FrameBuf, Verdict, WorkerState};
 use sluice_dataplane::reset::{write_fanout_frame, Conn, Origin, ResetCounter, FANOUT_ETHERTYPE};
 use sluice_dataplane::wire::parse::Addr;
 use support::*;
@@ -39,7 +39,7 @@ fn ctx(role: &str) -> Context {
 fn run(ctx: &Context, port: u16, frame: &[u8], r: &mut WorkerState) -> (Verdict, Vec<u8>) {
     let mut buf = vec![0u8; 128 + frame.len() + 256];
     buf[128..128 + frame.len()].copy_from_slice(frame);
-    let mut f = Frame::new(&mut buf, 128, frame.len());
+    let mut f = FrameBuf::new(&mut buf, 128, frame.len());
     let v = process(ctx, port, &mut f, r, 10);
     (v, f.data().to_vec())
 }

@@ -7,7 +7,7 @@ use dpdk_sys::thash::softrss;
 use sluice_control::config::{HashKey, ResetConfig, MICROSOFT_KEY};
 use sluice_control::Topology;
 use sluice_dataplane::hash::Toeplitz;
-use sluice_dataplane::pipeline::{process, Context, Frame, Verdict, WorkerState};
+use sluice_dataplane::pipeline::{process, Context, FrameBuf, Verdict, WorkerState};
 use support::*;
 
 struct Rng(u64);
@@ -91,7 +91,7 @@ fn the_pipeline_picks_the_node_of_the_rss_hash() {
         let want = ctx.topology.lookup(softrss(&words(&input), &cfg.dataplane.hash_key.bytes)).unwrap();
         let mut buf = vec![0u8; 128 + frame.len()];
         buf[128..].copy_from_slice(&frame);
-        let mut f = Frame::new(&mut buf, 128, frame.len());
+        let mut f = FrameBuf::new(&mut buf, 128, frame.len());
         match process(&ctx, 0, &mut f, &mut st, 1) {
             Verdict::Node { node, .. } => assert_eq!(node, want, "frame {i}"),
             v => panic!("frame {i}: {v:?}"),

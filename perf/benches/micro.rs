@@ -15,7 +15,8 @@ use sluice_control::config::{Config, ResetConfig, MICROSOFT_KEY};
 use sluice_control::Topology;
 use sluice_dataplane::affinity::AffinityMap;
 use sluice_dataplane::hash::Toeplitz;
-use sluice_dataplane::pipeline::{probe_to, process, Context, Frame, Verdict, WorkerState};
+use sluice_dataplane::pipeline::{process, Context, FrameBuf, Verdict, WorkerState};
+use sluice_dataplane::reset::probe_to;
 use sluice_dataplane::reset::{moved, write_probe, Conn, Judgement, Prior, Resets, RstKind};
 use sluice_dataplane::wire::parse::Addr;
 
@@ -154,7 +155,7 @@ fn pipeline(c: &mut Criterion) {
                 let mut n = 0u32;
                 for f in set.iter() {
                     buf[128..128 + f.len()].copy_from_slice(f);
-                    let mut fr = Frame::new(&mut buf, 128, f.len());
+                    let mut fr = FrameBuf::new(&mut buf, 128, f.len());
                     if matches!(process(&ctx, port, &mut fr, &mut st, 1), sluice_dataplane::pipeline::Verdict::Drop(_))
                     {
                         n += 1;
@@ -240,7 +241,7 @@ fn reset_fanout(c: &mut Criterion) {
                             continue;
                         }
                         let len = write_probe(&mut buf[128..], &f.conn, cookie).expect("room");
-                        let mut fr = Frame::new(&mut buf, 128, len);
+                        let mut fr = FrameBuf::new(&mut buf, 128, len);
                         sent += !matches!(probe_to(&ctx, &mut fr, n, &f.conn), Verdict::Drop(_)) as u32;
                     }
                 }

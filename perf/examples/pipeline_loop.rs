@@ -16,7 +16,7 @@ use std::hint::black_box;
 use etherparse::PacketBuilder;
 use sluice_control::config::{Config, ResetConfig};
 use sluice_control::Topology;
-use sluice_dataplane::pipeline::{process, Context, Frame, Verdict, WorkerState};
+use sluice_dataplane::pipeline::{process, Context, FrameBuf, Verdict, WorkerState};
 
 fn frames(client: bool) -> Vec<Vec<u8>> {
     let mut x = 0x1234_5678_9abc_def0u64;
@@ -64,7 +64,7 @@ fn run(ctx: &Context, st: &mut WorkerState, set: &Input, bufs: &mut [Vec<u8>], p
         // leaves in the cache.
         let head = f.len().min(128);
         buf[128..128 + head].copy_from_slice(&f[..head]);
-        let mut fr = Frame::new(buf, 128, f.len());
+        let mut fr = FrameBuf::new(buf, 128, f.len());
         if !matches!(process(ctx, *port, &mut fr, st, 1), Verdict::Drop(_)) {
             forwarded += 1;
         }

@@ -21,7 +21,7 @@ use sluice_control::health::{Change, HealthChecker};
 use sluice_control::{Config, Topology};
 
 use crate::affinity::AffinityReport;
-use crate::pipeline::health::{self, Answer, Probe};
+use crate::health::{self, Answer, Probe};
 use crate::pipeline::Context;
 use crate::report::{interval_line, PortSummary, Summary};
 use crate::reset::FanoutEvent;

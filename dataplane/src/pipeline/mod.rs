@@ -3,25 +3,23 @@
 //! rewrites it in place (moving its start into the headroom for encapsulation) and returns a [`Verdict`].
 
 mod context;
-pub mod health;
 mod keys;
 mod pmtu;
 mod reasons;
 mod reply;
-mod resets;
-mod rewrite;
+pub(crate) mod rewrite;
 
 pub use context::{Context, NodeCtx, PortCtx, Vip, VipKey};
 pub use keys::{KeyCounter, KeyCounters};
 pub use pmtu::TooBigBudget;
 pub use reasons::DropReason;
-pub use resets::probe_to;
-use resets::Sender;
 
 use sluice_control::config::{ClientIdKind, PortRole};
 
 use crate::affinity::Learner;
 use crate::flows::{FlowTable, Lookup};
+use crate::health;
+use crate::reset::hook::{self as resets, Sender};
 use crate::reset::Resets;
 use crate::wire::parse::{
     self, Classified, Found, Network, Parsed, PROTO_ICMP, PROTO_ICMPV6, PROTO_IPIP, PROTO_IPV6, PROTO_TCP, PROTO_UDP,
@@ -29,17 +27,17 @@ use crate::wire::parse::{
 use crate::wire::{icmp, tcp};
 
 /// A packet in a buffer with room around it: `buf[start..start + len]` is the frame.
-pub struct Frame<'a> {
-    buf: &'a mut [u8],
-    start: usize,
-    len: usize,
+pub struct FrameBuf<'a> {
+    pub(crate) buf: &'a mut [u8],
+    pub(crate) start: usize,
+    pub(crate) len: usize,
 }
 
-impl<'a> Frame<'a> {
+impl<'a> FrameBuf<'a> {
     /// A frame at `buf[start..start + len]`. Panics if that range is outside `buf` (a caller bug).
-    pub fn new(buf: &'a mut [u8], start: usize, len: usize) -> Frame<'a> {
+    pub fn new(buf: &'a mut [u8], start: usize, len: usize) -> FrameBuf<'a> {
         assert!(start + len <= buf.len(), "frame outside its buffer");
-        Frame { buf, start, len }
+        FrameBuf { buf, start, len }
     }
     #[inline]
     pub fn data(&self) -> &[u8] {
@@ -62,7 +60,8 @@ impl<'a> Frame<'a> {
     }
     /// Moves the frame to `buf[start..start + len]`; false (and no change) if that does not fit.
     #[inline]
-    fn reframe(&mut self, start: usize, len: usize) -> bool {
+    #[must_use = "a frame that did not move still covers its old bytes"]
+    pub(crate) fn reframe(&mut self, start: usize, len: usize) -> bool {
         if start.checked_add(len).is_some_and(|e| e <= self.buf.len()) {
             self.start = start;
             self.len = len;
@@ -122,7 +121,7 @@ impl WorkerState {
 /// Decides about the frame that arrived on port `in_port` and rewrites it accordingly. `st` is the
 /// worker's state and `now` its clock (TSC ticks).
 #[inline]
-pub fn process(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, st: &mut WorkerState, now: u64) -> Verdict {
+pub fn process(ctx: &Context, in_port: u16, frame: &mut FrameBuf<'_>, st: &mut WorkerState, now: u64) -> Verdict {
     let mut p = Parsed::EMPTY;
     let plain = match parse::classify_into(frame.data(), &mut p) {
         Ok(Found::Plain) => true,
@@ -143,7 +142,14 @@ pub fn process(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, st: &mut Work
 
 /// Client traffic or return traffic, by the port it came in on.
 #[inline(always)]
-fn dispatch(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed, st: &mut WorkerState, now: u64) -> Verdict {
+fn dispatch(
+    ctx: &Context,
+    in_port: u16,
+    frame: &mut FrameBuf<'_>,
+    p: &Parsed,
+    st: &mut WorkerState,
+    now: u64,
+) -> Verdict {
     match ctx.ports[in_port as usize].role {
         PortRole::Client => from_client(ctx, in_port, frame, p, st, now),
         PortRole::Node => from_node(ctx, in_port, frame, p, st, now),
@@ -155,12 +161,12 @@ fn dispatch(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed, st: 
 fn answer_local(
     ctx: &Context,
     in_port: u16,
-    frame: &mut Frame<'_>,
+    frame: &mut FrameBuf<'_>,
     p: &Parsed,
     st: &mut WorkerState,
 ) -> Option<Verdict> {
     if p.network == Network::Arp {
-        if let Some(v) = health::arp_answer(ctx, in_port, frame, p, &mut st.health) {
+        if let Some(v) = health::hook::arp_answer(ctx, in_port, frame, p, &mut st.health) {
             return Some(v);
         }
         return Some(reply::arp(ctx, in_port, frame, p));
@@ -175,7 +181,7 @@ fn answer_local(
 fn from_client(
     ctx: &Context,
     in_port: u16,
-    frame: &mut Frame<'_>,
+    frame: &mut FrameBuf<'_>,
     p: &Parsed,
     st: &mut WorkerState,
     now: u64,
@@ -258,7 +264,7 @@ fn from_client(
 fn from_node(
     ctx: &Context,
     in_port: u16,
-    frame: &mut Frame<'_>,
+    frame: &mut FrameBuf<'_>,
     p: &Parsed,
     st: &mut WorkerState,
     now: u64,
@@ -276,7 +282,7 @@ fn from_node(
         return rewrite::to_client(ctx, frame, p.l3_offset, frame.len() - p.l3_offset);
     }
     if ctx.is_own(in_port, &p.dst) {
-        if let Some(v) = health::answer(ctx, in_port, frame, p, &mut st.health) {
+        if let Some(v) = health::hook::answer(ctx, in_port, frame, p, &mut st.health) {
             return v;
         }
         if matches!(p.protocol, PROTO_IPIP | PROTO_IPV6) && !p.fragment {
@@ -331,7 +337,7 @@ pub(crate) fn ip_client_id(src: &parse::Addr) -> u128 {
 #[inline]
 fn with_affinity(
     ctx: &Context,
-    frame: &mut Frame<'_>,
+    frame: &mut FrameBuf<'_>,
     p: &Parsed,
     hash: u32,
     client: u128,

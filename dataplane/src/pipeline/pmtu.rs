@@ -10,7 +10,7 @@
 //! encapsulated (`dataplane.mss_clamp`), so clients' connections start at the right size without any
 //! ICMP. (The clients' own SYNs need no clamping: nodes answer them unencapsulated.)
 
-use super::{Context, DropReason, Frame, KeyCounter, Verdict, WorkerState};
+use super::{Context, DropReason, FrameBuf, KeyCounter, Verdict, WorkerState};
 use crate::wire::checksum;
 use crate::wire::parse::{Network, Parsed, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP};
 use crate::wire::{ethernet, ipv4, ipv6, tcp};
@@ -25,7 +25,7 @@ const ICMP_HEADER: usize = 8;
 pub(super) fn too_big(
     ctx: &Context,
     in_port: u16,
-    frame: &mut Frame<'_>,
+    frame: &mut FrameBuf<'_>,
     p: &Parsed,
     st: &mut WorkerState,
     now: u64,
@@ -91,7 +91,7 @@ pub(super) fn ipip_inner_mtu_by_mac(ctx: &Context, mac: [u8; 6]) -> u16 {
 /// With `dataplane.mss_clamp`: a node's SYN-ACK (parsed as `p`, in `frame`) on its way to the client
 /// announces the MSS the client may send; from an IP-in-IP node whose packets fit `inner_mtu` once
 /// encapsulated, it is lowered to what fits (IP and TCP headers without options), and counted.
-pub(super) fn clamp_syn_ack(frame: &mut Frame<'_>, p: &Parsed, inner_mtu: u16, keys: &mut super::KeyCounters) {
+pub(super) fn clamp_syn_ack(frame: &mut FrameBuf<'_>, p: &Parsed, inner_mtu: u16, keys: &mut super::KeyCounters) {
     if inner_mtu == 0 || p.tcp_flags & (tcp::flags::SYN | tcp::flags::ACK) != tcp::flags::SYN | tcp::flags::ACK {
         return;
     }

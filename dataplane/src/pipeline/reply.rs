@@ -3,12 +3,12 @@
 
 use sluice_control::config::PortRole;
 
-use super::{Context, DropReason, Frame, Verdict};
+use super::{Context, DropReason, FrameBuf, Verdict};
 use crate::wire::parse::{Addr, Network, Parsed, PROTO_ICMP, PROTO_ICMPV6};
 use crate::wire::{arp, ethernet, icmp, ipv4, ipv6};
 
 /// Swaps the Ethernet addresses: back to the sender, from our port.
-fn turn_around_l2(frame: &mut Frame<'_>, our_mac: [u8; 6]) {
+fn turn_around_l2(frame: &mut FrameBuf<'_>, our_mac: [u8; 6]) {
     let d = frame.data_mut();
     let mut f = ethernet::Frame::new_checked(&mut d[..]).expect("parsed frame has an Ethernet header");
     let sender = f.src();
@@ -21,7 +21,7 @@ fn answers_for(ctx: &Context, port: u16, addr: &Addr) -> bool {
     ctx.is_own(port, addr) || (ctx.ports[port as usize].role == PortRole::Client && ctx.vip(addr).is_some())
 }
 
-pub(super) fn arp(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed) -> Verdict {
+pub(super) fn arp(ctx: &Context, in_port: u16, frame: &mut FrameBuf<'_>, p: &Parsed) -> Verdict {
     let mac = ctx.ports[in_port as usize].mac;
     let d = frame.data_mut();
     let Ok(mut a) = arp::Packet::new_checked(&mut d[p.l3_offset..]) else {
@@ -39,7 +39,7 @@ pub(super) fn arp(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed
 pub(super) fn echo_or(
     ctx: &Context,
     in_port: u16,
-    frame: &mut Frame<'_>,
+    frame: &mut FrameBuf<'_>,
     p: &Parsed,
     otherwise: DropReason,
 ) -> Verdict {
@@ -72,7 +72,7 @@ pub(super) fn echo_or(
 
 /// Answers a neighbour solicitation for one of our addresses (or a VIP on a client port) with a solicited
 /// advertisement from that address.
-pub(super) fn neighbor_solicit(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, p: &Parsed) -> Verdict {
+pub(super) fn neighbor_solicit(ctx: &Context, in_port: u16, frame: &mut FrameBuf<'_>, p: &Parsed) -> Verdict {
     const NS_LEN: usize = 24;
     let (l3, l4, end) = (p.l3_offset, p.l4_offset, p.l3_offset + p.l3_len);
     let d = frame.data();

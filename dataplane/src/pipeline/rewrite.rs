@@ -2,7 +2,7 @@
 
 use sluice_control::config::{ForwardMode, Role};
 
-use super::{Context, DropReason, Frame, Verdict};
+use super::{Context, DropReason, FrameBuf, Verdict};
 use crate::wire::ethernet::{self, ethertype};
 use crate::wire::parse::{Network, Parsed, PROTO_IPIP, PROTO_IPV6};
 use crate::wire::{ipv4, ipv6};
@@ -10,7 +10,7 @@ use crate::wire::{ipv4, ipv6};
 /// Sends a client packet to the node `hash` selects: the Ethernet header is rebuilt untagged in front of
 /// L3 (MAC mode), or an outer IP header goes between them (IP-in-IP).
 #[inline(always)]
-pub(super) fn to_node(ctx: &Context, frame: &mut Frame<'_>, p: &Parsed, hash: u32) -> Verdict {
+pub(super) fn to_node(ctx: &Context, frame: &mut FrameBuf<'_>, p: &Parsed, hash: u32) -> Verdict {
     let n = match (ctx.role, ctx.this_chassis) {
         (Role::Chassis, Some(c)) => ctx.topology.lookup_in_chassis(c, hash),
         _ => ctx.topology.lookup(hash),
@@ -25,7 +25,7 @@ pub(super) fn to_node(ctx: &Context, frame: &mut Frame<'_>, p: &Parsed, hash: u3
 /// Sends a client packet to node `n`, which its connection's flow entry names: through the node's
 /// chassis appliance at a spine, else straight to the node.
 #[inline]
-pub(super) fn tracked_to(ctx: &Context, frame: &mut Frame<'_>, p: &Parsed, n: u16, hash: u32) -> Verdict {
+pub(super) fn tracked_to(ctx: &Context, frame: &mut FrameBuf<'_>, p: &Parsed, n: u16, hash: u32) -> Verdict {
     match ctx.role {
         Role::Spine => to_chassis_appliance(ctx, frame, p, n),
         _ => forward_to(ctx, frame, p, n, hash),
@@ -33,7 +33,7 @@ pub(super) fn tracked_to(ctx: &Context, frame: &mut Frame<'_>, p: &Parsed, n: u1
 }
 
 /// A spine sends the packet unchanged above L2 to the appliance of node `n`'s chassis.
-fn to_chassis_appliance(ctx: &Context, frame: &mut Frame<'_>, p: &Parsed, n: u16) -> Verdict {
+fn to_chassis_appliance(ctx: &Context, frame: &mut FrameBuf<'_>, p: &Parsed, n: u16) -> Verdict {
     let chassis = ctx.topology.nodes[n as usize].chassis;
     let Some((mac, port)) = ctx.chassis_links[chassis as usize] else {
         return Verdict::Drop(DropReason::NoNode);
@@ -41,7 +41,9 @@ fn to_chassis_appliance(ctx: &Context, frame: &mut Frame<'_>, p: &Parsed, n: u16
     let ty = if p.network == Network::Ipv6 { ethertype::IPV6 } else { ethertype::IPV4 };
     let start = frame.start + p.l3_offset - ethernet::HEADER_LEN;
     let len = frame.len - p.l3_offset + ethernet::HEADER_LEN;
-    frame.reframe(start, len);
+    if !frame.reframe(start, len) {
+        return Verdict::Drop(DropReason::NoHeadroom);
+    }
     ethernet::emit(frame.data_mut(), mac, ctx.ports[port as usize].mac, ty);
     Verdict::Node { node: n, port }
 }
@@ -49,7 +51,7 @@ fn to_chassis_appliance(ctx: &Context, frame: &mut Frame<'_>, p: &Parsed, n: u16
 /// Sends the client packet in `frame` to node `n` (chosen by the caller). `hash` becomes the outer IPv6
 /// flow label when the node is reached by IPv6-in-IP.
 #[inline(always)]
-pub(crate) fn forward_to(ctx: &Context, frame: &mut Frame<'_>, p: &Parsed, n: u16, hash: u32) -> Verdict {
+pub(crate) fn forward_to(ctx: &Context, frame: &mut FrameBuf<'_>, p: &Parsed, n: u16, hash: u32) -> Verdict {
     let node = &ctx.nodes[n as usize];
     let port = &ctx.ports[node.port as usize];
     let inner_type = if p.network == Network::Ipv6 { ethertype::IPV6 } else { ethertype::IPV4 };
@@ -57,7 +59,9 @@ pub(crate) fn forward_to(ctx: &Context, frame: &mut Frame<'_>, p: &Parsed, n: u1
         ForwardMode::Mac => {
             let start = frame.start + p.l3_offset - ethernet::HEADER_LEN;
             let len = frame.len - p.l3_offset + ethernet::HEADER_LEN;
-            frame.reframe(start, len);
+            if !frame.reframe(start, len) {
+                return Verdict::Drop(DropReason::NoHeadroom);
+            }
             ethernet::emit(frame.data_mut(), node.mac, port.mac, inner_type);
         }
         ForwardMode::Ipip => {
@@ -69,7 +73,9 @@ pub(crate) fn forward_to(ctx: &Context, frame: &mut Frame<'_>, p: &Parsed, n: u1
                 return Verdict::Drop(DropReason::NoHeadroom);
             };
             // Ethernet padding after the inner packet is dropped; the outer length covers the inner exactly.
-            frame.reframe(start, ethernet::HEADER_LEN + outer + p.l3_len);
+            if !frame.reframe(start, ethernet::HEADER_LEN + outer + p.l3_len) {
+                return Verdict::Drop(DropReason::NoHeadroom);
+            }
             let (tos, proto) = match p.network {
                 Network::Ipv6 => {
                     let d = &frame.data()[ethernet::HEADER_LEN + outer..];
@@ -102,18 +108,20 @@ pub(crate) fn forward_to(ctx: &Context, frame: &mut Frame<'_>, p: &Parsed, n: u1
 /// Sends return traffic (the IP packet at `l3_offset`, `l3_bytes` long) out of the client port, untagged,
 /// from the port's MAC to its gateway.
 #[inline(always)]
-pub(super) fn to_client(ctx: &Context, frame: &mut Frame<'_>, l3_offset: usize, l3_bytes: usize) -> Verdict {
+pub(super) fn to_client(ctx: &Context, frame: &mut FrameBuf<'_>, l3_offset: usize, l3_bytes: usize) -> Verdict {
     let port = &ctx.ports[ctx.client_port as usize];
     let ty = if frame.data()[l3_offset] >> 4 == 6 { ethertype::IPV6 } else { ethertype::IPV4 };
     let start = frame.start + l3_offset - ethernet::HEADER_LEN;
-    frame.reframe(start, ethernet::HEADER_LEN + l3_bytes);
+    if !frame.reframe(start, ethernet::HEADER_LEN + l3_bytes) {
+        return Verdict::Drop(DropReason::NoHeadroom);
+    }
     ethernet::emit(frame.data_mut(), port.gateway_mac, port.mac, ty);
     Verdict::Client { port: ctx.client_port }
 }
 
 /// Return traffic a remote node tunnelled back to the appliance: strip the outer header if the inner
 /// packet is from a VIP.
-pub(super) fn decapsulate_to_client(ctx: &Context, frame: &mut Frame<'_>, p: &Parsed) -> Verdict {
+pub(super) fn decapsulate_to_client(ctx: &Context, frame: &mut FrameBuf<'_>, p: &Parsed) -> Verdict {
     let inner = &frame.data()[p.l4_offset..p.l3_offset + p.l3_len];
     let (src, len) = if p.protocol == PROTO_IPIP {
         match ipv4::Packet::new_checked(inner) {

@@ -27,8 +27,10 @@
 //! node's answer to a probe becomes. RSTs from clients never start a fan-out.
 
 pub mod frames;
+pub(crate) mod hook;
 pub mod limit;
 pub mod moved;
+pub(crate) mod worker;
 
 use serde::Serialize;
 
@@ -39,6 +41,7 @@ use sluice_control::config::ResetConfig;
 pub use frames::{
     write_fanout_frame, write_peer_frame, write_probe, write_segment, FANOUT_ETHERTYPE, FANOUT_MAGIC, PEER_MAGIC,
 };
+pub use hook::probe_to;
 use limit::{Limits, Refused};
 pub use moved::{Judgement, Prior};
 

@@ -4,7 +4,7 @@
 use etherparse::PacketBuilder;
 use sluice_control::config::ResetConfig;
 use sluice_control::Topology;
-use sluice_dataplane::pipeline::{process, Context, Frame, Verdict, WorkerState};
+use sluice_dataplane::pipeline::{process, Context, FrameBuf, Verdict, WorkerState};
 
 use super::*;
 
@@ -30,7 +30,7 @@ pub fn run(ctx: &Context, port: u16, frame: &[u8]) -> (Verdict, Vec<u8>) {
 pub fn run_with(ctx: &Context, port: u16, frame: &[u8], r: &mut WorkerState, now: u64) -> (Verdict, Vec<u8>) {
     let mut buf = vec![0u8; HEADROOM + frame.len() + 256];
     buf[HEADROOM..HEADROOM + frame.len()].copy_from_slice(frame);
-    let mut f = Frame::new(&mut buf, HEADROOM, frame.len());
+    let mut f = FrameBuf::new(&mut buf, HEADROOM, frame.len());
     let v = process(ctx, port, &mut f, r, now);
     let out = f.data().to_vec();
     (v, out)

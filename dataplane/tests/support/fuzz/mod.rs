@@ -19,7 +19,8 @@ use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 
 use sluice_control::config::{NodeState, Role};
-use sluice_dataplane::pipeline::{probe_to, process, DropReason, Frame, KeyCounter, Verdict};
+use sluice_dataplane::pipeline::{process, DropReason, FrameBuf, KeyCounter, Verdict};
+use sluice_dataplane::reset::probe_to;
 use sluice_dataplane::reset::{write_fanout_frame, write_peer_frame, write_probe, Fanout, ResetCounter};
 
 use mutate::{Known, Rng};
@@ -195,7 +196,7 @@ impl Fuzzer {
         let target = &mut targets[t];
         let before = (target.st.keys, target.st.resets.counters);
         let mut call = || {
-            let mut f = Frame::new(buf, headroom, frame.len());
+            let mut f = FrameBuf::new(buf, headroom, frame.len());
             let v = process(&target.ctx, port, &mut f, &mut target.st, now);
             (v, f.start(), f.len())
         };
@@ -325,7 +326,7 @@ impl Fuzzer {
                     continue;
                 }
                 let len = write_probe(&mut buf[64..], &f.conn, cookie).expect("room");
-                let mut fr = Frame::new(&mut buf, 64, len);
+                let mut fr = FrameBuf::new(&mut buf, 64, len);
                 let v = probe_to(ctx, &mut fr, n as u16, &f.conn);
                 let (s, l) = (fr.start(), fr.len());
                 let want = Verdict::Node { node: n as u16, port: ctx.nodes[n].port };

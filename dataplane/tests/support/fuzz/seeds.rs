@@ -9,8 +9,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use etherparse::{IpNumber, PacketBuilder};
 use sluice_control::config::{ForwardMode, ResetConfig, Role};
-use sluice_dataplane::pipeline::health::{self, Kind};
-use sluice_dataplane::pipeline::{process, Context, Frame, Verdict, WorkerState};
+use sluice_dataplane::health::{self, Kind};
+use sluice_dataplane::pipeline::{process, Context, FrameBuf, Verdict, WorkerState};
 use sluice_dataplane::reset::{write_fanout_frame, write_peer_frame, Conn};
 use sluice_dataplane::wire::parse::Addr;
 
@@ -310,7 +310,7 @@ fn node_seeds(ctx: &Context, out: &mut Vec<Seed>) {
 fn pick(ctx: &Context, st: &mut WorkerState, frame: &[u8]) -> Option<u16> {
     let mut buf = vec![0u8; 128 + frame.len() + 64];
     buf[128..128 + frame.len()].copy_from_slice(frame);
-    match process(ctx, CLIENT, &mut Frame::new(&mut buf, 128, frame.len()), st, 1) {
+    match process(ctx, CLIENT, &mut FrameBuf::new(&mut buf, 128, frame.len()), st, 1) {
         Verdict::Node { node, .. } => Some(node),
         _ => None,
     }

@@ -4,17 +4,17 @@
 
 use sluice_control::config::{PortRole, Role};
 
-use super::{flow_hash, rewrite, Context, DropReason, Frame, Verdict};
-use crate::reset::frames::{peer_owner, PEER_HEADER_LEN};
-use crate::reset::moved::{self, From};
-use crate::reset::{write_segment, Conn, Resets, RstKind, FANOUT_MAGIC, PEER_MAGIC};
+use super::frames::{peer_owner, PEER_HEADER_LEN};
+use super::moved::{self, From};
+use super::{write_segment, Conn, Resets, RstKind, FANOUT_MAGIC, PEER_MAGIC};
+use crate::pipeline::{flow_hash, rewrite, Context, DropReason, FrameBuf, Verdict};
 use crate::wire::be32;
 use crate::wire::ethernet::{self, ethertype};
 use crate::wire::parse::{self, Classified, Parsed, PROTO_TCP};
 use crate::wire::tcp::flags;
 
 /// The sender of a return segment, looked up only when the reset path needs it.
-pub(super) enum Sender {
+pub(crate) enum Sender {
     /// A frame on the node side from this source MAC, on this port.
     Mac([u8; 6], u16),
     /// Already known (a tunnelled frame's outer source, checked against the nodes).
@@ -35,9 +35,9 @@ impl Sender {
 /// Looks at a TCP segment from a VIP on its way back to a client. None: forward it as usual. Some: what
 /// to do instead (drop it, or send the exact RST back to its sender).
 #[inline]
-pub(super) fn return_segment(
+pub(crate) fn return_segment(
     ctx: &Context,
-    frame: &mut Frame<'_>,
+    frame: &mut FrameBuf<'_>,
     p: &Parsed,
     sender: Sender,
     resets: &mut Resets,
@@ -57,7 +57,7 @@ pub(super) fn return_segment(
 #[inline(never)]
 fn segment_with_resets(
     ctx: &Context,
-    frame: &mut Frame<'_>,
+    frame: &mut FrameBuf<'_>,
     p: &Parsed,
     sender: Sender,
     resets: &mut Resets,
@@ -85,7 +85,9 @@ fn segment_with_resets(
     let rcv_nxt = be32(frame.data(), p.l4_offset + 8);
     let start = frame.start;
     let len = write_segment(&mut frame.buf[start..], &conn, rcv_nxt, 0, flags::RST)?;
-    frame.reframe(start, len);
+    if !frame.reframe(start, len) {
+        return Some(Verdict::Drop(DropReason::ResetSwallowed));
+    }
     let Ok(Classified::Parsed(rst)) = parse::classify(frame.data()) else {
         return Some(Verdict::Drop(DropReason::ResetSwallowed));
     };
@@ -102,7 +104,7 @@ fn segment_with_resets(
 /// spine's fan-out frame for the same connection follows, the chassis finds the fan-out already live.
 fn node_rst(
     ctx: &Context,
-    frame: &Frame<'_>,
+    frame: &FrameBuf<'_>,
     p: &Parsed,
     conn: Conn,
     from: Option<From>,
@@ -129,7 +131,7 @@ fn node_rst(
 
 /// Addresses a probe for `conn` (already written into `frame` by [`crate::reset::write_probe`]) to node
 /// `node`.
-pub fn probe_to(ctx: &Context, frame: &mut Frame<'_>, node: u16, conn: &Conn) -> Verdict {
+pub fn probe_to(ctx: &Context, frame: &mut FrameBuf<'_>, node: u16, conn: &Conn) -> Verdict {
     match parse::classify(frame.data()) {
         Ok(Classified::Parsed(p)) => {
             let hash = flow_hash(ctx, &conn.client, &conn.vip, false, conn.cport, conn.vport);
@@ -142,10 +144,10 @@ pub fn probe_to(ctx: &Context, frame: &mut Frame<'_>, node: u16, conn: &Conn) ->
 /// A fan-out frame (see [`crate::reset::write_fanout_frame`]): a chassis appliance takes it from its
 /// spine (the spine-side port's `gateway_mac`) on that port and probes its own nodes; anywhere else, or
 /// from anyone else, it is forged.
-pub(super) fn fanout_frame(
+pub(crate) fn fanout_frame(
     ctx: &Context,
     in_port: u16,
-    frame: &mut Frame<'_>,
+    frame: &mut FrameBuf<'_>,
     resets: &mut Resets,
     now: u64,
 ) -> Verdict {
@@ -181,12 +183,12 @@ pub(super) fn fanout_frame(
 /// The connection a fan-out frame names: `skip` bytes after the Ethernet header, the probe's IP packet (a
 /// SYN|ACK to a VIP of ours), and the probe's acknowledgement number. The frame is reframed over it (an
 /// Ethernet header put in front) and parsed.
-fn carried_conn(ctx: &Context, frame: &mut Frame<'_>, skip: usize) -> Option<(Conn, u32)> {
+fn carried_conn(ctx: &Context, frame: &mut FrameBuf<'_>, skip: usize) -> Option<(Conn, u32)> {
     let inner = ethernet::HEADER_LEN + skip;
     let first = *frame.data().get(inner)?;
     let ty = if first >> 4 == 6 { ethertype::IPV6 } else { ethertype::IPV4 };
     let (start, len) = (frame.start + skip, frame.len - skip);
-    frame.reframe(start, len);
+    frame.reframe(start, len).then_some(())?;
     ethernet::emit(frame.data_mut(), [0; 6], [0; 6], ty);
     match parse::classify(frame.data()) {
         Ok(Classified::Parsed(p))
@@ -202,7 +204,7 @@ fn carried_conn(ctx: &Context, frame: &mut Frame<'_>, skip: usize) -> Option<(Co
 /// A peer appliance's fan-out frame (see [`crate::reset::write_peer_frame`]): taken only on a node port
 /// from a configured peer's MAC on that port. Its entry is known here (the peer probes), so that the
 /// answers to its probes that the nodes' routes bring to this appliance become exact RSTs too.
-fn peer_frame(ctx: &Context, in_port: u16, frame: &mut Frame<'_>, resets: &mut Resets, now: u64) -> Verdict {
+fn peer_frame(ctx: &Context, in_port: u16, frame: &mut FrameBuf<'_>, resets: &mut Resets, now: u64) -> Verdict {
     let d = frame.data();
     let src: [u8; 6] = d[6..12].try_into().expect("6 bytes");
     if !ctx.peers.contains(&(src, in_port)) {

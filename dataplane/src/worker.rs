@@ -166,7 +166,7 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
             reset::worker::start(&ctx, &links, &fanouts, &mut st.resets, &mut tx, &mut local);
             for a in st.health.drain() {
                 if links.answers.push(a).is_err() {
-                    st.keys[KeyCounter::HealthAnswersLost as usize] += 1;
+                    st.keys[KeyCounter::HealthAnswersLost] += 1;
                 }
             }
             tx.flush_all(&mut local);
@@ -175,7 +175,7 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
             health::worker::send_queued(&links, &mut st.keys, &mut tx, &mut local);
         }
         if now.wrapping_sub(last_report) >= report_every || st.learn.is_half_full() {
-            st.keys[KeyCounter::HealthAnswersLost as usize] += std::mem::take(&mut st.health.lost);
+            st.keys[KeyCounter::HealthAnswersLost] += std::mem::take(&mut st.health.lost);
             affinity::worker::flush_reports(&mut st, &ctx, &links);
             last_report = now;
         }

@@ -66,7 +66,7 @@ fn affinity_sends_a_client_to_its_cvm_and_learns_the_rest() {
         nodes.insert(node);
     }
     assert!(nodes.len() > 1);
-    assert_eq!(st.keys[KeyCounter::AffinityNone as usize], 200);
+    assert_eq!(st.keys[KeyCounter::AffinityNone], 200);
     let mut reports = Vec::new();
     st.learn.flush(ctx.topology_id, |r| {
         reports.push(r);
@@ -82,7 +82,7 @@ fn affinity_sends_a_client_to_its_cvm_and_learns_the_rest() {
         assert_eq!(v, Verdict::Node { node: b1, port: NODES });
         assert_eq!(check(&out).unwrap().dst_mac, ctx.nodes[b1 as usize].mac);
     }
-    assert_eq!(st.keys[KeyCounter::AffinityHit as usize], 200);
+    assert_eq!(st.keys[KeyCounter::AffinityHit], 200);
     let others: HashSet<u16> = (1000..1200u16)
         .map(|sport| match run(&ctx, CLIENT, &tcp4([172, 16, 0, 2], sport, VIP4, 2049, b"x"), &mut st).0 {
             Verdict::Node { node, .. } => node,

@@ -110,7 +110,7 @@ fn fuzzed_frames_through_every_role_find_nothing_and_reach_the_reset_path() {
     // Packets too big for an IP-in-IP node: answered with ICMP (DF set) or dropped (no DF, or the
     // answers' budget spent). Which of the two a run reaches depends on the soft state, whose flow-table
     // key is random per process.
-    let answered: u64 = fz.targets.iter().map(|t| t.st.keys[KeyCounter::TooBigSent as usize]).sum();
+    let answered: u64 = fz.targets.iter().map(|t| t.st.keys[KeyCounter::TooBigSent]).sum();
     let too_big = totals[slot(Verdict::Drop(DropReason::EncapTooBig))] + answered;
     assert!(too_big > 0, "no packet too big for an IP-in-IP node:\n{}", fz.report());
     for c in [ResetCounter::Fanouts, ResetCounter::Completions, ResetCounter::PeerEntries, ResetCounter::Refusals] {

@@ -88,7 +88,7 @@ fn nfs3_calls_keep_each_file_region_on_one_node() {
     }
     assert!(file_nodes.values().all(|n| n.len() > 1), "a file's regions spread over nodes: {file_nodes:?}");
     assert_eq!(st.keys[KeyCounter::Nfs3 as usize], 4 * keyed.len() as u64);
-    assert_eq!(st.keys[KeyCounter::FallbackUnparsed as usize], 0);
+    assert_eq!(st.keys[KeyCounter::FallbackUnparsed], 0);
 }
 
 #[test]
@@ -110,13 +110,13 @@ fn unkeyed_and_truncated_calls_fall_back_to_the_flow_key() {
         assert_eq!(node(&nfs, &mut st, &f), node(&flow, &mut state(), &f), "len {len}");
         fallbacks += 1;
     }
-    assert_eq!(st.keys[KeyCounter::FallbackUnparsed as usize], fallbacks);
+    assert_eq!(st.keys[KeyCounter::FallbackUnparsed], fallbacks);
     assert_eq!(st.keys[KeyCounter::Nfs3 as usize], 0);
     // A first fragment carries the RPC header but its later fragments do not: all use the flow key.
     let mut frag = udp4([172, 16, 0, 9], 999, VIP4, 2049, read);
     frag[20] = 0x20; // more fragments
     assert_eq!(node(&nfs, &mut st, &frag), node(&flow, &mut state(), &frag));
-    assert_eq!(st.keys[KeyCounter::FallbackFragment as usize], 1);
+    assert_eq!(st.keys[KeyCounter::FallbackFragment], 1);
     fallbacks += 1;
     // TCP to an nfs3 VIP is keyed by flow (a per-segment key would split the connection), uncounted.
     let t = tcp4([172, 16, 0, 9], 999, VIP4, 2049, read);
@@ -142,8 +142,8 @@ fn payload_and_client_keys() {
     }
     assert!(nodes.len() > 1);
     node(&p, &mut st, &udp4([172, 16, 1, 1], 5000, VIP4, 3260, b"short"));
-    assert_eq!(st.keys[KeyCounter::Payload as usize], 64 * 5);
-    assert_eq!(st.keys[KeyCounter::FallbackUnparsed as usize], 1);
+    assert_eq!(st.keys[KeyCounter::Payload], 64 * 5);
+    assert_eq!(st.keys[KeyCounter::FallbackUnparsed], 1);
 
     let c = ctx("key = \"client\"");
     for host in 1..50u8 {

@@ -54,12 +54,12 @@ fn a_peers_frame_installs_the_entry_and_answers_become_exact_rsts() {
     let mut p = Vec::new();
     r.resets.take_pending(&mut p);
     assert_eq!((p.len(), p[0].conn, p[0].origin), (1, c, Origin::Peer));
-    assert_eq!(r.resets.counters[ResetCounter::PeerEntries as usize], 1);
+    assert_eq!(r.resets.counters[ResetCounter::PeerEntries], 1);
     // The same frame again (the peer's other worker, a retransmission): nothing new.
     assert_eq!(run_with(&ctx, NODES, &frame, &mut r, 11).0, Verdict::Drop(DropReason::FanoutReceived));
     r.resets.take_pending(&mut p);
     assert!(p.is_empty());
-    assert_eq!(r.resets.counters[ResetCounter::DuplicateFrames as usize], 1);
+    assert_eq!(r.resets.counters[ResetCounter::DuplicateFrames], 1);
     // The owner's segments pass to the client.
     let own = from_node(node_mac(&ctx, owner), [192, 0, 2, 60], cport, 7, 0x100, false);
     assert_eq!(run_with(&ctx, NODES, &own, &mut r, 12).0, Verdict::Client { port: CLIENT });
@@ -71,7 +71,7 @@ fn a_peers_frame_installs_the_entry_and_answers_become_exact_rsts() {
     let h = etherparse::PacketHeaders::from_ethernet_slice(&out).unwrap();
     let Some(etherparse::TransportHeader::Tcp(t)) = h.transport else { panic!("not TCP") };
     assert_eq!((t.rst, t.sequence_number, t.destination_port), (true, 0x5150, 2049));
-    assert_eq!(r.resets.counters[ResetCounter::Completions as usize], 1);
+    assert_eq!(r.resets.counters[ResetCounter::Completions], 1);
 }
 
 #[test]
@@ -106,7 +106,7 @@ fn peer_frames_from_strangers_or_elsewhere_or_forged_or_malformed_are_dropped_an
     let mut p = Vec::new();
     r.resets.take_pending(&mut p);
     assert!(p.is_empty());
-    assert_eq!(r.resets.counters[ResetCounter::PeerEntries as usize], 0);
+    assert_eq!(r.resets.counters[ResetCounter::PeerEntries], 0);
     // And the nodes' segments for that connection pass as they always do.
     let seg = from_node(node_mac(&ctx, 0), [192, 0, 2, 60], 4343, 9, 0x77, false);
     assert_eq!(run_with(&ctx, NODES, &seg, &mut r, 12).0, Verdict::Client { port: CLIENT });
@@ -134,7 +134,7 @@ fn a_peers_frame_naming_an_owner_not_picked_here_yet_waits_for_the_change() {
     let mut p = Vec::new();
     r.resets.take_pending(&mut p);
     assert!(p.is_empty(), "not taken while this appliance does not pick that owner");
-    assert_eq!(r.resets.counters[ResetCounter::Deferred as usize], 1);
+    assert_eq!(r.resets.counters[ResetCounter::Deferred], 1);
     // An unrelated snapshot: still held. The change: taken.
     r.resets.rejudge(&before, 11);
     r.resets.take_pending(&mut p);
@@ -162,9 +162,9 @@ fn a_flood_of_peer_frames_spends_the_peers_budget_only() {
     }
     // One client prefix: the peers' prefix budget (4× a worker's) bounds it.
     assert_eq!(taken, 4 * d.prefix_burst as usize);
-    assert_eq!(r.resets.counters[ResetCounter::SuppressedPrefix as usize], 50);
+    assert_eq!(r.resets.counters[ResetCounter::SuppressedPrefix], 50);
     // This appliance's own fan-outs still have their whole budget.
-    let own = r.resets.counters[ResetCounter::Fanouts as usize];
+    let own = r.resets.counters[ResetCounter::Fanouts];
     assert_eq!(own, 0);
 }
 

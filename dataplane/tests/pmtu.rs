@@ -51,7 +51,7 @@ fn a_df_packet_too_big_for_an_ipip_node_gets_fragmentation_needed_with_the_inner
     let mut st = state();
     let (v, out) = run_with(&ctx, CLIENT, &big, &mut st, 1);
     assert_eq!(v, Verdict::Reply { port: CLIENT });
-    assert_eq!(st.keys[KeyCounter::TooBigSent as usize], 1);
+    assert_eq!(st.keys[KeyCounter::TooBigSent], 1);
     assert!(out.len() <= 14 + 576, "an ICMP error fits 576 bytes: {}", out.len());
     assert_eq!((&out[0..6], &out[6..12]), (&CLIENT_MAC[..], &CLIENT_PORT_MAC[..]));
     let p = SlicedPacket::from_ethernet(&out).expect("parses");
@@ -106,7 +106,7 @@ fn answers_are_rate_limited_per_worker_and_the_rest_dropped_and_counted() {
     st.too_big = TooBigBudget::new(2, 1_000_000);
     let verdicts: Vec<Verdict> = (0..5).map(|_| run_with(&ctx, CLIENT, &big, &mut st, 10).0).collect();
     assert_eq!(verdicts.iter().filter(|v| matches!(v, Verdict::Reply { .. })).count(), 2, "{verdicts:?}");
-    assert_eq!(st.keys[KeyCounter::TooBigSuppressed as usize], 3);
+    assert_eq!(st.keys[KeyCounter::TooBigSuppressed], 3);
     // Half a second later, one more (2 a second).
     assert!(matches!(run_with(&ctx, CLIENT, &big, &mut st, 10 + 500_000).0, Verdict::Reply { .. }));
 }
@@ -141,7 +141,7 @@ fn mss_clamping_lowers_what_an_ipip_node_announces_and_leaves_mac_nodes_alone() 
         let pseudo = ones_sum(&ip[12..20]) + 6 + tcp.len() as u32;
         assert_eq!(fold(pseudo + ones_sum(tcp)), 0xffff, "{name}: TCP checksum");
     }
-    assert_eq!(st.keys[KeyCounter::MssClamped as usize], 1);
+    assert_eq!(st.keys[KeyCounter::MssClamped], 1);
     // Off by default.
     let plain = context();
     let (_, out) = run(&plain, NODES, &syn_ack(node_mac(&plain, node_named(&plain, "b2"))));

@@ -113,7 +113,7 @@ fn a_node_rst_for_a_moved_connection_is_forwarded_and_fans_out_to_every_other_no
     let tcp = &out[34..54];
     assert_eq!(tcp[13], 0x04, "RST");
     assert_eq!(u32::from_be_bytes(tcp[4..8].try_into().unwrap()), 0x1234_5678, "seq = the node's rcv_nxt");
-    assert_eq!(r.resets.counters[ResetCounter::Completions as usize], 1);
+    assert_eq!(r.resets.counters[ResetCounter::Completions], 1);
     // The owner's own segments for the connection pass untouched.
     let owners = from_node(node_mac(&ctx, owner), client, cport, 1, 2, false);
     assert_eq!(run_with(&ctx, NODES, &owners, &mut r, 35).0, Verdict::Client { port: CLIENT });
@@ -150,7 +150,7 @@ fn rsts_for_connections_that_exist_nowhere_are_forwarded_and_fan_out_nowhere() {
     let late = 1 + ResetConfig::default().moved_window_ms * 1000;
     let rst = from_node_n(&after, owner, client, cport, 42, true);
     assert_eq!(run_with(&after, NODES, &rst, &mut r, late).0, Verdict::Client { port: CLIENT });
-    assert_eq!(r.resets.counters[ResetCounter::Fanouts as usize], 0);
+    assert_eq!(r.resets.counters[ResetCounter::Fanouts], 0);
 }
 
 #[test]
@@ -183,8 +183,8 @@ fn a_rst_from_a_node_the_flow_does_not_reach_fans_out_nowhere() {
         assert_eq!(run_with(&ctx, NODES, &rst, &mut r, 10).0, Verdict::Client { port: CLIENT });
     }
     assert!(tried > 10, "some fragments reach another node than their flow's: {tried}");
-    assert_eq!(r.resets.counters[ResetCounter::Fanouts as usize], 0);
-    assert_eq!(r.resets.counters[ResetCounter::NotOwner as usize], tried);
+    assert_eq!(r.resets.counters[ResetCounter::Fanouts], 0);
+    assert_eq!(r.resets.counters[ResetCounter::NotOwner], tried);
 }
 
 #[test]
@@ -220,8 +220,8 @@ fn an_ipv6_atomic_fragment_that_reaches_another_node_fans_out_nowhere() {
         assert_eq!(run_with(&ctx, NODES, &rst, &mut r, 10).0, Verdict::Client { port: CLIENT });
     }
     assert!(tried > 10, "some atomic fragments reach another node than their flow's: {tried}");
-    assert_eq!(r.resets.counters[ResetCounter::Fanouts as usize], 0);
-    assert_eq!(r.resets.counters[ResetCounter::NotOwner as usize], tried);
+    assert_eq!(r.resets.counters[ResetCounter::Fanouts], 0);
+    assert_eq!(r.resets.counters[ResetCounter::NotOwner], tried);
 }
 
 #[test]
@@ -243,8 +243,8 @@ fn node_side_senders_are_checked() {
         .write(&mut outer, etherparse::IpNumber(4), &inner)
         .unwrap();
     assert_eq!(run_with(&ctx, NODES, &outer, &mut r, 10).0, Verdict::Drop(DropReason::UnknownSender));
-    assert_eq!(r.resets.counters[ResetCounter::Fanouts as usize], 0);
-    assert_eq!(r.resets.counters[ResetCounter::NodeRsts as usize], 0);
+    assert_eq!(r.resets.counters[ResetCounter::Fanouts], 0);
+    assert_eq!(r.resets.counters[ResetCounter::NodeRsts], 0);
 }
 
 #[test]
@@ -261,8 +261,8 @@ fn client_rsts_never_fan_out() {
             .unwrap();
         assert!(matches!(run_with(&ctx, CLIENT, &v, &mut r, 5).0, Verdict::Node { .. }));
     }
-    assert_eq!(r.resets.counters[ResetCounter::Fanouts as usize], 0);
-    assert_eq!(r.resets.counters[ResetCounter::NodeRsts as usize], 0);
+    assert_eq!(r.resets.counters[ResetCounter::Fanouts], 0);
+    assert_eq!(r.resets.counters[ResetCounter::NodeRsts], 0);
 }
 
 #[test]
@@ -282,8 +282,8 @@ fn a_flood_of_node_rsts_is_forwarded_but_fanouts_are_rate_limited() {
     // 10 in the bucket, then one per 10 ms of the few ms that passed.
     assert!(moved.len() > 500, "{}", moved.len());
     assert_eq!(started, 10);
-    assert_eq!(r.resets.counters[ResetCounter::SuppressedRate as usize], moved.len() as u64 - 10);
-    assert!(r.resets.counters[ResetCounter::Entries as usize] <= ResetConfig::default().table_entries as u64);
+    assert_eq!(r.resets.counters[ResetCounter::SuppressedRate], moved.len() as u64 - 10);
+    assert!(r.resets.counters[ResetCounter::Entries] <= ResetConfig::default().table_entries as u64);
     let _ = Conn::default();
 }
 
@@ -298,7 +298,7 @@ fn the_owners_segments_pass_after_a_republication_of_the_same_tables() {
     let mut r = resets();
     let rst = from_node_n(&ctx, owner, client, cport, 5000, true);
     assert_eq!(run_with(&ctx, NODES, &rst, &mut r, 10).0, Verdict::Client { port: CLIENT });
-    assert_eq!(r.resets.counters[ResetCounter::Fanouts as usize], 1);
+    assert_eq!(r.resets.counters[ResetCounter::Fanouts], 1);
     let cfg = draining(&example_config(), "a2");
     let next = with_prior(&before, Context::new(&cfg, Topology::build(&cfg), &[CLIENT_PORT_MAC, NODE_PORT_MAC], 3), 1);
     let synack = from_node(node_mac(&next, owner), client, cport, 1, 2, false);
@@ -320,7 +320,7 @@ fn strangers_cannot_spend_a_fanouts_completions() {
     let a2 = node_named(&ctx, "a2");
     let challenge = from_node(node_mac(&ctx, a2), client, cport, 777, 0x1234_5678, false);
     assert_eq!(run_with(&ctx, NODES, &challenge, &mut r, 30).0, Verdict::Node { node: a2, port: NODES });
-    assert_eq!(r.resets.counters[ResetCounter::Completions as usize], 1);
+    assert_eq!(r.resets.counters[ResetCounter::Completions], 1);
 }
 
 #[test]
@@ -365,7 +365,7 @@ fn a_not_owner_rst_is_judged_again_when_the_change_arrives_here_after_it() {
     run_with(&before, NODES, &rst, &mut alone, 10);
     alone.resets.rejudge(&after, 20);
     alone.resets.take_pending(&mut pending);
-    assert!(pending.is_empty() && alone.resets.counters[ResetCounter::Deferred as usize] == 0);
+    assert!(pending.is_empty() && alone.resets.counters[ResetCounter::Deferred] == 0);
     late.resets.rejudge(&after, 10 + 1_000_001);
     late.resets.take_pending(&mut pending);
     assert!(pending.is_empty());

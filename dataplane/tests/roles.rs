@@ -235,8 +235,8 @@ fn a_chassis_forwards_node_rsts_up_and_fans_out_itself_only_for_moves_of_its_own
     let mut r = resets();
     let mac = c.nodes[c.topology.node_index("a2").unwrap()].mac;
     assert_eq!(run(&c, DOWN, &node_rst(mac, 9), &mut r).0, Verdict::Client { port: CLIENT });
-    assert_eq!(r.resets.counters[ResetCounter::Fanouts as usize], 0);
-    assert_eq!(r.resets.counters[ResetCounter::RstsForwarded as usize], 1);
+    assert_eq!(r.resets.counters[ResetCounter::Fanouts], 0);
+    assert_eq!(r.resets.counters[ResetCounter::RstsForwarded], 1);
     // The chassis has taken a2's drain and its spine not yet: the spine still sends a2's flows here,
     // and the chassis sends them to a1. a1's RST goes up, and the chassis clears a2 itself.
     let after_cfg = draining(&config("chassis-a"), "a2");
@@ -262,7 +262,7 @@ fn a_chassis_forwards_node_rsts_up_and_fans_out_itself_only_for_moves_of_its_own
     assert_eq!(run(&after, CLIENT, &buf[..n], &mut r).0, Verdict::Drop(DropReason::FanoutReceived));
     r.resets.take_pending(&mut p);
     assert!(p.is_empty());
-    assert_eq!(r.resets.counters[ResetCounter::Fanouts as usize], 1);
+    assert_eq!(r.resets.counters[ResetCounter::Fanouts], 1);
 }
 
 #[test]

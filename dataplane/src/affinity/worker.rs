@@ -9,5 +9,5 @@ pub(crate) fn flush_reports(st: &mut WorkerState, ctx: &Context, links: &Links<'
         return;
     }
     let refused = st.learn.flush(ctx.topology_id, |r| links.reports.push(r).is_ok());
-    st.keys[KeyCounter::AffinityReportsDropped as usize] += refused;
+    st.keys[KeyCounter::AffinityReportsDropped] += refused;
 }

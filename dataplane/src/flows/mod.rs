@@ -236,7 +236,7 @@ impl FlowTable {
             self.remove(b, w);
             return Lookup::Decide(tag);
         };
-        self.counters[FlowCounter::Hits as usize] += 1;
+        self.counters[FlowCounter::Hits] += 1;
         let ms = self.ms(now);
         let e = &mut self.buckets[b].0[w];
         e.seen = ms;
@@ -245,7 +245,7 @@ impl FlowTable {
             // after the closing timeout, and its segments keep their node until then.
             if e.state != CLOSING {
                 e.state = CLOSING;
-                self.counters[FlowCounter::Closed as usize] += 1;
+                self.counters[FlowCounter::Closed] += 1;
             }
         } else if e.state == NEW && !syn {
             e.state = ESTABLISHED;
@@ -278,7 +278,7 @@ impl FlowTable {
             self.refilled_ms = ms;
         }
         if self.tokens < 1000 {
-            self.counters[FlowCounter::Flood as usize] += 1;
+            self.counters[FlowCounter::Flood] += 1;
             return;
         }
         // Every new entry is `new` (or `closing` after a FIN) until its client's next segment: a SYN's,
@@ -286,15 +286,15 @@ impl FlowTable {
         // node), which the new node may refuse, its client then never following up.
         let state = if flags & FIN != 0 { CLOSING } else { NEW };
         let Some((b, w)) = self.slot_for(tag, ms) else {
-            self.counters[FlowCounter::Full as usize] += 1;
+            self.counters[FlowCounter::Full] += 1;
             return;
         };
         self.tokens -= 1000;
         let id = ctx.nodes[node as usize].flow_id;
         self.buckets[b].0[w] = Entry { tag, seen: ms, node: id, state, _pad: 0 };
         self.per_slot[id as usize % SLOTS] += 1;
-        self.counters[FlowCounter::Inserted as usize] += 1;
-        self.counters[FlowCounter::Entries as usize] += 1;
+        self.counters[FlowCounter::Inserted] += 1;
+        self.counters[FlowCounter::Entries] += 1;
     }
 
     /// A place for a new entry in either of its buckets: a free or expired one, else the oldest `new` or
@@ -312,14 +312,14 @@ impl FlowTable {
             return Some(at);
         }
         if let Some((b, w)) = ways().find(|&(b, w)| self.expired(&self.buckets[b].0[w], ms)) {
-            self.counters[FlowCounter::Expired as usize] += 1;
+            self.counters[FlowCounter::Expired] += 1;
             self.remove(b, w);
             return Some((b, w));
         }
         let (b, w) = ways()
             .filter(|&(b, w)| self.buckets[b].0[w].state != ESTABLISHED)
             .max_by_key(|&(b, w)| ms.wrapping_sub(self.buckets[b].0[w].seen))?;
-        self.counters[FlowCounter::Evicted as usize] += 1;
+        self.counters[FlowCounter::Evicted] += 1;
         self.remove(b, w);
         Some((b, w))
     }
@@ -335,7 +335,7 @@ impl FlowTable {
         if e.tag != 0 {
             let slot = e.node as usize % SLOTS;
             self.per_slot[slot] = self.per_slot[slot].saturating_sub(1);
-            self.counters[FlowCounter::Entries as usize] -= 1;
+            self.counters[FlowCounter::Entries] -= 1;
             *e = Entry::default();
         }
     }
@@ -356,10 +356,10 @@ impl FlowTable {
                     continue;
                 }
                 if self.expired(&e, ms) {
-                    self.counters[FlowCounter::Expired as usize] += 1;
+                    self.counters[FlowCounter::Expired] += 1;
                     self.remove(b, w);
                 } else if ctx.flow_node(e.node, now).is_none() {
-                    self.counters[FlowCounter::Released as usize] += 1;
+                    self.counters[FlowCounter::Released] += 1;
                     self.remove(b, w);
                 }
             }

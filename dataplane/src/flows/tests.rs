@@ -63,13 +63,13 @@ fn an_established_connection_stays_on_its_node_while_the_tables_change_and_a_new
     assert_eq!(send(&mut t, &c, 1, SYN, 1, 3), 0);
     assert_eq!(send(&mut t, &c, 1, ACK, 1, 4), 0);
     assert_eq!(send(&mut t, &c, 1, RST | ACK, 1, 5), 0, "a client RST goes to the holder");
-    assert_eq!(t.counters[FlowCounter::Closed as usize], 1);
+    assert_eq!(t.counters[FlowCounter::Closed], 1);
     assert_eq!(send(&mut t, &c, 1, ACK, 1, 6), 0, "and the entry stays until the closing timeout");
     // Once closing, a SYN on the same ports is a new connection, which follows the tables.
     assert_eq!(send(&mut t, &c, 1, SYN, 1, 7), 1);
-    assert_eq!(t.counters[FlowCounter::Renewed as usize], 1);
+    assert_eq!(t.counters[FlowCounter::Renewed], 1);
     assert_eq!((t.tracked(c.nodes[0].flow_id as usize), t.tracked(c.nodes[1].flow_id as usize)), (0, 1));
-    assert_eq!(t.counters[FlowCounter::Entries as usize], 1);
+    assert_eq!(t.counters[FlowCounter::Entries], 1);
 }
 
 #[test]
@@ -87,7 +87,7 @@ fn a_draining_node_keeps_its_connections_until_its_deadline_and_a_down_one_loses
     assert!((0..5).all(|i| matches!(look(&mut t, &c, i, ACK, 3 * HZ), Lookup::Decide(_))));
     t.sweep(&c, 3 * HZ, usize::MAX);
     assert_eq!(t.tracked(c.nodes[0].flow_id as usize), 0);
-    assert_eq!(t.counters[FlowCounter::Released as usize], 10);
+    assert_eq!(t.counters[FlowCounter::Released], 10);
     // A released connection's next segment goes by the tables and is recorded `new`: when its client never
     // follows up (the new node refused it), it is forgotten after the closing timeout, not the idle one.
     assert!(matches!(look(&mut t, &c, 100, ACK, 5 * HZ), Lookup::Decide(_)));
@@ -108,7 +108,7 @@ fn floods_of_syns_and_of_forged_segments_fill_no_more_than_the_table_and_evict_n
         send(&mut t, &c, i, SYN, 1, 1);
         send(&mut t, &c, i, ACK, 1, 1);
     }
-    assert_eq!(t.counters[FlowCounter::Entries as usize], 2000, "two choices: no connection left out at half load");
+    assert_eq!(t.counters[FlowCounter::Entries], 2000, "two choices: no connection left out at half load");
     for i in 10_000..200_000 {
         send(&mut t, &c, i, SYN, 0, 2);
     }
@@ -117,8 +117,8 @@ fn floods_of_syns_and_of_forged_segments_fill_no_more_than_the_table_and_evict_n
         send(&mut t, &c, i, ACK, 0, 3);
         send(&mut t, &c, i, ACK, 0, 4);
     }
-    assert!(t.counters[FlowCounter::Entries as usize] <= t.capacity() as u64);
-    assert!(t.counters[FlowCounter::Full as usize] > 0, "full buckets refuse newcomers");
+    assert!(t.counters[FlowCounter::Entries] <= t.capacity() as u64);
+    assert!(t.counters[FlowCounter::Full] > 0, "full buckets refuse newcomers");
     let kept = (0..2000).filter(|&i| look(&mut t, &c, i, ACK, 5) == Lookup::Node(1)).count();
     assert_eq!(kept, 2000, "every established connection kept its entry");
     // A slow rate: 1000 a second, 100 in the bucket.
@@ -126,13 +126,13 @@ fn floods_of_syns_and_of_forged_segments_fill_no_more_than_the_table_and_evict_n
     for i in 0..1000 {
         send(&mut slow, &c, i, SYN, 0, 10 * HZ);
     }
-    assert_eq!(slow.counters[FlowCounter::Inserted as usize], 100);
-    assert_eq!(slow.counters[FlowCounter::Flood as usize], 900);
+    assert_eq!(slow.counters[FlowCounter::Inserted], 100);
+    assert_eq!(slow.counters[FlowCounter::Flood], 900);
     // 50 ms later, 50 more.
     for i in 1000..2000 {
         send(&mut slow, &c, i, SYN, 0, 10 * HZ + HZ / 20);
     }
-    assert_eq!(slow.counters[FlowCounter::Inserted as usize], 150);
+    assert_eq!(slow.counters[FlowCounter::Inserted], 150);
 }
 
 #[test]
@@ -149,21 +149,21 @@ fn entries_expire_by_state_and_a_full_table_leaves_newcomers_untracked() {
     send(&mut t, &c, 4, ACK, 0, HZ);
     t.sweep(&c, 7 * HZ, usize::MAX);
     assert_eq!(
-        t.counters[FlowCounter::Expired as usize],
+        t.counters[FlowCounter::Expired],
         3,
         "the half-open one, the closing one, and the one seen once mid-stream and never again"
     );
     assert_eq!(look(&mut t, &c, 2, ACK, 7 * HZ), Lookup::Node(0));
     t.sweep(&c, 108 * HZ, usize::MAX);
-    assert_eq!(t.counters[FlowCounter::Entries as usize], 0);
+    assert_eq!(t.counters[FlowCounter::Entries], 0);
     // More established connections than places: the table fills, and the rest go untracked.
     let mut tiny = table(1024, 100_000_000);
     for i in 0..100_000 {
         send(&mut tiny, &c, i, ACK, 0, HZ + i as u64);
         send(&mut tiny, &c, i, ACK, 0, HZ + i as u64);
     }
-    assert_eq!(tiny.counters[FlowCounter::Entries as usize], 1024);
-    assert!(tiny.counters[FlowCounter::Full as usize] >= 100_000 - 1024);
+    assert_eq!(tiny.counters[FlowCounter::Entries], 1024);
+    assert!(tiny.counters[FlowCounter::Full] >= 100_000 - 1024);
 }
 
 #[test]

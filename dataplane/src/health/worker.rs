@@ -9,7 +9,7 @@ pub(crate) fn send_queued(links: &Links<'_>, keys: &mut KeyCounters, tx: &mut Tx
     for _ in 0..32 {
         let Some(p) = links.probes.pop() else { break };
         let Some(mut m) = links.pool.alloc() else {
-            keys[KeyCounter::HealthProbesUnsent as usize] += 1;
+            keys[KeyCounter::HealthProbesUnsent] += 1;
             continue;
         };
         let (buf, off, _) = m.buffer_mut();
@@ -17,7 +17,7 @@ pub(crate) fn send_queued(links: &Links<'_>, keys: &mut KeyCounters, tx: &mut Tx
         buf[off..off + len].copy_from_slice(&p.frame[..len]);
         m.set_data_range(off, len);
         local.generated += 1;
-        keys[KeyCounter::HealthProbesSent as usize] += 1;
+        keys[KeyCounter::HealthProbesSent] += 1;
         tx.push(p.port, m, local);
     }
     tx.flush_all(local);

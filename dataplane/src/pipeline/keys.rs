@@ -63,7 +63,7 @@ fn other_key_hash(ctx: &Context, vip: &Vip, p: &Parsed, frame: &[u8], counters: 
         VipKey::Client => flow_hash(ctx, &p.src, &p.dst, true, 0, 0),
         VipKey::Nfs3 { .. } | VipKey::Payload { .. } if p.protocol != PROTO_UDP => flow(ctx),
         _ if p.fragment => {
-            counters[KeyCounter::FallbackFragment as usize] += 1;
+            counters[KeyCounter::FallbackFragment] += 1;
             flow(ctx)
         }
         VipKey::Nfs3 { region_shift } => {
@@ -75,7 +75,7 @@ fn other_key_hash(ctx: &Context, vip: &Vip, p: &Parsed, frame: &[u8], counters: 
                     ctx.content.hash(&key[..n])
                 }
                 Err(_) => {
-                    counters[KeyCounter::FallbackUnparsed as usize] += 1;
+                    counters[KeyCounter::FallbackUnparsed] += 1;
                     flow(ctx)
                 }
             }
@@ -84,11 +84,11 @@ fn other_key_hash(ctx: &Context, vip: &Vip, p: &Parsed, frame: &[u8], counters: 
             let payload = &frame[p.l4_offset + udp::HEADER_LEN..p.l3_offset + p.l3_len];
             match payload.get(offset as usize..offset as usize + length as usize) {
                 Some(field) => {
-                    counters[KeyCounter::Payload as usize] += 1;
+                    counters[KeyCounter::Payload] += 1;
                     ctx.content.hash(field)
                 }
                 None => {
-                    counters[KeyCounter::FallbackUnparsed as usize] += 1;
+                    counters[KeyCounter::FallbackUnparsed] += 1;
                     flow(ctx)
                 }
             }

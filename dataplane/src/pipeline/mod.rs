@@ -212,7 +212,7 @@ fn from_client(
                         // The client VM's traffic still goes to this CVM: the learner keeps its entry fresh.
                         let (client, bytes) = (client_id(ctx, frame.data(), &p.src), frame.len());
                         if !st.learn.record(client, n, bytes) {
-                            st.keys[KeyCounter::AffinityReportsDropped as usize] += 1;
+                            st.keys[KeyCounter::AffinityReportsDropped] += 1;
                         }
                     }
                     rewrite::tracked_to(ctx, frame, p, n, hash)
@@ -346,17 +346,17 @@ fn with_affinity(
     let bytes = frame.len();
     let v = match ctx.affinity.get(client) {
         Some(n) => {
-            st.keys[KeyCounter::AffinityHit as usize] += 1;
+            st.keys[KeyCounter::AffinityHit] += 1;
             rewrite::forward_to(ctx, frame, p, n, hash)
         }
         None => {
-            st.keys[KeyCounter::AffinityNone as usize] += 1;
+            st.keys[KeyCounter::AffinityNone] += 1;
             rewrite::to_node(ctx, frame, p, hash)
         }
     };
     if let Verdict::Node { node, .. } = v {
         if !st.learn.record(client, node, bytes) {
-            st.keys[KeyCounter::AffinityReportsDropped as usize] += 1;
+            st.keys[KeyCounter::AffinityReportsDropped] += 1;
         }
     }
     v

@@ -38,7 +38,7 @@ pub(super) fn too_big(
         return drop;
     }
     if !st.too_big.take(now) {
-        st.keys[KeyCounter::TooBigSuppressed as usize] += 1;
+        st.keys[KeyCounter::TooBigSuppressed] += 1;
         return drop;
     }
     let mtu = if v4 { ctx.encap_mtu } else { ctx.encap_mtu.max(1280) };
@@ -78,7 +78,7 @@ pub(super) fn too_big(
     let sender = eth.src();
     eth.set_dst(sender);
     eth.set_src(port.mac);
-    st.keys[KeyCounter::TooBigSent as usize] += 1;
+    st.keys[KeyCounter::TooBigSent] += 1;
     Verdict::Reply { port: in_port }
 }
 
@@ -98,7 +98,7 @@ pub(super) fn clamp_syn_ack(frame: &mut FrameBuf<'_>, p: &Parsed, inner_mtu: u16
     let mss = inner_mtu.saturating_sub(if p.src.v6 { 60 } else { 40 });
     let start = frame.start;
     if clamp_mss(frame.buf, start, p, mss) {
-        keys[KeyCounter::MssClamped as usize] += 1;
+        keys[KeyCounter::MssClamped] += 1;
     }
 }
 

@@ -306,7 +306,7 @@ impl Resets {
             }
         };
         if !self.entries[slot].live {
-            self.counters[ResetCounter::Entries as usize] += 1;
+            self.counters[ResetCounter::Entries] += 1;
         }
         self.entries[slot] = Entry { expires: now + self.window, live: true, ..e };
     }
@@ -470,7 +470,7 @@ impl Resets {
     /// No fan-out is live: return segments need no look-up.
     #[inline]
     pub fn is_idle(&self) -> bool {
-        self.counters[ResetCounter::Entries as usize] == 0
+        self.counters[ResetCounter::Entries] == 0
     }
 
     /// Any other segment from a VIP for `conn`, from the node at address `sender`: None when no fan-out
@@ -510,7 +510,7 @@ impl Resets {
             let e = &mut self.entries[s];
             if e.live && e.expires <= now {
                 e.live = false;
-                self.counters[ResetCounter::Entries as usize] -= 1;
+                self.counters[ResetCounter::Entries] -= 1;
             }
         }
     }

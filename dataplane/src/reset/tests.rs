@@ -55,7 +55,7 @@ fn a_moved_connection_fans_out_and_only_refusals_and_identical_rsts_are_kept_bac
     // After the window the connection is forgotten.
     assert_eq!(r.on_node_segment(conn(1), node(1), 10 + HZ + 1), None);
     assert_eq!(moved(&mut r, conn(1), 500, 10 + HZ + 1), RstKind::Fresh);
-    assert_eq!(r.counters[ResetCounter::Fanouts as usize], 2);
+    assert_eq!(r.counters[ResetCounter::Fanouts], 2);
 }
 
 #[test]
@@ -84,24 +84,24 @@ fn rate_limit_and_bounds() {
         started += v.len();
     }
     assert_eq!(started, 5, "the bucket holds 5");
-    assert_eq!(r.counters[ResetCounter::SuppressedRate as usize], 995);
+    assert_eq!(r.counters[ResetCounter::SuppressedRate], 995);
     // A second later the bucket is full again (5 of the 10 a second brings).
     for p in 1000..1100u16 {
         moved(&mut r, conn(p), 1, 1 + HZ);
         r.take_pending(&mut Vec::new());
     }
-    assert_eq!(r.counters[ResetCounter::Fanouts as usize], 10);
+    assert_eq!(r.counters[ResetCounter::Fanouts], 10);
     let mut big = resets(1_000_000, 1_000_000, 64);
     for p in 0..10_000u16 {
         moved(&mut big, conn(p), 1, 5);
         big.take_pending(&mut Vec::new());
     }
-    assert!(big.counters[ResetCounter::Entries as usize] <= 64);
-    assert!(big.counters[ResetCounter::Evictions as usize] > 9_000);
+    assert!(big.counters[ResetCounter::Entries] <= 64);
+    assert!(big.counters[ResetCounter::Evictions] > 9_000);
     for _ in 0..10 {
         big.sweep(5 + 2 * HZ);
     }
-    assert_eq!(big.counters[ResetCounter::Entries as usize], 0);
+    assert_eq!(big.counters[ResetCounter::Entries], 0);
 }
 
 #[test]
@@ -114,13 +114,13 @@ fn one_client_prefix_cannot_spend_the_workers_budget() {
         r.on_node_rst(hog(p), 1, 77, 1);
         r.judged(hog(p), 1, Judgement::Moved, None, 1);
     }
-    assert_eq!(r.counters[ResetCounter::Fanouts as usize], 8);
-    assert_eq!(r.counters[ResetCounter::SuppressedPrefix as usize], 92);
+    assert_eq!(r.counters[ResetCounter::Fanouts], 8);
+    assert_eq!(r.counters[ResetCounter::SuppressedPrefix], 92);
     for p in 0..20 {
         moved(&mut r, conn(p), 1, 1);
     }
-    assert_eq!(r.counters[ResetCounter::Fanouts as usize], 16, "another prefix still starts its own 8");
-    assert_eq!(r.counters[ResetCounter::SuppressedRate as usize], 0, "the worker's budget is not spent");
+    assert_eq!(r.counters[ResetCounter::Fanouts], 16, "another prefix still starts its own 8");
+    assert_eq!(r.counters[ResetCounter::SuppressedRate], 0, "the worker's budget is not spent");
 }
 
 #[test]
@@ -132,7 +132,7 @@ fn adopted_entries_answer_challenge_acks_on_any_worker() {
     b.adopt(&p[0], 2);
     assert_eq!(b.on_node_segment(conn(4), node(0), 3), Some(true));
     assert_eq!(b.on_node_segment(conn(4), node(3), 3), None, "the owner's segments pass");
-    assert_eq!(b.counters[ResetCounter::Fanouts as usize], 0, "only the starting worker counts the fan-out");
+    assert_eq!(b.counters[ResetCounter::Fanouts], 0, "only the starting worker counts the fan-out");
 }
 
 #[test]
@@ -141,7 +141,7 @@ fn completions_are_bounded_per_fanout() {
     moved(&mut r, conn(9), 1, 1);
     let answers: Vec<_> = (0..100).map(|_| r.on_node_segment(conn(9), node(0), 2)).collect();
     assert_eq!(answers.iter().filter(|a| **a == Some(true)).count(), MAX_COMPLETIONS as usize);
-    assert_eq!(r.counters[ResetCounter::Swallowed as usize], 100 - MAX_COMPLETIONS as u64);
+    assert_eq!(r.counters[ResetCounter::Swallowed], 100 - MAX_COMPLETIONS as u64);
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! The console and metrics endpoints, off the control loop: no client, however slow, silent or unwilling
+//! The console, metrics and telemetry endpoints, off the control loop: no client, however slow, silent or unwilling
 //! to read, can delay signals, reloads, publications, health checks or affinity.
 //!
 //! Each endpoint has an accept thread. Every connection gets its own thread (at most [`MAX_CONNECTIONS`]
@@ -17,6 +17,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam::channel::{bounded, Receiver, Sender, TrySendError};
 use sluice_control::console::{self, Request, Response};
+
+mod telemetry;
+
+pub use telemetry::{register_telemetry, View};
 
 /// Connections one endpoint serves at once.
 pub const MAX_CONNECTIONS: usize = 16;
@@ -46,16 +50,19 @@ pub struct Endpoints {
     pub requests: Receiver<Pending>,
     /// What `GET /metrics` answers, as the control loop last rendered it.
     pub metrics_body: Arc<Mutex<String>>,
+    /// What the telemetry commands answer, as the control loop last refreshed it.
+    pub telemetry: View,
     stop: Arc<AtomicBool>,
 }
 
 impl Endpoints {
     /// Starts an accept thread for each endpoint given.
-    pub fn start(console: Option<UnixListener>, metrics: Option<TcpListener>) -> Endpoints {
+    pub fn start(console: Option<UnixListener>, metrics: Option<TcpListener>, telemetry: View) -> Endpoints {
         let (tx, rx) = bounded(QUEUE);
         let e = Endpoints {
             requests: rx,
             metrics_body: Arc::new(Mutex::new(String::new())),
+            telemetry,
             stop: Arc::new(AtomicBool::new(false)),
         };
         if let Some(l) = console {

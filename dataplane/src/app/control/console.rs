@@ -1,15 +1,12 @@
-//! The control lcore's answers: console requests (read and written by the endpoints' threads, see
-//! [`super::endpoints`]), the text the metrics endpoint serves, and the DPDK telemetry commands, all from
-//! the state `Control` owns.
-
-use std::sync::Arc;
-use std::time::Instant;
+//! The control loop's answers to console requests, which the endpoints' threads read and write (see
+//! [`crate::app::endpoints`]).
 
 use sluice_control::affinity::ClientId;
 use sluice_control::config::{HealthScope, NodeState};
-use sluice_control::console::{self, Announcement, Request, Response, VipAnnouncement};
+use sluice_control::console::{self, Request, Response};
 
-use super::{Control, Standing};
+use super::standing::Standing;
+use super::Control;
 use crate::report::Summary;
 
 /// Console requests the control loop answers per turn, at most.
@@ -17,71 +14,11 @@ const CONSOLE_PER_TURN: usize = 16;
 
 const AFFINITY_OFF: &str = "affinity is off in this appliance's configuration ([affinity] enabled = false)";
 
-/// The `/sluice/...` telemetry commands: each answers one part of the view the control loop refreshes.
-pub(super) fn register_telemetry(view: &Arc<std::sync::Mutex<serde_json::Value>>) {
-    for (cmd, part, help) in [
-        ("/sluice/stats", "stats", "sluice totals, drops by reason, reset and key counters, snapshot adoption"),
-        ("/sluice/workers", "workers", "sluice per-worker counters"),
-        ("/sluice/nodes", "nodes", "sluice nodes: state, health, weight, packets selected"),
-        ("/sluice/affinity", "affinity", "sluice controller-VM affinity table counters"),
-        ("/sluice/health", "health", "sluice health checks per node"),
-    ] {
-        let view = view.clone();
-        let handler = Box::new(move |_params: &str| {
-            let v = view.lock().unwrap_or_else(|e| e.into_inner());
-            crate::report::telemetry_entries(&v[part])
-        });
-        if let Err(e) = dpdk_sys::telemetry::register(cmd, help, handler) {
-            eprintln!("sluice: telemetry command {cmd} not registered: {e}");
-        }
-    }
-}
-
 pub(super) fn unix_secs(t: std::time::SystemTime) -> f64 {
     t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 impl Control {
-    /// The control core's own figures for the metrics: snapshot adoption, affinity and health.
-    fn control_figures(&self) -> crate::metrics::ControlFigures {
-        let h = &self.adoption;
-        let mut last = 0u64;
-        let mut buckets = Vec::new();
-        // Per bucket (not cumulative: the encoder sums), bounds in seconds; the last is +Inf.
-        for bound_us in [100u64, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 100_000, 500_000, 2_000_000, u64::MAX] {
-            let upto = if bound_us == u64::MAX { h.len() } else { h.count_between(0, bound_us) };
-            let upper = if bound_us == u64::MAX { f64::MAX } else { bound_us as f64 / 1e6 };
-            buckets.push((upper, upto.saturating_sub(last)));
-            last = upto;
-        }
-        let sum: f64 = h.iter_recorded().map(|v| v.value_iterated_to() as f64 * v.count_at_value() as f64).sum();
-        crate::metrics::ControlFigures {
-            adoption_buckets: buckets,
-            adoption_sum: sum / 1e6,
-            adoption_count: h.len(),
-            affinity: self.affinity.as_ref().map(|a| {
-                let counters = match serde_json::to_value(&a.counters) {
-                    Ok(serde_json::Value::Object(m)) => {
-                        m.into_iter().map(|(k, v)| (k, v.as_u64().unwrap_or(0))).collect()
-                    }
-                    _ => Vec::new(),
-                };
-                (a.len() as u64, counters)
-            }),
-            health: self
-                .health
-                .as_ref()
-                .map_or_else(Vec::new, |hc| hc.nodes().map(|(n, x)| (n.to_string(), x.up)).collect()),
-        }
-    }
-
-    /// Renders what the metrics endpoint serves (the endpoint's threads answer from it).
-    pub(super) fn render_metrics(&self) {
-        let s = Summary::new(self.start.elapsed().as_secs_f64(), &self.snapshots(), &self.lcores, &self.ctx.topology);
-        let text = crate::metrics::render(&s, self.ctx.generation, self.control_figures());
-        *self.endpoints.metrics_body.lock().unwrap_or_else(|e| e.into_inner()) = text;
-    }
-
     /// Answers the console requests the endpoint's threads have read (a few per turn of the loop).
     pub(super) fn answer_console(&mut self) {
         for _ in 0..CONSOLE_PER_TURN {
@@ -103,58 +40,14 @@ impl Control {
         }
     }
 
-    /// Refreshes what the telemetry commands answer.
-    pub(super) fn refresh_telemetry(&mut self) {
-        self.last_telemetry = Instant::now();
-        if self.cfg.metrics.prometheus {
-            self.render_metrics();
-        }
-        let mut stats = match self.handle(Request::Stats).data {
-            Some(v) => v,
-            None => return,
-        };
-        let workers = stats.as_object_mut().and_then(|m| m.remove("workers")).unwrap_or_default();
-        let workers: Vec<_> = workers
-            .as_array()
-            .unwrap_or(&vec![])
-            .iter()
-            .enumerate()
-            .map(|(i, w)| {
-                // Scalars only: the per-reason arrays are in /sluice/stats by name.
-                let mut w: serde_json::Map<String, serde_json::Value> = w
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .filter(|(_, v)| !v.is_array() && !v.is_object())
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                w.insert("name".into(), format!("worker{i}").into());
-                serde_json::Value::Object(w)
-            })
-            .collect();
-        if let Some(m) = stats.as_object_mut() {
-            for k in ["nodes", "ports", "affinity", "health"] {
-                m.remove(k);
-            }
-        }
-        let view = serde_json::json!({
-            "stats": stats,
-            "workers": workers,
-            "nodes": self.handle(Request::Nodes).data,
-            "affinity": self.affinity_summary(),
-            "health": self.health_summary(),
-        });
-        *self.telemetry_view.lock().unwrap_or_else(|e| e.into_inner()) = view;
-    }
-
     /// A node's state as the operator set it (health is reported apart).
     fn operator_state(&self, name: &str) -> String {
         let s = self.cfg.nodes.iter().find(|n| n.name == name).map_or(NodeState::Down, |n| n.state);
         format!("{s:?}").to_lowercase()
     }
 
-    fn affinity_summary(&self) -> serde_json::Value {
-        match &self.affinity {
+    pub(super) fn affinity_summary(&self) -> serde_json::Value {
+        match &self.affinity.table {
             None => serde_json::json!({ "enabled": false }),
             Some(a) => serde_json::json!({
                 "enabled": true,
@@ -167,57 +60,9 @@ impl Control {
         }
     }
 
-    /// What the speaker should announce: every VIP while the appliance is ready, its ports are up and it
-    /// has an active node to send the VIP's traffic to; nothing otherwise. The speaker's confirmation
-    /// that BIRD withdrew everything (`withdrawn`), while nothing is to be announced, starts the clock a
-    /// stop waits on.
-    fn announcement(&mut self, withdrawn: bool) -> serde_json::Value {
-        let down: Vec<String> = self
-            .cfg
-            .ports
-            .iter()
-            .zip(&self.ports)
-            .filter(|(_, id)| !id.link_up().unwrap_or(false))
-            .map(|(p, _)| p.name.clone())
-            .collect();
-        let topo = &self.ctx.topology;
-        let serving = |n: &sluice_control::topology::Node| {
-            n.state == NodeState::Active && n.weight > 0 && self.ctx.this_chassis.is_none_or(|c| c == n.chassis)
-        };
-        let active = topo.nodes.iter().filter(|n| serving(n)).count();
-        let why = match (self.standing, down.is_empty(), active) {
-            (Standing::Stopping, _, _) => "stopping".to_string(),
-            (Standing::Draining, _, _) => "the appliance is drained".to_string(),
-            (_, false, _) => format!("link down on {}", down.join(", ")),
-            (_, _, 0) => "no active node".to_string(),
-            _ => format!("ports up, {active} active nodes"),
-        };
-        let announce = self.standing == Standing::Ready && down.is_empty() && active > 0;
-        match (announce, withdrawn) {
-            (true, _) => self.withdrawn_told = None,
-            (false, true) => {
-                self.withdrawn_told.get_or_insert_with(Instant::now);
-            }
-            (false, false) => {}
-        }
-        let a = Announcement {
-            state: self.standing.name().into(),
-            announce,
-            vips: self
-                .cfg
-                .vips
-                .iter()
-                .map(|v| VipAnnouncement { address: v.address, announce, why: why.clone() })
-                .collect(),
-            digest: sluice_control::digest::digest(&self.effective(&self.cfg)),
-            generation: self.ctx.generation,
-        };
-        serde_json::to_value(a).expect("an announcement serialises")
-    }
-
-    fn health_summary(&self) -> serde_json::Value {
+    pub(super) fn health_summary(&self) -> serde_json::Value {
         let scope = format!("{:?}", self.cfg.health.scope).to_lowercase();
-        let Some(h) = &self.health else {
+        let Some(h) = &self.health.checker else {
             return serde_json::json!({ "enabled": false, "scope": scope, "nodes": [] });
         };
         let nodes: Vec<_> = h
@@ -232,7 +77,8 @@ impl Control {
             })
             .collect();
         let events: Vec<_> = self
-            .health_events
+            .health
+            .events
             .iter()
             .rev()
             .map(|(t, c)| serde_json::json!({ "at": unix_secs(*t), "node": c.node, "up": c.up, "why": c.why }))
@@ -242,7 +88,7 @@ impl Control {
             "enabled": true, "scope": scope,
             "check": format!("{:?}", c.check).to_lowercase(), "port": c.port, "interval_ms": c.interval_ms,
             "timeout_ms": c.timeout_ms, "rise": c.rise, "fall": c.fall,
-            "nodes": nodes, "recent_changes": events, "probes_unqueued": self.probes_unqueued,
+            "nodes": nodes, "recent_changes": events, "probes_unqueued": self.health.probes_unqueued,
         })
     }
 
@@ -254,14 +100,14 @@ impl Control {
         })
     }
 
-    fn handle(&mut self, req: Request) -> Response {
+    pub(super) fn handle(&mut self, req: Request) -> Response {
         let topo = &self.ctx.topology;
         match req {
             Request::Status => Response::ok(serde_json::json!({
                 "role": format!("{:?}", self.cfg.role).to_lowercase(),
                 "generation": self.ctx.generation,
                 "digest": sluice_control::digest::digest(&self.effective(&self.cfg)),
-                "appliance": self.standing.name(),
+                "appliance": self.standing.standing.name(),
                 "uptime_s": self.start.elapsed().as_secs_f64(),
                 "workers": self.lcores,
                 "ports": self.cfg.ports.iter().map(|p| &p.name).collect::<Vec<_>>(),
@@ -283,16 +129,16 @@ impl Control {
             Request::Announce { withdrawn } => Response::ok(self.announcement(withdrawn)),
             Request::ApplianceDrain | Request::ApplianceUndrain => {
                 let drain = matches!(req, Request::ApplianceDrain);
-                let msg = match (self.standing, drain) {
+                let msg = match (self.standing.standing, drain) {
                     (Standing::Stopping, _) => return Response::err("refused: the appliance is stopping"),
                     (Standing::Draining, true) => "already draining: the VIPs stay withdrawn",
                     (Standing::Ready, false) => "already ready",
                     (Standing::Ready, true) => "draining: the VIPs are withdrawn, traffic still arriving is forwarded",
                     (Standing::Draining, false) => "ready: the VIPs are announced again",
                 };
-                self.standing = if drain { Standing::Draining } else { Standing::Ready };
+                self.standing.standing = if drain { Standing::Draining } else { Standing::Ready };
                 eprintln!("sluice: appliance {msg}");
-                Response::ok(serde_json::json!({ "applied": msg, "appliance": self.standing.name() }))
+                Response::ok(serde_json::json!({ "applied": msg, "appliance": self.standing.standing.name() }))
             }
             Request::NodeHealth { name, up } => {
                 if self.cfg.health.scope != HealthScope::Fleet {
@@ -303,7 +149,8 @@ impl Control {
                 if topo.node_index(&name).is_none() {
                     return Response::err(format!("refused, nothing changed: config field `name`: no node {name:?}"));
                 }
-                let changed = if up { self.fleet_down.remove(&name) } else { self.fleet_down.insert(name.clone()) };
+                let changed =
+                    if up { self.health.fleet_down.remove(&name) } else { self.health.fleet_down.insert(name.clone()) };
                 let state = if up { "up" } else { "down" };
                 if !changed {
                     return Response::ok(serde_json::json!({
@@ -316,14 +163,14 @@ impl Control {
                 let msg = format!(
                     "node {name} is {state} by the fleet's verdict: generation {}, adopted by all {} workers in {} us",
                     self.ctx.generation,
-                    self.links.len(),
+                    self.channels.workers(),
                     took.as_micros()
                 );
                 eprintln!("sluice: health: {msg}");
                 Response::ok(serde_json::json!({ "applied": msg, "generation": self.ctx.generation }))
             }
             Request::Affinity { filter } => {
-                let Some(a) = &self.affinity else { return Response::err(AFFINITY_OFF) };
+                let Some(a) = &self.affinity.table else { return Response::err(AFFINITY_OFF) };
                 let now = self.now_ms();
                 let kind = a.kind();
                 match a.show(&filter) {
@@ -340,6 +187,7 @@ impl Control {
                             })
                             .collect();
                         let moves: Vec<_> = self
+                            .affinity
                             .moves
                             .iter()
                             .rev()
@@ -360,13 +208,13 @@ impl Control {
             Request::AffinityPin { client, node } => {
                 let now = self.now_ms();
                 let topo = self.ctx.topology.clone();
-                let Some(a) = &mut self.affinity else { return Response::err(AFFINITY_OFF) };
+                let Some(a) = &mut self.affinity.table else { return Response::err(AFFINITY_OFF) };
                 let r = ClientId::parse(a.kind(), &client).and_then(|c| a.pin(c, &node, &topo, now));
                 self.affinity_change(r.map(|_| format!("pinned {client} to {node}")))
             }
             Request::AffinityUnpin { client } => {
                 let now = self.now_ms();
-                let Some(a) = &mut self.affinity else { return Response::err(AFFINITY_OFF) };
+                let Some(a) = &mut self.affinity.table else { return Response::err(AFFINITY_OFF) };
                 let r = ClientId::parse(a.kind(), &client).and_then(|c| a.unpin(c, now));
                 self.affinity_change(r.map(|_| format!("unpinned {client}")))
             }
@@ -376,7 +224,7 @@ impl Control {
                         return Response::err(format!("refused, nothing changed: config field `node`: no node {n:?}"));
                     }
                 }
-                let Some(a) = &mut self.affinity else { return Response::err(AFFINITY_OFF) };
+                let Some(a) = &mut self.affinity.table else { return Response::err(AFFINITY_OFF) };
                 let n = a.flush(node.as_deref());
                 self.affinity_change(Ok(format!("flushed {n} learned entries")))
             }
@@ -399,7 +247,7 @@ impl Control {
                             "name": n.name, "chassis": ns.chassis, "state": self.operator_state(&n.name), "weight": n.weight,
                             "ip": n.ip.to_string(), "table_share_pct": 100.0 * *c as f64 / slots,
                             "selected": ns.selected,
-                            "health": self.health.as_ref().map_or("-", |h| if h.is_up(&n.name) { "up" } else { "down" }),
+                            "health": self.health.checker.as_ref().map_or("-", |h| if h.is_up(&n.name) { "up" } else { "down" }),
                             "tracked": ns.tracked,
                             "drain_left_s": self.flows.drain_left(&self.cfg, &n.name),
                         })
@@ -409,6 +257,7 @@ impl Control {
             }
             Request::Resets => {
                 let list: Vec<_> = self
+                    .resets
                     .recent
                     .iter()
                     .rev()

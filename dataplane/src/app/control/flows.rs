@@ -11,7 +11,7 @@ use crate::flows::FlowIds;
 use crate::pipeline::Context;
 
 #[derive(Default)]
-pub(super) struct FlowState {
+pub(in crate::app) struct FlowState {
     ids: FlowIds,
     /// Nodes the operator drains, and when the drain began (wall clock, and TSC).
     drains: HashMap<String, (Instant, u64)>,
@@ -21,7 +21,7 @@ impl FlowState {
     /// Gives `ctx` (built from `cfg`, with health applied to its topology) its nodes' flow ids and
     /// deadlines: an active node keeps its connections, a down one none, a draining one until
     /// `flows.drain_timeout_s` after its drain began.
-    pub(super) fn apply(&mut self, cfg: &Config, ctx: Context) -> Context {
+    pub(in crate::app) fn apply(&mut self, cfg: &Config, ctx: Context) -> Context {
         let draining: Vec<&str> =
             cfg.nodes.iter().filter(|n| n.state == NodeState::Draining).map(|n| n.name.as_str()).collect();
         self.drains.retain(|n, _| draining.contains(&n.as_str()));

@@ -1,0 +1,57 @@
+//! Configuration changes while running: SIGHUP, `sluicectl reload` and the console's node commands. Only
+//! VIPs, chassis and nodes may change; anything else is refused whole and nothing changes.
+
+use sluice_control::Config;
+
+use super::Control;
+
+impl Control {
+    /// Re-reads the configuration file and applies it (see [`Control::apply`]).
+    pub(super) fn reload(&mut self) -> Result<String, String> {
+        let path = self.config_path.clone().ok_or("no configuration file to re-read")?;
+        let new = Config::load(&path).map_err(|e| e.to_string())?;
+        self.apply(new, &path.display().to_string()).map(|m| format!("reloaded: {m}"))
+    }
+
+    /// Publishes a validated configuration that changes only VIPs, chassis and nodes: every worker gets
+    /// the new context. Anything else is refused and nothing changes.
+    pub(super) fn apply(&mut self, new: Config, source: &str) -> Result<String, String> {
+        for (what, same) in [
+            ("eal", new.eal == self.cfg.eal),
+            ("dataplane", new.dataplane == self.cfg.dataplane),
+            ("ports", new.ports == self.cfg.ports),
+            ("resets", new.resets == self.cfg.resets),
+            ("console", new.console == self.cfg.console),
+            ("metrics", new.metrics == self.cfg.metrics),
+            ("affinity", new.affinity == self.cfg.affinity),
+            ("health", new.health == self.cfg.health),
+            ("announce", new.announce == self.cfg.announce),
+            // The workers size and run their flow tables at start; only the drain timeout applies live.
+            (
+                "flows",
+                sluice_control::config::FlowsConfig {
+                    drain_timeout_s: self.cfg.flows.drain_timeout_s,
+                    ..new.flows.clone()
+                } == self.cfg.flows,
+            ),
+            ("peers", new.peers == self.cfg.peers),
+            ("role", new.role == self.cfg.role && new.this_chassis == self.cfg.this_chassis),
+        ] {
+            if !same {
+                return Err(format!("[{what}] cannot change while running (restart)"));
+            }
+        }
+        let took = self.rebuild(&new);
+        let generation = self.ctx.generation;
+        let n = &new.nodes;
+        let msg = format!(
+            "applied {source}: generation {generation}, {} nodes ({} active), adopted by all {} workers in {} us",
+            n.len(),
+            n.iter().filter(|x| x.state == sluice_control::config::NodeState::Active).count(),
+            self.channels.workers(),
+            took.as_micros()
+        );
+        self.cfg = new;
+        Ok(msg)
+    }
+}

@@ -29,7 +29,7 @@ fn config(dir: &Path, client_dev: &str, node_dev: &str, extra: &[(&str, &str)]) 
         t = t.replace(a, b);
     }
     let p = dir.join("sluice.toml");
-    std::fs::write(&p, t).unwrap();
+    std::fs::write(&p, console_in(t, dir)).unwrap();
     p
 }
 

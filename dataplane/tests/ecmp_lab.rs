@@ -133,6 +133,9 @@ fn nodes_of(cfg: &Config, ports: Range<u16>) -> BTreeMap<u16, String> {
 
 #[test]
 fn ecmp_flows_land_on_the_appliances_the_routers_own_hash_predicts() {
+    if support::skip_unless_root("network namespaces, FRR and BIRD") {
+        return;
+    }
     let _g = lock();
     let mut f = fleet_up(3, &[]);
     let mut caps = Vec::new();
@@ -185,6 +188,9 @@ fn ecmp_flows_land_on_the_appliances_the_routers_own_hash_predicts() {
 
 #[test]
 fn a_graceful_appliance_drain_resets_nothing_and_its_rx_falls_to_zero() {
+    if support::skip_unless_root("network namespaces, FRR and BIRD") {
+        return;
+    }
     let _g = lock();
     let mut f = fleet_up(3, &[]);
     let ports = 42000..42120;
@@ -233,6 +239,9 @@ fn a_graceful_appliance_drain_resets_nothing_and_its_rx_falls_to_zero() {
 
 #[test]
 fn kill_9_of_an_appliance_stalls_its_connections_only_until_the_withdrawal_and_it_takes_its_share_back() {
+    if support::skip_unless_root("network namespaces, FRR and BIRD") {
+        return;
+    }
     let _g = lock();
     let mut f = fleet_up(3, &[]);
     let ports = 43000..43120;
@@ -279,11 +288,17 @@ fn kill_9_of_an_appliance_stalls_its_connections_only_until_the_withdrawal_and_i
 
 #[test]
 fn a_fleet_wide_node_drain_resets_exactly_the_moved_connections_and_clears_their_stale_holders() {
+    if support::skip_unless_root("network namespaces, FRR and BIRD") {
+        return;
+    }
     fleet_wide_drain(3, 44000..44150);
 }
 
 #[test]
 fn a_fleet_wide_node_drain_with_two_appliances_resets_exactly_the_moved_connections() {
+    if support::skip_unless_root("network namespaces, FRR and BIRD") {
+        return;
+    }
     fleet_wide_drain(2, 44200..44350);
 }
 
@@ -340,6 +355,9 @@ fn fleet_wide_drain(n: usize, ports: Range<u16>) {
 
 #[test]
 fn a_node_drained_on_one_appliance_only_resets_exactly_the_connections_routed_there_and_is_flagged() {
+    if support::skip_unless_root("network namespaces, FRR and BIRD") {
+        return;
+    }
     let _g = lock();
     let mut f = fleet_up(3, &[]);
     let ports = 45000..45150;
@@ -364,6 +382,9 @@ fn a_node_drained_on_one_appliance_only_resets_exactly_the_connections_routed_th
 
 #[test]
 fn one_appliances_health_checks_cannot_split_the_fleet_and_a_majority_takes_a_node_out_everywhere() {
+    if support::skip_unless_root("network namespaces, FRR and BIRD") {
+        return;
+    }
     let _g = lock();
     let mut f = fleet_up(2, &[("LAB_HEALTH", "tcp"), ("LAB_HEALTH_SCOPE", "fleet")]);
     let digest = |f: &Fleet, k: usize| f.ask(k, r#"{"cmd":"status"}"#).unwrap()["digest"].as_str().unwrap().to_string();

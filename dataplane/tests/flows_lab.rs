@@ -129,6 +129,9 @@ fn finish(lab: &mut Lab, app: &lab::Appliance, ev: &mut Events) {
 
 #[test]
 fn a_drain_keeps_established_connections_until_its_timeout_then_resets_them_within_a_second() {
+    if support::skip_unless_root("network namespaces") {
+        return;
+    }
     let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
     const TIMEOUT: f64 = 8.0;
     let mut lab = Lab::up(4, Layout::Single);
@@ -214,6 +217,9 @@ fn a_drain_keeps_established_connections_until_its_timeout_then_resets_them_with
 
 #[test]
 fn adding_a_node_and_changing_a_weight_reset_no_established_connection() {
+    if support::skip_unless_root("network namespaces") {
+        return;
+    }
     let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
     let mut lab = Lab::up(5, Layout::Single);
     let cfg = lab.write_config("single", 4, &[("LAB_FLOWS", "")]);
@@ -265,6 +271,9 @@ fn adding_a_node_and_changing_a_weight_reset_no_established_connection() {
 
 #[test]
 fn a_spoofed_syn_flood_fills_the_table_only_to_its_bound_and_moves_no_established_connection() {
+    if support::skip_unless_root("network namespaces") {
+        return;
+    }
     let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
     let mut lab = Lab::up(4, Layout::Single);
     let flows = "entries_per_worker = 4096;new_per_sec = 10000";

@@ -92,7 +92,7 @@ fn nine_thousand_byte_frames_reach_mac_nodes_whole_and_ipip_ones_get_fragmentati
             "addresses = [\"198.51.100.1\", \"2001:db8:100::1\"]\nmtu = 9000",
         );
     let path = d.join("sluice.toml");
-    std::fs::write(&path, cfg).unwrap();
+    std::fs::write(&path, console_in(cfg, d)).unwrap();
     let json = d.join("summary.json");
     let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["--config", path.to_str().unwrap(), "--exit-idle-ms", "700", "--stats-interval-ms", "0", "--stats-json"])

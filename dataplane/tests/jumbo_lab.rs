@@ -87,6 +87,9 @@ fn check_transfer(events: &[Value], nodes: &BTreeMap<u16, String>, from: u16) ->
 
 #[test]
 fn jumbo_transfers_are_byte_exact_and_an_ipip_node_at_the_same_mtu_converges_through_path_mtu_discovery() {
+    if support::skip_unless_root("network namespaces") {
+        return;
+    }
     let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
     let (events, stats, nodes) = transfer(false, 53000);
     let from = *nodes.keys().next().unwrap();
@@ -99,6 +102,9 @@ fn jumbo_transfers_are_byte_exact_and_an_ipip_node_at_the_same_mtu_converges_thr
 
 #[test]
 fn with_mss_clamping_the_ipip_node_needs_no_icmp() {
+    if support::skip_unless_root("network namespaces") {
+        return;
+    }
     let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
     let (events, stats, nodes) = transfer(true, 55000);
     let from = *nodes.keys().next().unwrap();

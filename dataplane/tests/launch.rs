@@ -167,6 +167,9 @@ fn leftovers(prefix: &str) -> Vec<String> {
 
 #[test]
 fn preflight_fails_without_hugepages_and_passes_once_they_are_reserved() {
+    if support::skip_unless_root("hugepages and the launcher") {
+        return;
+    }
     let pages = Hugepages::none_free();
     let s = setup("preflight", |t| t);
     let check = launch(&format!("--config {} --check", s.cfg.display()));
@@ -206,6 +209,9 @@ fn preflight_fails_without_hugepages_and_passes_once_they_are_reserved() {
 
 #[test]
 fn dry_run_prints_every_action_and_the_command_and_changes_nothing() {
+    if support::skip_unless_root("hugepages and the launcher") {
+        return;
+    }
     let pages = Hugepages::none_free();
     let before = pages.nr();
     let s = setup("dry", |t| t);
@@ -237,6 +243,9 @@ fn dry_run_prints_every_action_and_the_command_and_changes_nothing() {
 
 #[test]
 fn bad_input_fails_naming_it_and_changes_nothing() {
+    if support::skip_unless_root("hugepages and the launcher") {
+        return;
+    }
     let pages = Hugepages::none_free();
     let before = pages.nr();
     // The interface carrying this host's default route, and the PCI device under it when it has one.
@@ -322,6 +331,9 @@ fn bad_input_fails_naming_it_and_changes_nothing() {
 
 #[test]
 fn an_action_that_fails_partway_undoes_the_ones_before_it() {
+    if support::skip_unless_root("hugepages and the launcher") {
+        return;
+    }
     let pages = Hugepages::none_free();
     let before = pages.nr();
     let s = setup("undo", |t| t);
@@ -383,6 +395,9 @@ impl Drop for Launched {
 
 #[test]
 fn launch_reserves_hugepages_dpdk_tools_attach_and_stop_gives_everything_back() {
+    if support::skip_unless_root("hugepages and the launcher") {
+        return;
+    }
     let pages = Hugepages::none_free();
     let before = pages.nr();
     let s = setup("run", |t| t);
@@ -462,6 +477,9 @@ fn launch_reserves_hugepages_dpdk_tools_attach_and_stop_gives_everything_back() 
 
 #[test]
 fn a_killed_launch_is_restored_by_cleanup() {
+    if support::skip_unless_root("hugepages and the launcher") {
+        return;
+    }
     let pages = Hugepages::none_free();
     let before = pages.nr();
     let host_mounts = hugetlbfs_mounts();
@@ -497,6 +515,9 @@ fn hugetlbfs_mounts() -> Vec<String> {
 
 #[test]
 fn systemd_unit_verifies_cleanly() {
+    if support::skip_unless_root("hugepages and the launcher") {
+        return;
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let unit = std::fs::read_to_string(root.join("scripts/systemd/sluice@.service")).unwrap();
     assert!(unit.contains("ExecStart=/usr/local/sbin/sluice-launch --config /etc/sluice/%i.toml"));

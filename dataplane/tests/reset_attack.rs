@@ -23,6 +23,9 @@ static ONE_LAB: Mutex<()> = Mutex::new(());
 /// survives and keeps echoing.
 #[test]
 fn a_bare_ack_sent_as_ip_fragments_cannot_reset_a_connection_on_another_node() {
+    if support::skip_unless_root("network namespaces") {
+        return;
+    }
     let _g = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
     let mut lab = Lab::up(4, Layout::Single);
     let cfg = lab.write_config("single", 4, &[]);

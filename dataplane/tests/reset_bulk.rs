@@ -378,11 +378,17 @@ fn bulk_membership_changes(workers: usize, reps: usize) {
 
 #[test]
 fn bulk_connections_moved_by_a_weight_change_and_a_node_down_are_reset_within_a_second_five_times_over() {
+    if support::skip_unless_root("network namespaces") {
+        return;
+    }
     bulk_membership_changes(1, 5);
 }
 
 #[test]
 fn bulk_connections_moved_by_membership_changes_are_reset_within_a_second_with_two_workers() {
+    if support::skip_unless_root("network namespaces") {
+        return;
+    }
     bulk_membership_changes(2, 1);
 }
 
@@ -394,6 +400,9 @@ fn rsts_in(pcap: &Path) -> usize {
 
 #[test]
 fn forged_bare_acks_for_connections_that_exist_nowhere_get_their_rsts_forwarded_and_start_no_fanout() {
+    if support::skip_unless_root("network namespaces") {
+        return;
+    }
     const ACKS: u64 = 40;
     let _g = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
     let mut lab = Lab::up(NODES, Layout::Single);

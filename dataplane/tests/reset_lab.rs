@@ -216,41 +216,65 @@ fn membership_change(layout: Layout, workers: usize, nodes_in_lab: usize, before
 
 #[test]
 fn single_adding_a_node_resets_exactly_the_connections_that_move_to_it() {
+    if support::skip_unless_root("network namespaces") {
+        return;
+    }
     membership_change(Layout::Single, 1, 5, (4, ""), (5, ""));
 }
 
 #[test]
 fn single_draining_a_node_resets_its_connections_and_clears_them_on_it() {
+    if support::skip_unless_root("network namespaces") {
+        return;
+    }
     membership_change(Layout::Single, 1, 4, (4, ""), (4, "n2"));
 }
 
 #[test]
 fn tiered_adding_a_node_resets_through_spine_and_chassis() {
+    if support::skip_unless_root("network namespaces") {
+        return;
+    }
     membership_change(Layout::Tiered, 1, 5, (4, ""), (5, ""));
 }
 
 #[test]
 fn tiered_draining_a_node_resets_through_spine_and_chassis() {
+    if support::skip_unless_root("network namespaces") {
+        return;
+    }
     membership_change(Layout::Tiered, 1, 4, (4, ""), (4, "n2"));
 }
 
 #[test]
 fn two_workers_single_adding_a_node_resets_exactly_the_connections_that_move_to_it() {
+    if support::skip_unless_root("network namespaces") {
+        return;
+    }
     membership_change(Layout::Single, 2, 5, (4, ""), (5, ""));
 }
 
 #[test]
 fn two_workers_single_draining_a_node_resets_its_connections_and_clears_them_on_it() {
+    if support::skip_unless_root("network namespaces") {
+        return;
+    }
     membership_change(Layout::Single, 2, 4, (4, ""), (4, "n2"));
 }
 
 #[test]
 fn two_workers_tiered_adding_a_node_resets_through_spine_and_chassis() {
+    if support::skip_unless_root("network namespaces") {
+        return;
+    }
     membership_change(Layout::Tiered, 2, 5, (4, ""), (5, ""));
 }
 
 #[test]
 fn two_workers_tiered_draining_a_node_resets_through_spine_and_chassis() {
+    if support::skip_unless_root("network namespaces") {
+        return;
+    }
     membership_change(Layout::Tiered, 2, 4, (4, ""), (4, "n2"));
 }
 
@@ -290,11 +314,17 @@ impl WaitOutput for Child {
 /// own flows again.
 #[test]
 fn single_health_checks_take_a_dead_server_out_and_bring_it_back() {
+    if support::skip_unless_root("network namespaces") {
+        return;
+    }
     health_checks(1);
 }
 
 #[test]
 fn two_workers_single_health_checks_take_a_dead_server_out_and_bring_it_back() {
+    if support::skip_unless_root("network namespaces") {
+        return;
+    }
     health_checks(2);
 }
 
@@ -373,11 +403,17 @@ fn health_checks(workers: usize) {
 /// path resets every one on the client and clears it on the old CVM within a second.
 #[test]
 fn single_affinity_move_resets_the_client_vms_connections_through_the_reset_path() {
+    if support::skip_unless_root("network namespaces") {
+        return;
+    }
     affinity_move(1);
 }
 
 #[test]
 fn two_workers_single_affinity_move_resets_the_client_vms_connections_through_the_reset_path() {
+    if support::skip_unless_root("network namespaces") {
+        return;
+    }
     affinity_move(2);
 }
 

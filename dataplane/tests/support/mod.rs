@@ -17,6 +17,33 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use sluice_control::config::Config;
 
+/// Whether the tests run as root (effective uid 0, from `/proc/self/status`).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:"))?.split_whitespace().nth(2).map(|u| u == "0"))
+        .unwrap_or(false)
+}
+
+/// True (and a one-line reason on stderr) when the calling test cannot run because it is not root: it
+/// needs `what` (network namespaces, hugepages, …). The test returns at once.
+pub fn skip_unless_root(what: &str) -> bool {
+    use std::io::Write;
+    if is_root() {
+        return false;
+    }
+    let name = std::thread::current().name().unwrap_or("test").to_string();
+    // Straight to stderr, past the harness's capture: a skip is said even when the test "passes".
+    let _ = writeln!(std::io::stderr(), "skipped {name}: needs root for {what}");
+    true
+}
+
+/// `toml` with its console socket at `dir/console.sock` instead of under /run/sluice (which only root
+/// may write).
+pub fn console_in(toml: String, dir: &std::path::Path) -> String {
+    format!("{toml}\n[console]\nsocket = \"{}\"\n", dir.join("console.sock").display())
+}
+
 pub const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0xc1, 0x01];
 pub const CLIENT_PORT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
 pub const NODE_PORT_MAC: [u8; 6] = [2, 0, 0, 0, 1, 1];

@@ -5,7 +5,7 @@
 //!
 //! - [`health`]: health-check answers, timeouts and probes, and the tables they change;
 //! - [`affinity`]: affinity reports, aging, rebalancing and publication;
-//! - [`resets`]: fan-out events for the console, and the history of snapshots moves are judged by;
+//! - [`reset`]: fan-out events for the console, and the history of snapshots moves are judged by;
 //! - [`flows`]: flow ids and drain deadlines;
 //! - [`standing`]: the appliance's standing in the fabric, and what its BGP speaker announces;
 //! - [`publish`]: building a context and handing it to every worker;
@@ -36,7 +36,7 @@ mod health;
 mod metrics;
 mod publish;
 mod reload;
-mod resets;
+mod reset;
 mod standing;
 mod telemetry;
 
@@ -70,7 +70,7 @@ pub(super) struct Control {
     adoption: hdrhistogram::Histogram<u64>,
     health: health::HealthPart,
     affinity: affinity::AffinityPart,
-    resets: resets::ResetPart,
+    resets: reset::ResetPart,
     flows: FlowState,
     standing: StandingPart,
     last_telemetry: Instant,
@@ -90,7 +90,7 @@ impl Control {
         Control {
             health: health::HealthPart::new(cfg, &names),
             affinity: affinity::AffinityPart::new(cfg),
-            resets: resets::ResetPart::default(),
+            resets: reset::ResetPart::default(),
             standing: StandingPart::default(),
             flows,
             adoption: hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),

@@ -71,7 +71,8 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
     )?);
     let ports = Ports::start(cfg, &pool, lcores.len())?;
     // The endpoints' sockets, before any worker runs: a failure here only has ports to undo.
-    let (console, metrics) = setup::bind_endpoints(cfg)?;
+    let sockets = setup::bind_endpoints(cfg)?;
+    let (console, socket_file) = sockets.console.unzip();
 
     let topology = Topology::build(cfg);
     let mut flows = control::FlowState::default();
@@ -85,13 +86,11 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
         &ports,
         channels.clone(),
         flows,
-        endpoints::Endpoints::start(console, metrics, telemetry),
+        endpoints::Endpoints::start(console, sockets.metrics, telemetry),
         opts.config_path.clone(),
     );
     let seconds = control.run(opts, &signals);
-    if cfg.console.enabled {
-        let _ = std::fs::remove_file(cfg.console_socket());
-    }
+    drop(socket_file);
     drop(workers);
     let mut summary = Summary::new(seconds, &channels.snapshots(), &lcores, &control.ctx.topology);
     drop(control);

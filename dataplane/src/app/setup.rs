@@ -1,11 +1,12 @@
 //! Bringing the appliance up and down: signals, the ports, the endpoints' sockets and the workers. Each
 //! resource that must be undone is held by a guard, so an error at any step (or a panic) undoes exactly
-//! what was done, in reverse order: workers are stopped and waited for before the ports close.
+//! what was done, in reverse order: workers are stopped and waited for before the ports close, and the
+//! console socket's file goes with its guard.
 
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,13 +104,30 @@ impl Drop for Ports {
     }
 }
 
-/// The console socket and the metrics listener, each when enabled.
-pub(super) fn bind_endpoints(cfg: &Config) -> Result<(Option<UnixListener>, Option<TcpListener>), AppError> {
+/// The console socket's file, removed when dropped.
+pub(super) struct SocketFile(PathBuf);
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The endpoints' sockets: the console's (with the guard of its file) and the metrics listener, each
+/// when enabled.
+pub(super) struct Sockets {
+    pub console: Option<(UnixListener, SocketFile)>,
+    pub metrics: Option<TcpListener>,
+}
+
+/// Binds the console socket and the metrics listener that `cfg` enables.
+pub(super) fn bind_endpoints(cfg: &Config) -> Result<Sockets, AppError> {
     let console = match cfg.console.enabled {
-        true => Some(step(
-            &format!("console socket {}", cfg.console_socket().display()),
-            bind_console(&cfg.console_socket(), cfg.console.mode),
-        )?),
+        true => {
+            let path = cfg.console_socket();
+            let l = step(&format!("console socket {}", path.display()), bind_console(&path, cfg.console.mode))?;
+            Some((l, SocketFile(path)))
+        }
         false => None,
     };
     if cfg.metrics.prometheus && !cfg.metrics.listen.ip().is_loopback() {
@@ -125,7 +143,7 @@ pub(super) fn bind_endpoints(cfg: &Config) -> Result<(Option<UnixListener>, Opti
         )?),
         false => None,
     };
-    Ok((console, metrics))
+    Ok(Sockets { console, metrics })
 }
 
 /// Binds the console socket (replacing a stale one) with `mode` permissions, non-blocking.

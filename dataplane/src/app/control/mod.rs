@@ -1,5 +1,5 @@
 //! The control loop on the main lcore: every 5 ms it takes signals and reloads, lets each feature's part
-//! take its queue and do its periodic work, answers the console, refreshes metrics and telemetry, and
+//! take its queue and do its periodic work, refreshes metrics and telemetry, answers the console, and
 //! prints the interval line. It never waits for a client: the endpoints' threads do
 //! ([`super::endpoints`]).
 //!

@@ -1,5 +1,6 @@
 //! Configuration changes while running: SIGHUP, `sluicectl reload` and the console's node commands. Only
-//! VIPs, chassis and nodes may change; anything else is refused whole and nothing changes.
+//! VIPs, chassis, nodes and `flows.drain_timeout_s` may change; anything else is refused whole and nothing
+//! changes.
 
 use sluice_control::Config;
 
@@ -13,8 +14,8 @@ impl Control {
         self.apply(new, &path.display().to_string()).map(|m| format!("reloaded: {m}"))
     }
 
-    /// Publishes a validated configuration that changes only VIPs, chassis and nodes: every worker gets
-    /// the new context. Anything else is refused and nothing changes.
+    /// Publishes a validated configuration that changes only VIPs, chassis, nodes and the drain timeout:
+    /// every worker gets the new context. Anything else is refused and nothing changes.
     pub(super) fn apply(&mut self, new: Config, source: &str) -> Result<String, String> {
         for (what, same) in [
             ("eal", new.eal == self.cfg.eal),

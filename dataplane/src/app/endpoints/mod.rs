@@ -1,4 +1,4 @@
-//! The console, metrics and telemetry endpoints, off the control loop: no client, however slow, silent or unwilling
+//! The console and metrics endpoints (and the telemetry commands, in [`telemetry`]), off the control loop: no client, however slow, silent or unwilling
 //! to read, can delay signals, reloads, publications, health checks or affinity.
 //!
 //! Each endpoint has an accept thread. Every connection gets its own thread (at most [`MAX_CONNECTIONS`]

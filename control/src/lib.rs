@@ -1,4 +1,5 @@
-//! sluice's control side: configuration, topology and Maglev table builds. Pure Rust, no DPDK.
+//! sluice's control side: configuration, topology and Maglev table builds, the console protocol and the
+//! counters report the appliance answers with. Pure Rust, no DPDK.
 
 #![forbid(unsafe_code)]
 
@@ -9,6 +10,7 @@ pub mod digest;
 pub mod health;
 pub mod maglev;
 pub mod rendezvous;
+pub mod report;
 pub mod topology;
 
 pub use config::{Config, ConfigError};

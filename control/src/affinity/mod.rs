@@ -18,7 +18,7 @@ mod client;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use client::PrefixCounts;
 pub use client::{ClientDisplay, ClientId};
@@ -44,7 +44,7 @@ pub struct Entry {
 }
 
 /// Why an entry moved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MoveReason {
     /// Its CVM is no longer active (down, draining, failed checks, removed).
@@ -63,7 +63,8 @@ pub struct Move {
 }
 
 /// The table's counters (cumulative).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AffinityCounters {
     pub learned: u64,
     pub aged: u64,

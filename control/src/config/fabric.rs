@@ -123,6 +123,17 @@ pub enum NodeState {
     Down,
 }
 
+impl NodeState {
+    /// Its name, as configuration files and console answers write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            NodeState::Active => "active",
+            NodeState::Draining => "draining",
+            NodeState::Down => "down",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum ForwardMode {

@@ -125,6 +125,16 @@ pub enum HealthScope {
     Fleet,
 }
 
+impl HealthScope {
+    /// Its name, as configuration files and console answers write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            HealthScope::Appliance => "appliance",
+            HealthScope::Fleet => "fleet",
+        }
+    }
+}
+
 impl Default for HealthConfig {
     fn default() -> Self {
         HealthConfig {
@@ -147,4 +157,15 @@ pub enum HealthCheck {
     Tcp,
     Icmp,
     Arp,
+}
+
+impl HealthCheck {
+    /// Its name, as configuration files and console answers write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            HealthCheck::Tcp => "tcp",
+            HealthCheck::Icmp => "icmp",
+            HealthCheck::Arp => "arp",
+        }
+    }
 }

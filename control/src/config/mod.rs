@@ -181,6 +181,17 @@ pub enum Role {
     Chassis,
 }
 
+impl Role {
+    /// Its name, as configuration files and console answers write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Single => "single",
+            Role::Spine => "spine",
+            Role::Chassis => "chassis",
+        }
+    }
+}
+
 /// Worker and table settings.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]

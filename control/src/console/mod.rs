@@ -1,12 +1,21 @@
 //! The console protocol between `sluicectl` and a running appliance: one JSON request per line on a
 //! Unix socket, one JSON response per line back. Changes to nodes are applied to a copy of the running
 //! configuration and validated whole before anything is published: a refused change changes nothing.
+//! Each request's answer is a type of [`answers`], shared by the appliance and `sluicectl`.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, ConfigError, NodeConfig, NodeState};
 
-/// What an operator asks.
+pub mod answers;
+
+pub use answers::*;
+
+/// What an operator asks. The answers: `status` a [`StatusAnswer`], `stats` a [`StatsAnswer`], `nodes` a
+/// [`NodesAnswer`], `resets` a [`ResetsAnswer`], `affinity` an [`AffinityAnswer`], `health` a
+/// [`HealthAnswer`], `announce` an [`Announcement`]; every change (nodes, affinity, `node_health`,
+/// `reload`, `appliance_drain` and `appliance_undrain`) an [`AppliedAnswer`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {
@@ -79,33 +88,8 @@ pub enum Request {
     },
 }
 
-/// The `announce` answer: what this appliance's BGP speaker should announce now.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Announcement {
-    /// `ready`, `draining` or `stopping`.
-    #[serde(default)]
-    pub state: String,
-    /// At least one VIP is announced.
-    pub announce: bool,
-    pub vips: Vec<VipAnnouncement>,
-    /// The digest of what the appliance decides from (see [`crate::digest`]).
-    #[serde(default)]
-    pub digest: String,
-    #[serde(default)]
-    pub generation: u64,
-}
-
-/// One VIP in an [`Announcement`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VipAnnouncement {
-    pub address: std::net::IpAddr,
-    pub announce: bool,
-    /// Why it is (not) announced, for the operator.
-    #[serde(default)]
-    pub why: String,
-}
-
-/// The answer: `ok` with `data`, or an `error` that says what was wrong.
+/// The answer: `ok` with `data` (one of the [`answers`] types, by request), or an `error` that says
+/// what was wrong.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Response {
     pub ok: bool,
@@ -115,12 +99,46 @@ pub struct Response {
     pub data: Option<serde_json::Value>,
 }
 
-impl Response {
-    pub fn ok(data: serde_json::Value) -> Response {
-        Response { ok: true, error: None, data: Some(data) }
+/// Why a [`Response`] holds no answer of the type asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnswerError {
+    /// The appliance refused; its reason.
+    Refused(String),
+    /// The data is not an answer of that type; what is wrong with it.
+    Unreadable(String),
+}
+
+impl std::fmt::Display for AnswerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AnswerError::Refused(e) => f.write_str(e),
+            AnswerError::Unreadable(e) => write!(f, "unreadable answer: {e}"),
+        }
     }
+}
+
+impl std::error::Error for AnswerError {}
+
+impl Response {
+    /// `ok` with `data` (an answer that cannot be written as JSON becomes an error).
+    pub fn ok(data: impl Serialize) -> Response {
+        match serde_json::to_value(data) {
+            Ok(v) => Response { ok: true, error: None, data: Some(v) },
+            Err(e) => Response::err(format!("the answer cannot be written: {e}")),
+        }
+    }
+
     pub fn err(e: impl std::fmt::Display) -> Response {
         Response { ok: false, error: Some(e.to_string()), data: None }
+    }
+
+    /// The answer as `T` when the appliance said `ok`; its error otherwise.
+    pub fn data_as<T: DeserializeOwned>(&self) -> Result<T, AnswerError> {
+        if !self.ok {
+            return Err(AnswerError::Refused(self.error.clone().unwrap_or_else(|| "refused without a reason".into())));
+        }
+        T::deserialize(self.data.as_ref().unwrap_or(&serde_json::Value::Null))
+            .map_err(|e| AnswerError::Unreadable(e.to_string()))
     }
 }
 
@@ -162,7 +180,7 @@ mod tests {
     use super::*;
 
     fn cfg() -> Config {
-        let t = include_str!("../../examples/demo.toml").replace("@CLIENT_IN@", "a").replace("@NODE_IN@", "b");
+        let t = include_str!("../../../examples/demo.toml").replace("@CLIENT_IN@", "a").replace("@NODE_IN@", "b");
         Config::from_toml(&t).unwrap()
     }
 

@@ -11,6 +11,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use serde::de::DeserializeOwned;
 use sluice_control::console::{Request, Response};
 
 /// One request and its answer over the console socket at `path`; reads and writes time out after
@@ -37,11 +38,10 @@ pub(crate) struct Outcome {
 }
 
 impl Outcome {
-    /// The answer's data when the appliance said `ok`; its error (or the exchange's) otherwise.
-    pub(crate) fn data(&self) -> Result<&serde_json::Value, String> {
+    /// The answer as `T` when the appliance said `ok`; its error (or the exchange's) otherwise.
+    pub(crate) fn answer_as<T: DeserializeOwned>(&self) -> Result<T, String> {
         match &self.answer {
-            Ok(r) if r.ok => Ok(r.data.as_ref().unwrap_or(&serde_json::Value::Null)),
-            Ok(r) => Err(r.error.clone().unwrap_or_else(|| "refused without a reason".into())),
+            Ok(r) => r.data_as().map_err(|e| e.to_string()),
             Err(e) => Err(e.clone()),
         }
     }

@@ -14,8 +14,7 @@ use std::time::Duration;
 
 use clap::{Args as ClapArgs, Subcommand};
 use serde::Serialize;
-use serde_json::Value;
-use sluice_control::console::Request;
+use sluice_control::console::{AppliedAnswer, Request, StatusAnswer};
 use sluice_control::ConfigError;
 
 use crate::client::{ask_all, Asker, Outcome};
@@ -198,18 +197,18 @@ pub(crate) struct Standing {
 
 impl Standing {
     fn from_outcome(name: &str, o: &Outcome) -> Standing {
-        let (reachable, error, d) = match o.data() {
-            Ok(d) => (true, None, d.clone()),
-            Err(e) => (false, Some(e), Value::Null),
+        let (status, error) = match o.answer_as::<StatusAnswer>() {
+            Ok(s) => (Some(s), None),
+            Err(e) => (None, Some(e)),
         };
         Standing {
             name: name.to_string(),
-            reachable,
+            reachable: status.is_some(),
             error,
-            state: d["appliance"].as_str().map(str::to_string),
-            generation: d["generation"].as_u64(),
-            digest: d["digest"].as_str().map(str::to_string),
-            active_nodes: d["active_nodes"].as_u64(),
+            state: status.as_ref().and_then(|s| s.appliance.clone()),
+            generation: status.as_ref().map(|s| s.generation),
+            digest: status.as_ref().and_then(|s| s.digest.clone()),
+            active_nodes: status.as_ref().map(|s| s.active_nodes as u64),
             ms: o.ms(),
         }
     }
@@ -328,12 +327,12 @@ fn node(fleet: &mut Fleet, change: NodeChange, json: bool) -> ExitCode {
         .ask_every(&req)
         .iter()
         .zip(fleet.names())
-        .map(|(o, name)| match o.data() {
-            Ok(d) => ChangeResult {
+        .map(|(o, name)| match o.answer_as::<AppliedAnswer>() {
+            Ok(a) => ChangeResult {
                 name: name.into(),
                 ok: true,
-                generation: d["generation"].as_u64(),
-                applied: d["applied"].as_str().map(str::to_string),
+                generation: a.generation,
+                applied: Some(a.applied),
                 error: None,
                 ms: o.ms(),
             },

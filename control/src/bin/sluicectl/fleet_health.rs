@@ -10,9 +10,9 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use sluice_control::console::Request;
+use serde::Serialize;
+use sluice_control::config::HealthScope;
+use sluice_control::console::{AppliedAnswer, HealthAnswer, Request};
 
 use crate::client::ask_all;
 use crate::fleet::Fleet;
@@ -35,41 +35,14 @@ pub(crate) struct HealthView {
     pub(crate) nodes: BTreeMap<String, NodeView>,
 }
 
-#[derive(Deserialize)]
-struct HealthAnswer {
-    enabled: bool,
-    #[serde(default)]
-    scope: Option<String>,
-    #[serde(default)]
-    nodes: Vec<NodeAnswer>,
-}
-
-#[derive(Deserialize)]
-struct NodeAnswer {
-    name: String,
-    #[serde(default)]
-    health: Option<String>,
-    #[serde(default)]
-    applied: Option<String>,
-}
-
-fn up_down(s: Option<&str>) -> Option<bool> {
-    match s {
-        Some("up") => Some(true),
-        Some("down") => Some(false),
-        _ => None,
-    }
-}
-
-/// Reads a `health` answer's data.
-pub(crate) fn parse_view(data: &Value) -> Result<HealthView, String> {
-    let a = HealthAnswer::deserialize(data).map_err(|e| format!("unreadable health answer: {e}"))?;
+/// What an appliance's `health` answer says for the vote.
+pub(crate) fn view_of(a: &HealthAnswer) -> HealthView {
     let nodes = a
         .nodes
-        .into_iter()
-        .map(|n| (n.name, NodeView { own: up_down(n.health.as_deref()), applied: up_down(n.applied.as_deref()) }))
+        .iter()
+        .map(|n| (n.name.clone(), NodeView { own: Some(n.health.is_up()), applied: Some(n.applied.is_up()) }))
         .collect();
-    Ok(HealthView { enabled: a.enabled, fleet_scope: a.scope.as_deref() == Some("fleet"), nodes })
+    HealthView { enabled: a.enabled, fleet_scope: a.scope == HealthScope::Fleet, nodes }
 }
 
 /// One node's votes and the fleet's verdict on it (None: no majority either way).
@@ -221,8 +194,11 @@ fn execute(fleet: &mut Fleet, acts: &[Action]) -> Vec<ActionRow> {
             queues.iter().map(|q| q.get(k).map(|a| Request::NodeHealth { name: a.node.clone(), up: a.up })).collect();
         for (o, q) in ask_all(&mut fleet.askers, &reqs).into_iter().zip(&queues) {
             let (Some(o), Some(a)) = (o, q.get(k)) else { continue };
-            rows.push(match o.data() {
-                Ok(d) => row(a, "ok", format!("generation {}", d["generation"]), Some(o.ms())),
+            rows.push(match o.answer_as::<AppliedAnswer>() {
+                Ok(d) => {
+                    let generation = d.generation.map_or("?".to_string(), |g| g.to_string());
+                    row(a, "ok", format!("generation {generation}"), Some(o.ms()))
+                }
                 Err(e) => row(a, "failed", e, Some(o.ms())),
             });
         }
@@ -235,7 +211,7 @@ fn round(fleet: &mut Fleet, apply: bool) -> Round {
     let mut appliances = Vec::new();
     let mut views = Vec::new();
     for (name, o) in fleet.names().zip(&outcomes) {
-        let view = o.data().and_then(parse_view);
+        let view = o.answer_as::<HealthAnswer>().map(|a| view_of(&a));
         appliances.push(ApplianceRow {
             name: name.to_string(),
             reachable: view.is_ok(),
@@ -466,13 +442,15 @@ mod tests {
 
     #[test]
     fn health_answers_parse() {
-        let d = serde_json::json!({ "enabled": true, "scope": "fleet", "check": "tcp",
-            "nodes": [{ "name": "n1", "health": "down", "applied": "up", "successes": 3 }] });
-        let v = parse_view(&d).unwrap();
+        use sluice_control::console::Response;
+        let read = |d: serde_json::Value| Response::ok(d).data_as::<HealthAnswer>().map(|a| view_of(&a));
+        let v = read(serde_json::json!({ "enabled": true, "scope": "fleet", "check": "tcp",
+            "nodes": [{ "name": "n1", "health": "down", "applied": "up", "successes": 3 }] }))
+        .unwrap();
         assert!(v.enabled && v.fleet_scope);
         assert_eq!(v.nodes["n1"], NodeView { own: Some(false), applied: Some(true) });
-        let v = parse_view(&serde_json::json!({ "enabled": false, "scope": "appliance", "nodes": [] })).unwrap();
+        let v = read(serde_json::json!({ "enabled": false, "scope": "appliance", "nodes": [] })).unwrap();
         assert!(!v.enabled && !v.fleet_scope && v.nodes.is_empty());
-        assert!(parse_view(&serde_json::json!({ "nodes": [] })).unwrap_err().contains("enabled"));
+        assert!(read(serde_json::json!({ "nodes": [] })).unwrap_err().to_string().contains("enabled"));
     }
 }

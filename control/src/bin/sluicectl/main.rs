@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sluice_control::affinity::Filter;
 use sluice_control::config::{ForwardMode, MacAddr, NodeConfig, NodeState};
@@ -292,6 +293,12 @@ fn socket_path(socket: Option<&PathBuf>, config: Option<&PathBuf>) -> Result<Pat
 pub(crate) fn ask(target: &Target, req: &Request) -> Result<Response, String> {
     let path = socket_path(target.socket.as_ref(), target.config.as_ref())?;
     client::exchange(&path, req, Duration::from_secs(10))
+}
+
+/// Sends one request and reads its answer as `T` (`ask_as::<StatsAnswer>(target, &Request::Stats)`); the
+/// appliance's refusal, or why it could not be asked or read, otherwise.
+pub(crate) fn ask_as<T: DeserializeOwned>(target: &Target, req: &Request) -> Result<T, String> {
+    ask(target, req)?.data_as().map_err(|e| e.to_string())
 }
 
 fn node_request(cmd: NodeCmd) -> Result<Request, String> {

@@ -1,12 +1,17 @@
-//! How `sluicectl` prints an appliance's answers: JSON with `--json`, otherwise a readable rendering per
-//! request (tables for nodes, affinity, health and resets; the appliance's standing first for `status`;
-//! each VIP's announcement for `announce`).
+//! How `sluicectl` prints an appliance's answers: JSON with `--json` (the answer as the appliance sent
+//! it), otherwise a readable rendering per request (tables for nodes, affinity, health and resets; the
+//! appliance's standing first for `status`; each VIP's announcement for `announce`; the summary for
+//! `stats`). An answer that does not read as its request's type is printed field by field.
 
 use std::io::Write;
 use std::process::ExitCode;
 
+use serde::de::DeserializeOwned;
 use serde_json::Value;
-use sluice_control::console::{Request, Response};
+use sluice_control::console::{
+    AffinityAnswer, Announcement, AppliedAnswer, HealthAnswer, NodesAnswer, Request, ResetsAnswer, Response,
+    StatsAnswer, StatusAnswer,
+};
 
 use crate::Target;
 
@@ -16,145 +21,38 @@ pub(crate) fn show(target: &Target, req: &Request, resp: Response) -> ExitCode {
         eprintln!("sluicectl: {}", resp.error.unwrap_or_default());
         return ExitCode::from(1);
     }
-    let data = resp.data.unwrap_or_default();
     if target.json {
-        out!("{}", serde_json::to_string_pretty(&data).expect("json"));
+        out!("{}", serde_json::to_string_pretty(resp.data.as_ref().unwrap_or(&Value::Null)).expect("json"));
         return ExitCode::SUCCESS;
     }
-    match (req, &data) {
-        (Request::Nodes, Value::Array(nodes)) => {
-            out!(
-                "{:<14} {:<14} {:<9} {:<6} {:>7} {:>8} {:>12} {:>8} {:>11}",
-                "node",
-                "chassis",
-                "state",
-                "health",
-                "weight",
-                "share%",
-                "packets",
-                "tracked",
-                "drain left"
-            );
-            for n in nodes {
-                // Seconds a draining node still keeps its tracked connections.
-                let left = n["drain_left_s"].as_f64().map_or(String::new(), |s| format!("{s:.0} s"));
-                out!(
-                    "{:<14} {:<14} {:<9} {:<6} {:>7} {:>8.2} {:>12} {:>8} {:>11}",
-                    n["name"].as_str().unwrap_or(""),
-                    n["chassis"].as_str().unwrap_or(""),
-                    n["state"].as_str().unwrap_or(""),
-                    n["health"].as_str().unwrap_or(""),
-                    n["weight"].as_u64().unwrap_or(0),
-                    n["table_share_pct"].as_f64().unwrap_or(0.0),
-                    n["selected"].as_u64().unwrap_or(0),
-                    n["tracked"].as_u64().unwrap_or(0),
-                    left
-                );
-            }
+    let shown = match req {
+        Request::Status => with(&resp, status),
+        Request::Stats => with(&resp, stats),
+        Request::Nodes => with(&resp, nodes),
+        Request::Resets => with(&resp, resets),
+        Request::Affinity { .. } => with(&resp, affinity),
+        Request::Health => with(&resp, health),
+        Request::Announce { .. } => with(&resp, announcement),
+        _ => with(&resp, applied),
+    };
+    if !shown {
+        match resp.data.unwrap_or_default() {
+            Value::Object(m) => m.iter().for_each(|(k, v)| field(k, v)),
+            v => out!("{v}"),
         }
-        (Request::Affinity { .. }, Value::Object(m)) => {
-            let empty = vec![];
-            let list = m.get("entries").and_then(|e| e.as_array()).unwrap_or(&empty);
-            out!(
-                "{:<40} {:<14} {:<7} {:>12} {:>14} {:>6} {:>10}",
-                "client",
-                "cvm",
-                "pinned",
-                "packets",
-                "bytes",
-                "moves",
-                "idle s"
-            );
-            for e in list {
-                out!(
-                    "{:<40} {:<14} {:<7} {:>12} {:>14} {:>6} {:>10.1}",
-                    e["client"].as_str().unwrap_or(""),
-                    e["node"].as_str().unwrap_or(""),
-                    if e["pinned"] == true { "yes" } else { "" },
-                    e["packets"],
-                    e["bytes"],
-                    e["moves"],
-                    e["idle_s"].as_f64().unwrap_or(0.0)
-                );
-            }
-            out!("{} of {} entries shown; counters: {}", list.len(), m["total"], m["counters"]);
-        }
-        (Request::Health, Value::Object(m)) => {
-            let scope = m.get("scope").and_then(Value::as_str).unwrap_or("appliance");
-            match m.get("enabled").and_then(Value::as_bool) {
-                Some(false) => out!("health checks disabled (scope: {scope})"),
-                _ => out!("check: {}  scope: {scope}", m["check"].as_str().unwrap_or("?")),
-            }
-            out!(
-                "{:<14} {:<6} {:<7} {:>6} {:>6} {:>10} {:>10}  last",
-                "node",
-                "health",
-                "applied",
-                "ok",
-                "fail",
-                "up->down",
-                "down->up"
-            );
-            for n in m["nodes"].as_array().unwrap_or(&vec![]) {
-                out!(
-                    "{:<14} {:<6} {:<7} {:>6} {:>6} {:>10} {:>10}  {}",
-                    n["name"].as_str().unwrap_or(""),
-                    n["health"].as_str().unwrap_or(""),
-                    n["applied"].as_str().unwrap_or(""),
-                    n["successes"],
-                    n["failures"],
-                    n["went_down"],
-                    n["came_up"],
-                    n["last"].as_str().unwrap_or("")
-                );
-            }
-        }
-        (Request::Announce { .. }, Value::Object(m)) => {
-            out!(
-                "appliance: {}  announcing: {}  generation: {}  digest: {}",
-                m.get("state").and_then(Value::as_str).unwrap_or("unknown"),
-                if m.get("announce") == Some(&Value::Bool(true)) { "yes" } else { "no" },
-                m.get("generation").unwrap_or(&Value::Null),
-                m.get("digest").and_then(Value::as_str).unwrap_or("unknown")
-            );
-            for v in m.get("vips").and_then(Value::as_array).unwrap_or(&vec![]) {
-                out!(
-                    "vip {:<40} {:<10} {}",
-                    v["address"].as_str().unwrap_or("?"),
-                    if v["announce"] == true { "announced" } else { "withdrawn" },
-                    v["why"].as_str().unwrap_or("")
-                );
-            }
-        }
-        (Request::Status, Value::Object(m)) => {
-            // The standing and the digest first: what a fleet compares.
-            out!("appliance: {}", m.get("appliance").and_then(Value::as_str).unwrap_or("unknown (not reported)"));
-            out!("digest: {}", m.get("digest").and_then(Value::as_str).unwrap_or("unknown (not reported)"));
-            for (k, v) in m.iter().filter(|(k, _)| *k != "appliance" && *k != "digest") {
-                field(k, v);
-            }
-        }
-        (Request::Resets, Value::Array(list)) => {
-            out!("{:<18} {:<44} {:<28} {:>6}  started by", "at (unix s)", "client", "vip", "worker");
-            for e in list {
-                out!(
-                    "{:<18.3} {:<44} {:<28} {:>6}  {}",
-                    e["at"].as_f64().unwrap_or(0.0),
-                    e["client"].as_str().unwrap_or(""),
-                    e["vip"].as_str().unwrap_or(""),
-                    e["worker"],
-                    e["started_by"].as_str().unwrap_or("")
-                );
-            }
-        }
-        (_, Value::Object(m)) => {
-            for (k, v) in m {
-                field(k, v);
-            }
-        }
-        (_, v) => out!("{v}"),
     }
     ExitCode::SUCCESS
+}
+
+/// Renders the answer as `T` with `render`; false when it does not read as one.
+fn with<T: DeserializeOwned>(resp: &Response, render: fn(&T)) -> bool {
+    match resp.data_as::<T>() {
+        Ok(a) => {
+            render(&a);
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 /// One `key: value` line (strings without their quotes).
@@ -162,5 +60,180 @@ fn field(k: &str, v: &Value) {
     match v {
         Value::String(s) => out!("{k}: {s}"),
         v => out!("{k}: {v}"),
+    }
+}
+
+/// A list as `a, b, c`.
+fn list<T: ToString>(items: &[T]) -> String {
+    items.iter().map(T::to_string).collect::<Vec<_>>().join(", ")
+}
+
+fn status(s: &StatusAnswer) {
+    // The standing and the digest first: what a fleet compares.
+    out!("appliance: {}", s.appliance.as_deref().unwrap_or("unknown (not reported)"));
+    out!("digest: {}", s.digest.as_deref().unwrap_or("unknown (not reported)"));
+    out!("role: {}", s.role.name());
+    out!("generation: {}", s.generation);
+    out!("uptime_s: {:.1}", s.uptime_s);
+    out!("workers: {}", list(&s.workers));
+    out!("ports: {}", list(&s.ports));
+    out!("vips: {}", list(&s.vips));
+    out!("nodes: {}", s.nodes);
+    out!("active_nodes: {}", s.active_nodes);
+}
+
+fn stats(s: &StatsAnswer) {
+    out!("role {}  generation {}", s.role.name(), s.generation);
+    out!("{}", s.summary.render().trim_end());
+    let a = &s.adoption;
+    out!("adoption: {} publications, p50 {} us, p99 {} us, max {} us", a.publications, a.p50_us, a.p99_us, a.max_us);
+    match &s.affinity.table {
+        Some(t) => out!(
+            "affinity: {} entries ({} pinned), {} honoured, {} unplaced; {} learned, {} aged, {} moved",
+            t.entries,
+            t.pinned,
+            t.honoured,
+            t.unplaced,
+            t.counters.learned,
+            t.counters.aged,
+            t.counters.moved_unavailable + t.counters.moved_overload
+        ),
+        None => out!("affinity: off"),
+    }
+    match s.health.enabled {
+        true => {
+            let down: Vec<&str> =
+                s.health.nodes.iter().filter(|n| !n.health.is_up()).map(|n| n.name.as_str()).collect();
+            out!(
+                "health: {} nodes checked, down: {}",
+                s.health.nodes.len(),
+                if down.is_empty() { "none".to_string() } else { down.join(", ") }
+            );
+        }
+        false => out!("health: checks off"),
+    }
+}
+
+fn nodes(nodes: &NodesAnswer) {
+    out!(
+        "{:<14} {:<14} {:<9} {:<6} {:>7} {:>8} {:>12} {:>8} {:>11}",
+        "node",
+        "chassis",
+        "state",
+        "health",
+        "weight",
+        "share%",
+        "packets",
+        "tracked",
+        "drain left"
+    );
+    for n in nodes {
+        // Seconds a draining node still keeps its tracked connections.
+        let left = n.drain_left_s.map_or(String::new(), |s| format!("{s:.0} s"));
+        out!(
+            "{:<14} {:<14} {:<9} {:<6} {:>7} {:>8.2} {:>12} {:>8} {:>11}",
+            n.name,
+            n.chassis,
+            n.state.name(),
+            n.health.map_or("-", |h| h.name()),
+            n.weight,
+            n.table_share_pct,
+            n.selected,
+            n.tracked,
+            left
+        );
+    }
+}
+
+fn affinity(a: &AffinityAnswer) {
+    out!(
+        "{:<40} {:<14} {:<7} {:>12} {:>14} {:>6} {:>10}",
+        "client",
+        "cvm",
+        "pinned",
+        "packets",
+        "bytes",
+        "moves",
+        "idle s"
+    );
+    for e in &a.entries {
+        out!(
+            "{:<40} {:<14} {:<7} {:>12} {:>14} {:>6} {:>10.1}",
+            e.client,
+            e.node,
+            if e.pinned { "yes" } else { "" },
+            e.packets,
+            e.bytes,
+            e.moves,
+            e.idle_s
+        );
+    }
+    out!(
+        "{} of {} entries shown; counters: {}",
+        a.entries.len(),
+        a.total,
+        serde_json::to_string(&a.counters).expect("counters serialise")
+    );
+}
+
+fn health(h: &HealthAnswer) {
+    let scope = h.scope.name();
+    match (&h.checks, h.enabled) {
+        (_, false) => out!("health checks disabled (scope: {scope})"),
+        (Some(c), true) => out!("check: {}  scope: {scope}", c.check.name()),
+        (None, true) => out!("check: ?  scope: {scope}"),
+    }
+    out!(
+        "{:<14} {:<6} {:<7} {:>6} {:>6} {:>10} {:>10}  last",
+        "node",
+        "health",
+        "applied",
+        "ok",
+        "fail",
+        "up->down",
+        "down->up"
+    );
+    for n in &h.nodes {
+        out!(
+            "{:<14} {:<6} {:<7} {:>6} {:>6} {:>10} {:>10}  {}",
+            n.name,
+            n.health.name(),
+            n.applied.name(),
+            n.successes,
+            n.failures,
+            n.went_down,
+            n.came_up,
+            n.last
+        );
+    }
+}
+
+fn announcement(a: &Announcement) {
+    out!(
+        "appliance: {}  announcing: {}  generation: {}  digest: {}",
+        if a.state.is_empty() { "unknown" } else { &a.state },
+        if a.announce { "yes" } else { "no" },
+        a.generation,
+        if a.digest.is_empty() { "unknown" } else { &a.digest }
+    );
+    for v in &a.vips {
+        out!("vip {:<40} {:<10} {}", v.address.to_string(), if v.announce { "announced" } else { "withdrawn" }, v.why);
+    }
+}
+
+fn resets(list: &ResetsAnswer) {
+    out!("{:<18} {:<44} {:<28} {:>6}  started by", "at (unix s)", "client", "vip", "worker");
+    for e in list {
+        out!("{:<18.3} {:<44} {:<28} {:>6}  {}", e.at, e.client.to_string(), e.vip.to_string(), e.worker, e.started_by);
+    }
+}
+
+fn applied(a: &AppliedAnswer) {
+    out!("applied: {}", a.applied);
+    if let Some(s) = &a.appliance {
+        out!("appliance: {s}");
+    }
+    if let Some(g) = a.generation {
+        out!("generation: {g}");
     }
 }

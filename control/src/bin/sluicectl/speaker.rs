@@ -16,8 +16,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Args as ClapArgs;
-use serde::Deserialize;
-use sluice_control::console::{Announcement, Request, Response};
+use sluice_control::console::{Announcement, AnswerError, Request, Response};
 use sluice_control::Config;
 
 use crate::client::Asker;
@@ -66,8 +65,10 @@ fn is_bird_symbol(s: &str) -> bool {
 pub(crate) fn read_announcement(answer: Result<Response, String>) -> Result<Announcement, String> {
     match answer {
         Err(e) => Err(format!("appliance not answering: {e}")),
-        Ok(r) if !r.ok => Err(format!("appliance refused: {}", r.error.unwrap_or_default())),
-        Ok(r) => Announcement::deserialize(r.data.unwrap_or_default()).map_err(|e| format!("malformed answer: {e}")),
+        Ok(r) => r.data_as::<Announcement>().map_err(|e| match e {
+            AnswerError::Refused(e) => format!("appliance refused: {e}"),
+            AnswerError::Unreadable(e) => format!("malformed answer: {e}"),
+        }),
     }
 }
 

@@ -10,10 +10,11 @@ use ratatui::crossterm::event::{self, Event, KeyCode, KeyModifiers};
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Modifier, Style};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table};
-use serde_json::Value;
-use sluice_control::console::Request;
+use sluice_control::affinity::AffinityCounters;
+use sluice_control::console::{Request, StatsAnswer};
+use sluice_control::report::{counter, Summary};
 
-use crate::{ask, Target};
+use crate::{ask_as, Target};
 
 /// What one refresh shows: rates over the last interval and the counters behind them.
 struct View {
@@ -22,94 +23,84 @@ struct View {
     nodes: Vec<[String; 6]>,
 }
 
-fn u(v: &Value) -> u64 {
-    v.as_u64().unwrap_or(0)
-}
-
 fn delta(cur: u64, prev: u64) -> u64 {
     // Per-node counters restart when the topology changes: then the current value is the delta.
     cur.checked_sub(prev).unwrap_or(cur)
 }
 
-fn view(prev: &Value, cur: &Value, secs: f64) -> View {
-    let rate = |k: &str| delta(u(&cur[k]), u(&prev[k])) as f64 / secs;
+fn view(prev: &StatsAnswer, cur: &StatsAnswer, secs: f64) -> View {
+    let (p, c) = (&prev.summary, &cur.summary);
+    let rate = |k: fn(&Summary) -> u64| delta(k(c), k(p)) as f64 / secs;
     let mut header = vec![format!(
         "role {}  generation {}  uptime {:.0} s  workers {}",
-        cur["role"].as_str().unwrap_or("?"),
-        u(&cur["generation"]),
-        cur["seconds"].as_f64().unwrap_or(0.0),
-        cur["workers"].as_array().map_or(0, Vec::len)
+        cur.role.name(),
+        cur.generation,
+        c.seconds,
+        c.workers.len()
     )];
     header.push(format!(
         "rx {:.3} Mpps  tx {:.3} Mpps  to nodes {:.3} Mpps  to clients {:.3} Mpps  dropped {:.0} pps",
-        rate("rx") / 1e6,
-        rate("tx") / 1e6,
-        rate("to_nodes") / 1e6,
-        rate("to_clients") / 1e6,
-        rate("dropped")
+        rate(|s| s.rx) / 1e6,
+        rate(|s| s.tx) / 1e6,
+        rate(|s| s.to_nodes) / 1e6,
+        rate(|s| s.to_clients) / 1e6,
+        rate(|s| s.dropped)
     ));
-    let per_worker: Vec<String> = cur["workers"]
-        .as_array()
-        .unwrap_or(&vec![])
+    let per_worker: Vec<String> = c
+        .workers
         .iter()
         .enumerate()
         .map(|(i, w)| {
-            let before = u(&prev["workers"][i]["counters"]["rx"]);
-            format!("lcore {} {:.3}", w["lcore"], delta(u(&w["counters"]["rx"]), before) as f64 / secs / 1e6)
+            let before = p.workers.get(i).map_or(0, |x| x.counters.rx);
+            format!("lcore {} {:.3}", w.lcore, delta(w.counters.rx, before) as f64 / secs / 1e6)
         })
         .collect();
     header.push(format!("per worker Mpps: {}", per_worker.join(", ")));
-    let r = |k: &str| delta(u(&cur["resets"][k]), u(&prev["resets"][k]));
+    let r = |k: &str| delta(counter(&c.resets, k), counter(&p.resets, k));
     header.push(format!(
         "resets: {} fan-outs, {} probes, {} completions this interval ({} fan-outs in all)",
         r("fanouts_started"),
         r("frames_tier2"),
         r("completions"),
-        u(&cur["resets"]["fanouts_started"])
+        counter(&c.resets, "fanouts_started")
     ));
-    let a = &cur["affinity"]["counters"];
-    let pa = &prev["affinity"]["counters"];
-    let ad = |k: &str| delta(u(&a[k]), u(&pa[k]));
-    header.push(match cur["affinity"]["enabled"].as_bool() {
-        Some(true) => format!(
-            "affinity: {} entries ({} pinned); this interval {} learned, {} aged, {} moved (CVM unavailable), {} moved (overload), {} not learned (table or prefix full)",
-            u(&cur["affinity"]["entries"]),
-            u(&cur["affinity"]["pinned"]),
-            ad("learned"),
-            ad("aged"),
-            ad("moved_unavailable"),
-            ad("moved_overload"),
-            ad("table_full") + ad("prefix_full")
-        ),
-        _ => "affinity: off".to_string(),
+    header.push(match &cur.affinity.table {
+        Some(t) => {
+            let a = &t.counters;
+            let pa = prev.affinity.table.as_ref().map(|t| t.counters.clone()).unwrap_or_default();
+            let ad = |k: fn(&AffinityCounters) -> u64| delta(k(a), k(&pa));
+            format!(
+                "affinity: {} entries ({} pinned); this interval {} learned, {} aged, {} moved (CVM unavailable), {} moved (overload), {} not learned (table or prefix full)",
+                t.entries,
+                t.pinned,
+                ad(|c| c.learned),
+                ad(|c| c.aged),
+                ad(|c| c.moved_unavailable),
+                ad(|c| c.moved_overload),
+                ad(|c| c.table_full) + ad(|c| c.prefix_full)
+            )
+        }
+        None => "affinity: off".to_string(),
     });
-    let empty = vec![];
-    let nodes = cur["nodes"].as_array().unwrap_or(&empty);
-    let deltas: Vec<u64> = nodes
+    let deltas: Vec<u64> = c
+        .nodes
         .iter()
         .map(|n| {
-            let before = prev["nodes"]
-                .as_array()
-                .and_then(|p| p.iter().find(|x| x["name"] == n["name"]))
-                .map_or(0, |x| u(&x["selected"]));
-            delta(u(&n["selected"]), before)
+            let before = p.nodes.iter().find(|x| x.name == n.name).map_or(0, |x| x.selected);
+            delta(n.selected, before)
         })
         .collect();
     let total: u64 = deltas.iter().sum::<u64>().max(1);
-    let health = &cur["health"]["nodes"];
-    let nodes = nodes
+    let nodes = c
+        .nodes
         .iter()
         .zip(&deltas)
         .map(|(n, d)| {
-            let h = health
-                .as_array()
-                .and_then(|l| l.iter().find(|x| x["name"] == n["name"]))
-                .and_then(|x| x["health"].as_str())
-                .unwrap_or("-");
+            let h = cur.health.nodes.iter().find(|x| x.name == n.name).map_or("-", |x| x.health.name());
             [
-                n["name"].as_str().unwrap_or("").to_string(),
-                n["chassis"].as_str().unwrap_or("").to_string(),
-                n["state"].as_str().unwrap_or("").to_string(),
+                n.name.clone(),
+                n.chassis.clone(),
+                n.state.name().to_string(),
                 h.to_string(),
                 format!("{:.0}", *d as f64 / secs),
                 format!("{:.1}", 100.0 * *d as f64 / total as f64),
@@ -137,12 +128,8 @@ fn plain(v: &View) -> String {
     s
 }
 
-fn fetch(target: &Target) -> Result<Value, String> {
-    let r = ask(target, &Request::Stats)?;
-    match r.ok {
-        true => Ok(r.data.unwrap_or_default()),
-        false => Err(r.error.unwrap_or_default()),
-    }
+fn fetch(target: &Target) -> Result<StatsAnswer, String> {
+    ask_as(target, &Request::Stats)
 }
 
 /// Runs the view: `count` refreshes (0: until quit), `interval` seconds apart.

@@ -16,7 +16,10 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use crate::report::Summary;
+use sluice_control::config::NodeState;
+use sluice_control::report::counter;
+
+use crate::report::{Summary, WorkerCounters};
 
 /// A label value, escaped as the text format requires (`\\`, `\"`, `\n`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -114,7 +117,7 @@ impl Collector for Snapshot {
     }
 }
 
-fn per_worker(s: &Summary, get: fn(&crate::stats::Snapshot) -> u64) -> Vec<(Labels, u64)> {
+fn per_worker(s: &Summary, get: fn(&WorkerCounters) -> u64) -> Vec<(Labels, u64)> {
     s.workers
         .iter()
         .enumerate()
@@ -157,40 +160,37 @@ pub fn render(s: &Summary, generation: u64, control: ControlFigures) -> String {
             "sluice_drops",
             "Packets dropped, by reason.",
             Counter,
-            by("reason", s.drops.iter().map(|(r, n)| (r.to_string(), *n))),
+            by("reason", s.drops.iter().map(|(r, n)| (r.clone(), *n))),
         ),
         fam(
             "sluice_reset_events",
             "Reset fan-out events, by counter.",
             Counter,
-            by(
-                "counter",
-                s.resets.iter().filter(|(r, _)| **r != "softstate_entries").map(|(r, n)| (r.to_string(), *n)),
-            ),
+            by("counter", s.resets.iter().filter(|(r, _)| *r != "softstate_entries").map(|(r, n)| (r.clone(), *n))),
         ),
         fam(
             "sluice_reset_softstate_entries",
             "Fan-out soft-state entries in use, summed over workers.",
             Gauge,
-            vec![(Labels(vec![]), s.resets.iter().find(|(r, _)| **r == "softstate_entries").map_or(0, |(_, n)| *n))],
+            vec![(Labels(vec![]), counter(&s.resets, "softstate_entries"))],
         ),
         fam(
             "sluice_keys",
             "How content-keyed requests were keyed.",
             Counter,
-            by("key", s.keys.iter().map(|(k, n)| (k.to_string(), *n))),
+            by("key", s.keys.iter().map(|(k, n)| (k.clone(), *n))),
         ),
         fam(
             "sluice_flow_events",
             "Flow table counters.",
             Counter,
-            by("counter", s.flows.iter().filter(|(k, _)| **k != "entries").map(|(k, n)| (k.to_string(), *n))),
+            by("counter", s.flows.iter().filter(|(k, _)| *k != "entries").map(|(k, n)| (k.clone(), *n))),
         ),
         fam(
             "sluice_flow_entries",
             "Connections the flow tables track, summed over workers.",
             Gauge,
-            vec![(Labels(vec![]), s.flows.iter().find(|(k, _)| **k == "entries").map_or(0, |(_, n)| *n))],
+            vec![(Labels(vec![]), counter(&s.flows, "entries"))],
         ),
         fam(
             "sluice_node_tracked_connections",
@@ -208,7 +208,7 @@ pub fn render(s: &Summary, generation: u64, control: ControlFigures) -> String {
             "sluice_node_active",
             "1 when a node takes new traffic (active, weight above 0, and healthy).",
             Gauge,
-            s.nodes.iter().map(|n| (Labels::of(&[("node", &n.name)]), (n.state == "active") as u64)).collect(),
+            s.nodes.iter().map(|n| (Labels::of(&[("node", &n.name)]), (n.state == NodeState::Active) as u64)).collect(),
         ),
     ];
     if let Some((entries, counters)) = &control.affinity {

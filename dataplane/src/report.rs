@@ -1,9 +1,12 @@
 //! What the appliance prints: a line per interval (Mpps per worker, share per chassis and node, drops by
-//! reason) and a final summary, also written as JSON for tests and tooling.
+//! reason) and a final summary, also written as JSON for tests and tooling. The summary's types are
+//! `sluice_control::report`'s (the console's `stats` answer carries the same); this builds one from the
+//! workers' counters.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde::Serialize;
+pub use sluice_control::report::{NodeSummary, PortSummary, Summary, WorkerCounters, WorkerSummary};
 use sluice_control::Topology;
 
 use crate::pipeline::DropReason;
@@ -48,186 +51,75 @@ pub fn interval_line(elapsed: f64, secs: f64, per_worker: &[Snapshot], lcores: &
     s
 }
 
-#[derive(Debug, Serialize)]
-pub struct WorkerSummary {
-    pub lcore: u32,
-    pub mpps: f64,
-    #[serde(flatten)]
-    pub counters: Snapshot,
-}
-
-#[derive(Debug, Serialize)]
-pub struct NodeSummary {
-    pub name: String,
-    pub chassis: String,
-    pub state: String,
-    pub selected: u64,
-    pub share_pct: f64,
-    /// Connections the flow table tracks to it now.
-    pub tracked: u64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct PortSummary {
-    pub name: String,
-    pub ipackets: u64,
-    pub opackets: u64,
-    pub imissed: u64,
-    pub ierrors: u64,
-    pub oerrors: u64,
-    pub rx_nombuf: u64,
-}
-
-/// The run's totals; `counters_balance` is rx = tx + every drop.
-#[derive(Debug, Serialize)]
-pub struct Summary {
-    pub seconds: f64,
-    pub rx: u64,
-    pub tx: u64,
-    pub to_nodes: u64,
-    pub to_clients: u64,
-    pub replies: u64,
-    pub dropped: u64,
-    pub drops: std::collections::BTreeMap<&'static str, u64>,
-    /// Frames made by the appliance (reset probes).
-    pub generated: u64,
-    pub resets: std::collections::BTreeMap<&'static str, u64>,
-    /// How content-keyed requests were keyed.
-    pub keys: std::collections::BTreeMap<&'static str, u64>,
-    /// The flow table's counters.
-    pub flows: std::collections::BTreeMap<&'static str, u64>,
-    /// rx + generated = tx + every drop.
-    pub counters_balance: bool,
-    pub workers: Vec<WorkerSummary>,
-    pub nodes: Vec<NodeSummary>,
-    pub ports: Vec<PortSummary>,
-    /// Mbufs not back in the pool after every port was closed (0 unless something leaked).
-    pub mempool_in_use_at_exit: u32,
-    pub mempool_size: u32,
-}
-
-impl Summary {
-    pub fn new(seconds: f64, per_worker: &[Snapshot], lcores: &[u32], topo: &Topology) -> Summary {
-        let mut t = Snapshot::default();
-        for w in per_worker {
-            t.add(w);
-        }
-        let drops = DropReason::ALL
-            .iter()
-            .zip(t.drops.iter().chain(std::iter::repeat(&0)))
-            .map(|(r, n)| (r.as_str(), *n))
-            .collect();
-        let nodes = topo
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| {
-                let selected = t.per_node.get(i).copied().unwrap_or(0);
-                NodeSummary {
-                    name: n.name.clone(),
-                    chassis: topo.chassis[n.chassis as usize].name.clone(),
-                    state: format!("{:?}", n.state).to_lowercase(),
-                    selected,
-                    share_pct: pct(selected, t.to_nodes),
-                    tracked: t.tracked.get(i).copied().unwrap_or(0),
-                }
-            })
-            .collect();
-        Summary {
-            seconds,
-            rx: t.rx,
-            tx: t.tx,
-            to_nodes: t.to_nodes,
-            to_clients: t.to_clients,
-            replies: t.replies,
-            dropped: t.dropped(),
-            drops,
-            generated: t.generated,
-            resets: crate::reset::ResetCounter::ALL
-                .iter()
-                .zip(t.resets.iter().chain(std::iter::repeat(&0)))
-                .map(|(r, n)| (r.as_str(), *n))
-                .collect(),
-            keys: crate::pipeline::KeyCounter::ALL
-                .iter()
-                .zip(t.keys.iter().chain(std::iter::repeat(&0)))
-                .map(|(k, n)| (k.as_str(), *n))
-                .collect(),
-            flows: crate::flows::FlowCounter::ALL
-                .iter()
-                .zip(t.flows.iter().chain(std::iter::repeat(&0)))
-                .map(|(k, n)| (k.as_str(), *n))
-                .collect(),
-            counters_balance: t.rx + t.generated == t.tx + t.dropped(),
-            workers: per_worker
-                .iter()
-                .zip(lcores)
-                .map(|(w, l)| WorkerSummary {
-                    lcore: *l,
-                    mpps: w.rx as f64 / seconds.max(1e-9) / 1e6,
-                    counters: w.clone(),
-                })
-                .collect(),
-            nodes,
-            ports: Vec::new(),
-            mempool_in_use_at_exit: 0,
-            mempool_size: 0,
-        }
+/// The run's totals, from each worker's counters (`seconds` is how long they ran).
+pub fn summary(seconds: f64, per_worker: &[Snapshot], lcores: &[u32], topo: &Topology) -> Summary {
+    let mut t = Snapshot::default();
+    for w in per_worker {
+        t.add(w);
     }
-
-    /// The human-readable summary.
-    pub fn render(&self) -> String {
-        let mut s = String::new();
-        let _ = writeln!(s, "== sluice summary: {:.1} s ==", self.seconds);
-        for w in &self.workers {
-            let _ = writeln!(s, "worker on lcore {}: {:.3} Mpps ({} packets)", w.lcore, w.mpps, w.counters.rx);
-        }
-        let _ = writeln!(
-            s,
-            "rx {} + generated {} = tx {} + dropped {}  [{}]   (to nodes {}, to clients {}, replies {})",
-            self.rx,
-            self.generated,
-            self.tx,
-            self.dropped,
-            if self.counters_balance { "balanced" } else { "MISMATCH" },
-            self.to_nodes,
-            self.to_clients,
-            self.replies
-        );
-        for n in &self.nodes {
-            let _ = writeln!(
-                s,
-                "  node {:<12} {:<12} {:<8} {:>12} packets {:6.2}%",
-                n.name, n.chassis, n.state, n.selected, n.share_pct
-            );
-        }
-        for (r, n) in &self.drops {
-            if *n > 0 {
-                let _ = writeln!(s, "  drop {r:<18} {n}");
+    let nodes = topo
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let selected = t.per_node.get(i).copied().unwrap_or(0);
+            NodeSummary {
+                name: n.name.clone(),
+                chassis: topo.chassis[n.chassis as usize].name.clone(),
+                state: n.state,
+                selected,
+                share_pct: pct(selected, t.to_nodes),
+                tracked: t.tracked.get(i).copied().unwrap_or(0),
             }
+        })
+        .collect();
+    Summary {
+        seconds,
+        rx: t.rx,
+        tx: t.tx,
+        to_nodes: t.to_nodes,
+        to_clients: t.to_clients,
+        replies: t.replies,
+        dropped: t.dropped(),
+        drops: named(DropReason::ALL.iter().map(|r| r.as_str()), &t.drops),
+        generated: t.generated,
+        resets: named(crate::reset::ResetCounter::ALL.iter().map(|r| r.as_str()), &t.resets),
+        keys: named(crate::pipeline::KeyCounter::ALL.iter().map(|k| k.as_str()), &t.keys),
+        flows: named(crate::flows::FlowCounter::ALL.iter().map(|k| k.as_str()), &t.flows),
+        counters_balance: t.rx + t.generated == t.tx + t.dropped(),
+        workers: per_worker
+            .iter()
+            .zip(lcores)
+            .map(|(w, l)| WorkerSummary { lcore: *l, mpps: w.rx as f64 / seconds.max(1e-9) / 1e6, counters: w.into() })
+            .collect(),
+        nodes,
+        ports: Vec::new(),
+        mempool_in_use_at_exit: 0,
+        mempool_size: 0,
+    }
+}
+
+/// A counter array by its counters' names (a counter the array lacks is 0).
+fn named<'a>(names: impl Iterator<Item = &'a str>, values: &[u64]) -> BTreeMap<String, u64> {
+    names.zip(values.iter().chain(std::iter::repeat(&0))).map(|(k, n)| (k.to_string(), *n)).collect()
+}
+
+impl From<&Snapshot> for WorkerCounters {
+    fn from(s: &Snapshot) -> WorkerCounters {
+        WorkerCounters {
+            rx: s.rx,
+            tx: s.tx,
+            generated: s.generated,
+            resets: s.resets.clone(),
+            keys: s.keys.clone(),
+            to_nodes: s.to_nodes,
+            to_clients: s.to_clients,
+            replies: s.replies,
+            drops: s.drops.clone(),
+            per_node: s.per_node.clone(),
+            flows: s.flows.clone(),
+            tracked: s.tracked.clone(),
         }
-        let resets: Vec<String> =
-            self.resets.iter().filter(|(_, n)| **n > 0).map(|(r, n)| format!("{r} {n}")).collect();
-        if !resets.is_empty() {
-            let _ = writeln!(s, "  resets: {}", resets.join(", "));
-        }
-        let keys: Vec<String> = self.keys.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
-        if !keys.is_empty() {
-            let _ = writeln!(s, "  keys: {}", keys.join(", "));
-        }
-        let flows: Vec<String> = self.flows.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
-        if !flows.is_empty() {
-            let _ = writeln!(s, "  flows: {}", flows.join(", "));
-        }
-        for p in &self.ports {
-            let _ = writeln!(
-                s,
-                "  port {:<10} in {} out {} missed {} errors {}/{}",
-                p.name, p.ipackets, p.opackets, p.imissed, p.ierrors, p.oerrors
-            );
-        }
-        let _ = writeln!(s, "mempool: {} of {} mbufs in use at exit", self.mempool_in_use_at_exit, self.mempool_size);
-        s
     }
 }
 
@@ -255,5 +147,37 @@ pub fn telemetry_entries(v: &serde_json::Value) -> Vec<(String, dpdk_sys::teleme
             })
             .collect(),
         v => one(v).map(|x| vec![("value".to_string(), x)]).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_names_every_counter_and_flattens_each_workers() {
+        let t = include_str!("../../examples/demo.toml").replace("@CLIENT_IN@", "a").replace("@NODE_IN@", "b");
+        let topo = Topology::build(&sluice_control::Config::from_toml(&t).unwrap());
+        let worker = |rx: u64| Snapshot {
+            rx,
+            tx: rx - 1,
+            drops: vec![1; DropReason::COUNT],
+            resets: vec![0; crate::reset::ResetCounter::COUNT],
+            per_node: vec![rx / 4; topo.nodes.len()],
+            ..Default::default()
+        };
+        let s = summary(2.0, &[worker(100), worker(200)], &[1, 2], &topo);
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(
+            (v["rx"].as_u64(), v["workers"][1]["rx"].as_u64(), v["workers"][1]["lcore"].as_u64()),
+            (Some(300), Some(200), Some(2))
+        );
+        assert_eq!(v["drops"].as_object().unwrap().len(), DropReason::COUNT);
+        assert_eq!(v["drops"][DropReason::ALL[0].as_str()], 2);
+        assert_eq!(v["keys"].as_object().unwrap().len(), crate::pipeline::KeyCounter::COUNT, "absent counters are 0");
+        assert_eq!((v["nodes"][0]["state"].as_str(), v["nodes"][0]["selected"].as_u64()), (Some("active"), Some(75)));
+        assert_eq!(v["counters_balance"], false);
+        // The control side reads back what the appliance writes.
+        assert_eq!(serde_json::from_value::<Summary>(v).unwrap(), s);
     }
 }

@@ -4,7 +4,6 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use crossbeam::utils::CachePadded;
-use serde::Serialize;
 
 use crate::flows::FlowCounter;
 use crate::pipeline::{DropReason, KeyCounter, NodeCtx, WorkerState};
@@ -165,8 +164,9 @@ impl Shared {
     }
 }
 
-/// A point-in-time copy of one worker's counters (or their sum).
-#[derive(Debug, Clone, Default, Serialize)]
+/// A point-in-time copy of one worker's counters (or their sum); the report writes it as
+/// [`crate::report::WorkerCounters`].
+#[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub rx: u64,
     pub tx: u64,

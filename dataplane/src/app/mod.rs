@@ -17,7 +17,7 @@ use dpdk_sys::{Mempool, SocketId};
 use sluice_control::{Config, Topology};
 
 use crate::pipeline::Context;
-use crate::report::{PortSummary, Summary};
+use crate::report::{self, PortSummary, Summary};
 
 pub mod channels;
 mod control;
@@ -92,7 +92,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
     let seconds = control.run(opts, &signals);
     drop(socket_file);
     drop(workers);
-    let mut summary = Summary::new(seconds, &channels.snapshots(), &lcores, &control.ctx.topology);
+    let mut summary = report::summary(seconds, &channels.snapshots(), &lcores, &control.ctx.topology);
     drop(control);
     for (p, id) in cfg.ports.iter().zip(&ports.ids) {
         let s = id.stats().unwrap_or_default();

@@ -2,7 +2,7 @@
 //! a second, from the workers' counters and its own figures.
 
 use super::Control;
-use crate::report::Summary;
+use crate::report;
 
 impl Control {
     /// The control core's own figures for the metrics: snapshot adoption, affinity and health.
@@ -41,7 +41,8 @@ impl Control {
 
     /// Renders what the metrics endpoint serves (the endpoint's threads answer from it).
     pub(super) fn render_metrics(&self) {
-        let s = Summary::new(self.start.elapsed().as_secs_f64(), &self.snapshots(), &self.lcores, &self.ctx.topology);
+        let s =
+            report::summary(self.start.elapsed().as_secs_f64(), &self.snapshots(), &self.lcores, &self.ctx.topology);
         let text = crate::metrics::render(&s, self.ctx.generation, self.control_figures());
         *self.endpoints.metrics_body.lock().unwrap_or_else(|e| e.into_inner()) = text;
     }

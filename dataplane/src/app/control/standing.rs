@@ -59,7 +59,7 @@ impl Control {
     /// has an active node to send the VIP's traffic to; nothing otherwise. The speaker's confirmation
     /// that BIRD withdrew everything (`withdrawn`), while nothing is to be announced, starts the clock a
     /// stop waits on.
-    pub(super) fn announcement(&mut self, withdrawn: bool) -> serde_json::Value {
+    pub(super) fn announcement(&mut self, withdrawn: bool) -> Announcement {
         let down: Vec<String> = self
             .cfg
             .ports
@@ -88,7 +88,7 @@ impl Control {
             }
             (false, false) => {}
         }
-        let a = Announcement {
+        Announcement {
             state: self.standing.standing.name().into(),
             announce,
             vips: self
@@ -99,7 +99,6 @@ impl Control {
                 .collect(),
             digest: sluice_control::digest::digest(&self.effective(&self.cfg)),
             generation: self.ctx.generation,
-        };
-        serde_json::to_value(a).expect("an announcement serialises")
+        }
     }
 }

@@ -170,7 +170,11 @@ impl Summary {
                 p.name, p.ipackets, p.opackets, p.imissed, p.ierrors, p.oerrors
             );
         }
-        let _ = writeln!(s, "mempool: {} of {} mbufs in use at exit", self.mempool_in_use_at_exit, self.mempool_size);
+        // Known once the pool is checked at exit (not in a running appliance's answers).
+        if self.mempool_size > 0 {
+            let _ =
+                writeln!(s, "mempool: {} of {} mbufs in use at exit", self.mempool_in_use_at_exit, self.mempool_size);
+        }
         s
     }
 }

@@ -57,14 +57,14 @@ pub(super) fn echo_or(
     if p.network == Network::Ipv4 {
         let mut ip = ipv4::Packet::new_checked(&mut d[l3..end]).expect("parsed");
         ip.swap_addresses();
-        ip.set_ttl(64);
-        icmp::Packet::new_checked(&mut d[l4..end]).expect("parsed").set_type(icmp::v4::ECHO_REPLY);
+        ip.update_ttl(64);
+        icmp::Packet::new_checked(&mut d[l4..end]).expect("parsed").update_type(icmp::v4::ECHO_REPLY);
     } else {
         // Swapping the addresses leaves the pseudo-header sum, and so the checksum, unchanged.
         let mut ip = ipv6::Packet::new_checked(&mut d[l3..end]).expect("parsed");
         ip.swap_addresses();
         ip.set_hop_limit(64);
-        icmp::Packet::new_checked(&mut d[l4..end]).expect("parsed").set_type(icmp::v6::ECHO_REPLY);
+        icmp::Packet::new_checked(&mut d[l4..end]).expect("parsed").update_type(icmp::v6::ECHO_REPLY);
     }
     turn_around_l2(frame, mac);
     Verdict::Reply { port: in_port }

@@ -216,21 +216,6 @@ impl Repr {
     }
 }
 
-impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    /// Turns a request into the reply `our_mac` gives for `target_ip` (sender and target swapped): see
-    /// [`Repr::reply`].
-    pub fn make_reply(&mut self, our_mac: [u8; 6]) {
-        let request = Repr {
-            operation: self.operation(),
-            sender_mac: self.sender_mac(),
-            sender_ip: self.sender_ip(),
-            target_mac: self.target_mac(),
-            target_ip: self.target_ip(),
-        };
-        request.reply(our_mac).emit(self);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -170,12 +170,6 @@ pub fn parse(frame: &[u8]) -> Result<L2, Error> {
     Ok(L2 { header_len: off, ethertype, vlans, vlan_count: n as u8 })
 }
 
-/// Writes an untagged Ethernet header into the first 14 bytes of `buf`: [`Repr::emit`], positionally.
-#[inline]
-pub fn emit(buf: &mut [u8], dst: [u8; 6], src: [u8; 6], ethertype: u16) {
-    Repr { dst, src, ethertype }.emit(&mut Frame::new_unchecked(buf));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

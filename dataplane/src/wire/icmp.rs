@@ -474,16 +474,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 }
 
-/// Builds a solicited neighbour advertisement for `target` with our MAC into `buf` (32 bytes: header,
-/// target, target link-layer address option), checksummed for `src` → `dst`: [`v6::Repr::emit`] of a
-/// [`v6::Repr::NeighborAdvert`], positionally.
-pub fn emit_neighbor_advert(buf: &mut [u8], target: [u8; 16], mac: [u8; 6], src: [u8; 16], dst: [u8; 16]) -> usize {
-    let flags = v6::NA_SOLICITED | v6::NA_OVERRIDE;
-    let r = v6::Repr::NeighborAdvert { flags, target, target_mac: Some(mac) };
-    r.emit(&mut Packet::new_unchecked(&mut buf[..r.buffer_len()]), &src, &dst);
-    r.buffer_len()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -324,13 +324,6 @@ impl Repr {
     }
 }
 
-/// Writes a 20-byte header (no options, DF clear, ident 0) with a correct checksum into `buf[..20]`:
-/// [`Repr::emit`], positionally.
-#[inline]
-pub fn emit(buf: &mut [u8], src: [u8; 4], dst: [u8; 4], protocol: u8, payload_len: usize, ttl: u8, tos: u8) {
-    Repr { tos, ..Repr::new(src, dst, protocol, payload_len, ttl) }.emit(&mut Packet::new_unchecked(buf));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -321,21 +321,6 @@ pub fn walk_extensions(packet: &[u8]) -> Result<Upper, Error> {
     Err(Error::new(Layer::Ipv6Extension, ErrorKind::TooManyHeaders, MAX_EXTENSIONS, MAX_EXTENSIONS + 1))
 }
 
-/// Writes a 40-byte header (traffic class 0) into `buf[..40]`: [`Repr::emit`], positionally.
-#[inline]
-pub fn emit(
-    buf: &mut [u8],
-    src: [u8; 16],
-    dst: [u8; 16],
-    next: u8,
-    payload_len: usize,
-    hop_limit: u8,
-    flow_label: u32,
-) {
-    let r = Repr { flow_label, ..Repr::new(src, dst, next, payload_len, hop_limit) };
-    r.emit(&mut Packet::new_unchecked(buf));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

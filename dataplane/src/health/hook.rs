@@ -3,10 +3,9 @@
 
 use super::{Answer, Inbox, Kind, ICMP_ID, SPORT_BASE, SPORT_SPAN};
 use crate::pipeline::{Context, DropReason, FrameBuf, Verdict};
-use crate::reset::{write_segment, Conn};
-use crate::wire::ethernet::{self, ethertype};
+use crate::reset::frames::write_tcp_frame;
 use crate::wire::parse::{Addr, Parsed, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP};
-use crate::wire::tcp::flags;
+use crate::wire::tcp::{self, flags};
 use crate::wire::{arp, icmp};
 
 /// A TCP or ICMP answer to a health probe, addressed to the appliance on node port `in_port`: noted in
@@ -54,15 +53,15 @@ pub(crate) fn answer(
             }
             inbox.push(Answer { from: p.src, kind: Kind::Tcp, token: Some(token), ok: true });
             let node_mac: [u8; 6] = d[6..12].try_into().expect("parsed frame");
-            let conn = Conn { client: p.dst, vip: p.src, cport: p.dst_port, vport: p.src_port };
+            let port_mac = ctx.ports[in_port as usize].mac;
+            let rst = tcp::Repr::new(p.dst_port, p.src_port, ack, 0, flags::RST);
             let start = frame.start;
-            let Some(len) = write_segment(&mut frame.buf[start..], &conn, ack, 0, flags::RST) else {
+            let Some(len) = write_tcp_frame(&mut frame.buf[start..], node_mac, port_mac, p.dst, p.src, &rst) else {
                 return Some(Verdict::Drop(DropReason::HealthAnswer));
             };
             if !frame.reframe(start, len) {
                 return Some(Verdict::Drop(DropReason::HealthAnswer));
             }
-            ethernet::emit(frame.data_mut(), node_mac, ctx.ports[in_port as usize].mac, ethernet_type(&p.dst));
             Some(Verdict::Reply { port: in_port })
         }
         _ => {
@@ -80,14 +79,6 @@ fn from_node(ctx: &Context, ip: &Addr, in_port: u16, mac: [u8; 6]) -> bool {
         let node = &ctx.nodes[n as usize];
         node.port == in_port && node.mac == mac
     })
-}
-
-fn ethernet_type(a: &Addr) -> u16 {
-    if a.v6 {
-        ethertype::IPV6
-    } else {
-        ethertype::IPV4
-    }
 }
 
 /// An ARP reply from a node to the appliance's own address on `in_port`: noted and consumed when the

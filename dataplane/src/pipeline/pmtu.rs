@@ -11,14 +11,13 @@
 //! ICMP. (The clients' own SYNs need no clamping: nodes answer them unencapsulated.)
 
 use super::{Context, DropReason, FrameBuf, KeyCounter, Verdict, WorkerState};
-use crate::wire::checksum;
-use crate::wire::parse::{Network, Parsed, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP};
-use crate::wire::{ethernet, ipv4, ipv6, tcp};
+use crate::wire::parse::{Network, Parsed, PROTO_ICMP, PROTO_ICMPV6};
+use crate::wire::{ethernet, icmp, ip, ipv4, ipv6, tcp};
 
 /// The most an ICMP error may be (IPv4: 576 bytes, RFC 1812; IPv6: the minimum MTU, RFC 4443).
 const V4_ERROR_MAX: usize = 576;
 const V6_ERROR_MAX: usize = 1280;
-const ICMP_HEADER: usize = 8;
+const ICMP_HEADER: usize = icmp::HEADER_LEN;
 
 /// The answer to a client packet that was `EncapTooBig`: an ICMP error back out of `in_port` while the
 /// worker's budget lasts, otherwise the drop.
@@ -34,7 +33,8 @@ pub(super) fn too_big(
     let d = frame.data();
     let v4 = p.network == Network::Ipv4;
     // IPv4 without DF (which may be fragmented on the way) gets no ICMP: it is dropped.
-    if p.fragment || (v4 && d[p.l3_offset + 6] & 0x40 == 0) || p.protocol == PROTO_ICMP || p.protocol == PROTO_ICMPV6 {
+    let df = || ipv4::Packet::new_unchecked(&d[p.l3_offset..]).dont_frag();
+    if p.fragment || (v4 && !df()) || p.protocol == PROTO_ICMP || p.protocol == PROTO_ICMPV6 {
         return drop;
     }
     if !st.too_big.take(now) {
@@ -58,21 +58,20 @@ pub(super) fn too_big(
     }
     let client = p.src;
     let out = frame.data_mut();
-    let (msg, body) = out[icmp_at..].split_at_mut(ICMP_HEADER);
-    if v4 {
-        msg[..4].copy_from_slice(&[3, 4, 0, 0]);
-        msg[4..8].copy_from_slice(&(u32::from(mtu)).to_be_bytes());
-        let c = checksum::finish(checksum::sum(checksum::sum(0, msg), body));
-        msg[2..4].copy_from_slice(&c.to_be_bytes());
-        ipv4::emit(&mut out[l3..], src.v4_bytes(), client.v4_bytes(), PROTO_ICMP, ICMP_HEADER + quote, 64, 0);
+    // The quote is in place: the ICMP header goes in front of it, then the IP header in front of that.
+    let mut msg = icmp::Packet::new_unchecked(&mut out[icmp_at..]);
+    let protocol = if v4 {
+        icmp::v4::Repr::FragNeeded { mtu, quote_len: quote }.emit(&mut msg);
+        PROTO_ICMP
     } else {
-        msg[..4].copy_from_slice(&[2, 0, 0, 0]);
-        msg[4..8].copy_from_slice(&(u32::from(mtu)).to_be_bytes());
-        let pseudo = checksum::pseudo_header(&src.bytes, &client.bytes, PROTO_ICMPV6, (ICMP_HEADER + quote) as u32);
-        let c = checksum::finish(checksum::sum(checksum::sum(pseudo, msg), body));
-        msg[2..4].copy_from_slice(&c.to_be_bytes());
-        ipv6::emit(&mut out[l3..], src.bytes, client.bytes, PROTO_ICMPV6, ICMP_HEADER + quote, 64, 0);
-    }
+        icmp::v6::Repr::PacketTooBig { mtu: u32::from(mtu), quote_len: quote }.emit(
+            &mut msg,
+            &src.bytes,
+            &client.bytes,
+        );
+        PROTO_ICMPV6
+    };
+    ip::Repr::new(src, client, protocol, ICMP_HEADER + quote, 64).emit(&mut out[l3..icmp_at]);
     // Back to the sender, from our port, any VLAN tags kept.
     let mut eth = ethernet::Frame::new_checked(&mut out[..]).expect("parsed frame has an Ethernet header");
     let sender = eth.src();
@@ -108,7 +107,7 @@ pub(super) fn clamp_syn_ack(frame: &mut FrameBuf<'_>, p: &Parsed, inner_mtu: u16
 fn clamp_mss(buf: &mut [u8], origin: usize, p: &Parsed, mss: u16) -> bool {
     let (l4, end) = (p.l4_offset, p.l3_offset + p.l3_len);
     let Some(d) = buf.get_mut(origin..origin + end) else { return false };
-    let Some(hdr) = d.get(l4 + 12).map(|b| (b >> 4) as usize * 4) else { return false };
+    let Some(hdr) = d.get(l4 + tcp::field::DATA_OFFSET).map(|b| (b >> 4) as usize * 4) else { return false };
     if hdr < tcp::MIN_HEADER_LEN || l4 + hdr > end {
         return false;
     }
@@ -130,10 +129,7 @@ fn clamp_mss(buf: &mut [u8], origin: usize, p: &Parsed, mss: u16) -> bool {
                     }
                     d[i + 2..i + 4].copy_from_slice(&mss.to_be_bytes());
                     // A SYN is short: its checksum is worked out again whole.
-                    d[l4 + 16..l4 + 18].fill(0);
-                    let pseudo = checksum::pseudo_header(p.src.octets(), p.dst.octets(), PROTO_TCP, (end - l4) as u32);
-                    let c = checksum::finish(checksum::sum(pseudo, &d[l4..end]));
-                    d[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
+                    tcp::Packet::new_unchecked(&mut d[l4..end]).fill_checksum(&p.src, &p.dst);
                     return true;
                 }
                 i += n;

@@ -27,10 +27,14 @@ pub(super) fn arp(ctx: &Context, in_port: u16, frame: &mut FrameBuf<'_>, p: &Par
     let Ok(mut a) = arp::Packet::new_checked(&mut d[p.l3_offset..]) else {
         return Verdict::Drop(DropReason::MalformedArp);
     };
-    if a.operation() != arp::OP_REQUEST || !answers_for(ctx, in_port, &Addr::v4(a.target_ip())) {
+    let Ok(request) = arp::Repr::parse(&a) else {
+        return Verdict::Drop(DropReason::MalformedArp);
+    };
+    if request.operation != arp::OP_REQUEST || !answers_for(ctx, in_port, &Addr::v4(request.target_ip)) {
         return Verdict::Drop(DropReason::ArpIgnored);
     }
-    a.make_reply(mac);
+    // Over the request, in place (any Ethernet padding after it stays).
+    request.reply(mac).emit(&mut a);
     turn_around_l2(frame, mac);
     Verdict::Reply { port: in_port }
 }
@@ -57,14 +61,14 @@ pub(super) fn echo_or(
     if p.network == Network::Ipv4 {
         let mut ip = ipv4::Packet::new_checked(&mut d[l3..end]).expect("parsed");
         ip.swap_addresses();
-        ip.set_ttl(64);
-        icmp::Packet::new_checked(&mut d[l4..end]).expect("parsed").set_type(icmp::v4::ECHO_REPLY);
+        ip.update_ttl(64);
+        icmp::Packet::new_checked(&mut d[l4..end]).expect("parsed").update_type(icmp::v4::ECHO_REPLY);
     } else {
         // Swapping the addresses leaves the pseudo-header sum, and so the checksum, unchanged.
         let mut ip = ipv6::Packet::new_checked(&mut d[l3..end]).expect("parsed");
         ip.swap_addresses();
         ip.set_hop_limit(64);
-        icmp::Packet::new_checked(&mut d[l4..end]).expect("parsed").set_type(icmp::v6::ECHO_REPLY);
+        icmp::Packet::new_checked(&mut d[l4..end]).expect("parsed").update_type(icmp::v6::ECHO_REPLY);
     }
     turn_around_l2(frame, mac);
     Verdict::Reply { port: in_port }
@@ -73,29 +77,30 @@ pub(super) fn echo_or(
 /// Answers a neighbour solicitation for one of our addresses (or a VIP on a client port) with a solicited
 /// advertisement from that address.
 pub(super) fn neighbor_solicit(ctx: &Context, in_port: u16, frame: &mut FrameBuf<'_>, p: &Parsed) -> Verdict {
-    const NS_LEN: usize = 24;
     let (l3, l4, end) = (p.l3_offset, p.l4_offset, p.l3_offset + p.l3_len);
     let d = frame.data();
+    let hop_limit = ipv6::Packet::new_unchecked(&d[l3..end]).hop_limit();
     // RFC 4861 7.1.1: hop limit 255, code 0, at least 24 bytes; a DAD probe (source ::) is not answered
     // (we never claim a tentative address).
-    if d[l3 + 7] != 255 || p.icmp_code != 0 || end - l4 < NS_LEN || p.fragment || p.src.bytes == [0; 16] {
+    if hop_limit != 255 || p.icmp_code != 0 || end - l4 < icmp::v6::ND_LEN || p.fragment || p.src.bytes == [0; 16] {
         return Verdict::Drop(DropReason::NdIgnored);
     }
-    let target: [u8; 16] = d[l4 + 8..l4 + 24].try_into().expect("16");
+    let target = icmp::Packet::new_unchecked(&d[l4..end]).nd_target();
     if !answers_for(ctx, in_port, &Addr::v6(target)) {
         return Verdict::Drop(DropReason::NdIgnored);
     }
     let mac = ctx.ports[in_port as usize].mac;
-    let na_len = 32;
+    let solicitor = p.src.bytes;
+    let flags = icmp::v6::NA_SOLICITED | icmp::v6::NA_OVERRIDE;
+    let advert = icmp::v6::Repr::NeighborAdvert { flags, target, target_mac: Some(mac) };
+    let ip = ipv6::Repr::new(target, solicitor, PROTO_ICMPV6, advert.buffer_len(), 255);
     // The advertisement replaces the solicitation after the IPv6 header (extension headers dropped).
-    let new_len = l3 + ipv6::HEADER_LEN + na_len;
-    if !frame.reframe(frame.start, new_len) {
+    if !frame.reframe(frame.start, l3 + ip.buffer_len()) {
         return Verdict::Drop(DropReason::NdIgnored);
     }
-    let solicitor = p.src.bytes;
-    let d = frame.data_mut();
-    ipv6::emit(&mut d[l3..], target, solicitor, PROTO_ICMPV6, na_len, 255, 0);
-    icmp::emit_neighbor_advert(&mut d[l3 + ipv6::HEADER_LEN..], target, mac, target, solicitor);
+    let (l3_buf, l4_buf) = frame.data_mut()[l3..].split_at_mut(ip.header_len());
+    ip.emit(&mut ipv6::Packet::new_unchecked(l3_buf));
+    advert.emit(&mut icmp::Packet::new_unchecked(l4_buf), &target, &solicitor);
     turn_around_l2(frame, mac);
     Verdict::Reply { port: in_port }
 }

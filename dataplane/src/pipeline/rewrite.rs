@@ -44,7 +44,8 @@ fn to_chassis_appliance(ctx: &Context, frame: &mut FrameBuf<'_>, p: &Parsed, n: 
     if !frame.reframe(start, len) {
         return Verdict::Drop(DropReason::NoHeadroom);
     }
-    ethernet::emit(frame.data_mut(), mac, ctx.ports[port as usize].mac, ty);
+    let eth = ethernet::Repr { dst: mac, src: ctx.ports[port as usize].mac, ethertype: ty };
+    eth.emit(&mut ethernet::Frame::new_unchecked(frame.data_mut()));
     Verdict::Node { node: n, port }
 }
 
@@ -62,7 +63,8 @@ pub(crate) fn forward_to(ctx: &Context, frame: &mut FrameBuf<'_>, p: &Parsed, n:
             if !frame.reframe(start, len) {
                 return Verdict::Drop(DropReason::NoHeadroom);
             }
-            ethernet::emit(frame.data_mut(), node.mac, port.mac, inner_type);
+            let eth = ethernet::Repr { dst: node.mac, src: port.mac, ethertype: inner_type };
+            eth.emit(&mut ethernet::Frame::new_unchecked(frame.data_mut()));
         }
         ForwardMode::Ipip => {
             let outer = if node.ip.v6 { ipv6::HEADER_LEN } else { ipv4::MIN_HEADER_LEN };
@@ -83,22 +85,21 @@ pub(crate) fn forward_to(ctx: &Context, frame: &mut FrameBuf<'_>, p: &Parsed, n:
                 }
                 _ => (frame.data()[ethernet::HEADER_LEN + outer + 1], PROTO_IPIP),
             };
-            let d = frame.data_mut();
+            let (l2, l3) = frame.data_mut().split_at_mut(ethernet::HEADER_LEN);
             if node.ip.v6 {
-                ethernet::emit(d, node.mac, port.mac, ethertype::IPV6);
-                ipv6::emit(
-                    &mut d[ethernet::HEADER_LEN..],
-                    node.tunnel_src.bytes,
-                    node.ip.bytes,
-                    proto,
-                    p.l3_len,
-                    64,
-                    hash,
-                );
+                // The outer flow label is the flow's hash; the traffic class is 0.
+                let (src, dst) = (node.tunnel_src.bytes, node.ip.bytes);
+                let outer = ipv6::Repr { flow_label: hash, ..ipv6::Repr::new(src, dst, proto, p.l3_len, 64) };
+                let eth = ethernet::Repr { dst: node.mac, src: port.mac, ethertype: ethertype::IPV6 };
+                eth.emit(&mut ethernet::Frame::new_unchecked(l2));
+                outer.emit(&mut ipv6::Packet::new_unchecked(l3));
             } else {
-                ethernet::emit(d, node.mac, port.mac, ethertype::IPV4);
+                // The outer TOS carries the inner DSCP (not its ECN bits).
                 let (src, dst) = (node.tunnel_src.v4_bytes(), node.ip.v4_bytes());
-                ipv4::emit(&mut d[ethernet::HEADER_LEN..], src, dst, proto, p.l3_len, 64, tos & 0xfc);
+                let outer = ipv4::Repr { tos: tos & 0xfc, ..ipv4::Repr::new(src, dst, proto, p.l3_len, 64) };
+                let eth = ethernet::Repr { dst: node.mac, src: port.mac, ethertype: ethertype::IPV4 };
+                eth.emit(&mut ethernet::Frame::new_unchecked(l2));
+                outer.emit(&mut ipv4::Packet::new_unchecked(l3));
             }
         }
     }
@@ -115,7 +116,8 @@ pub(super) fn to_client(ctx: &Context, frame: &mut FrameBuf<'_>, l3_offset: usiz
     if !frame.reframe(start, ethernet::HEADER_LEN + l3_bytes) {
         return Verdict::Drop(DropReason::NoHeadroom);
     }
-    ethernet::emit(frame.data_mut(), port.gateway_mac, port.mac, ty);
+    let eth = ethernet::Repr { dst: port.gateway_mac, src: port.mac, ethertype: ty };
+    eth.emit(&mut ethernet::Frame::new_unchecked(frame.data_mut()));
     Verdict::Client { port: ctx.client_port }
 }
 

@@ -2,12 +2,10 @@
 //! connection's cookie), exact RSTs, and the spine's fan-out frames toward chassis appliances.
 
 use super::Conn;
-use crate::wire::checksum;
-use crate::wire::ethernet::{self, ethertype};
-use crate::wire::parse::Addr;
-use crate::wire::parse::PROTO_TCP;
-use crate::wire::tcp::flags;
-use crate::wire::{ipv4, ipv6};
+use crate::wire::ethernet;
+use crate::wire::ip;
+use crate::wire::parse::{Addr, PROTO_TCP};
+use crate::wire::tcp::{self, flags};
 
 /// The ethertype of fan-out frames between a spine and its chassis appliances (IEEE 802 local
 /// experimental): Ethernet header, [`FANOUT_MAGIC`], then the probe's IP packet.
@@ -24,29 +22,30 @@ pub const PEER_HEADER_LEN: usize = PEER_MAGIC.len() + 17;
 /// with no payload from the client to the VIP of `conn`, checksums correct. Returns its length, or None if
 /// `buf` is too short.
 pub fn write_segment(buf: &mut [u8], conn: &Conn, seq: u32, ack: u32, tcp_flags: u8) -> Option<usize> {
-    const TCP_LEN: usize = 20;
-    let ip_len = if conn.client.v6 { ipv6::HEADER_LEN } else { ipv4::MIN_HEADER_LEN };
-    let len = ethernet::HEADER_LEN + ip_len + TCP_LEN;
-    let b = buf.get_mut(..len)?;
-    let ty = if conn.client.v6 { ethertype::IPV6 } else { ethertype::IPV4 };
-    ethernet::emit(b, [0; 6], [0; 6], ty);
-    let (l3, l4) = b[ethernet::HEADER_LEN..].split_at_mut(ip_len);
-    if conn.client.v6 {
-        ipv6::emit(l3, conn.client.bytes, conn.vip.bytes, PROTO_TCP, TCP_LEN, 64, 0);
-    } else {
-        ipv4::emit(l3, conn.client.v4_bytes(), conn.vip.v4_bytes(), PROTO_TCP, TCP_LEN, 64, 0);
-    }
-    let t = &mut l4[..TCP_LEN];
-    t[0..2].copy_from_slice(&conn.cport.to_be_bytes());
-    t[2..4].copy_from_slice(&conn.vport.to_be_bytes());
-    t[4..8].copy_from_slice(&seq.to_be_bytes());
-    t[8..12].copy_from_slice(&ack.to_be_bytes());
-    t[12] = 5 << 4;
-    t[13] = tcp_flags;
-    t[14..20].fill(0);
-    let ph = checksum::pseudo_header(conn.client.octets(), conn.vip.octets(), PROTO_TCP, TCP_LEN as u32);
-    let c = checksum::finish(checksum::sum(ph, t));
-    t[16..18].copy_from_slice(&c.to_be_bytes());
+    let tcp = tcp::Repr::new(conn.cport, conn.vport, seq, ack, tcp_flags);
+    write_tcp_frame(buf, [0; 6], [0; 6], conn.client, conn.vip, &tcp)
+}
+
+/// Writes an untagged Ethernet frame from `src_mac` to `dst_mac` carrying `tcp` (a segment without
+/// payload) from `src` to `dst` (IPv4 TTL or IPv6 hop limit 64, otherwise as [`ip::Repr::new`] writes
+/// it), checksums correct. Returns its length, or None if `buf` is too short.
+pub fn write_tcp_frame(
+    buf: &mut [u8],
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    src: Addr,
+    dst: Addr,
+    tcp: &tcp::Repr<'_>,
+) -> Option<usize> {
+    debug_assert_eq!(tcp.payload_len, 0, "a payload is not written here");
+    let ip = ip::Repr::new(src, dst, PROTO_TCP, tcp.buffer_len(), 64);
+    let eth = ethernet::Repr { dst: dst_mac, src: src_mac, ethertype: ip.ethertype() };
+    let len = eth.buffer_len() + ip.buffer_len();
+    let (l2, rest) = buf.get_mut(..len)?.split_at_mut(eth.buffer_len());
+    let (l3, l4) = rest.split_at_mut(ip.header_len());
+    eth.emit(&mut ethernet::Frame::new_unchecked(l2));
+    ip.emit(l3);
+    tcp.emit(&mut tcp::Packet::new_unchecked(l4), &src, &dst);
     Some(len)
 }
 
@@ -61,8 +60,9 @@ pub fn write_probe(buf: &mut [u8], conn: &Conn, cookie: u32) -> Option<usize> {
 /// [`FANOUT_MAGIC`], then a probe's IP packet naming the connection (the chassis writes its own probes).
 pub fn write_fanout_frame(buf: &mut [u8], conn: &Conn, dst: [u8; 6], src: [u8; 6]) -> Option<usize> {
     let len = write_probe(buf.get_mut(FANOUT_MAGIC.len()..)?, conn, 0)? + FANOUT_MAGIC.len();
-    ethernet::emit(buf, dst, src, FANOUT_ETHERTYPE);
-    buf[ethernet::HEADER_LEN..ethernet::HEADER_LEN + FANOUT_MAGIC.len()].copy_from_slice(&FANOUT_MAGIC);
+    let eth = ethernet::Repr { dst, src, ethertype: FANOUT_ETHERTYPE };
+    eth.emit(&mut ethernet::Frame::new_unchecked(&mut buf[..]));
+    buf[eth.buffer_len()..eth.buffer_len() + FANOUT_MAGIC.len()].copy_from_slice(&FANOUT_MAGIC);
     Some(len)
 }
 
@@ -82,8 +82,9 @@ pub fn write_peer_frame(
     src: [u8; 6],
 ) -> Option<usize> {
     let len = write_probe(buf.get_mut(PEER_HEADER_LEN..)?, conn, cookie)? + PEER_HEADER_LEN;
-    ethernet::emit(buf, dst, src, FANOUT_ETHERTYPE);
-    let h = &mut buf[ethernet::HEADER_LEN..ethernet::HEADER_LEN + PEER_HEADER_LEN];
+    let eth = ethernet::Repr { dst, src, ethertype: FANOUT_ETHERTYPE };
+    eth.emit(&mut ethernet::Frame::new_unchecked(&mut buf[..]));
+    let h = &mut buf[eth.buffer_len()..eth.buffer_len() + PEER_HEADER_LEN];
     h[..4].copy_from_slice(&PEER_MAGIC);
     h[4] = match owner {
         None => 0,
@@ -109,6 +110,7 @@ pub fn peer_owner(h: &[u8]) -> Option<Option<Addr>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::checksum;
 
     #[test]
     fn probes_verify_and_carry_the_cookie() {
@@ -136,6 +138,27 @@ mod tests {
             let ph = checksum::pseudo_header(c.client.octets(), c.vip.octets(), PROTO_TCP, l4.len() as u32);
             assert_eq!(checksum::finish(checksum::sum(ph, l4)), 0);
             assert!(write_probe(&mut b[..40], &c, 1).is_none());
+        }
+    }
+
+    /// The exact RST sluice sends a stale holder of 192.0.2.7:50000 → 10.10.0.1:2049 whose rcv_nxt is
+    /// 0x6e0f4a31 (MACs zero: the rewrite toward the node fills them). IP checksum 0xaebe, TCP 0x603c.
+    const RST4: [u8; 54] = [
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x08, 0x00, // IPv4:
+        0x45, 0x00, 0x00, 0x28, 0x00, 0x00, 0x00, 0x00, 0x40, 0x06, 0xae, 0xbe, 0xc0, 0x00, 0x02, 0x07, 0x0a, 0x0a,
+        0x00, 0x01, // TCP:
+        0xc3, 0x50, 0x08, 0x01, 0x6e, 0x0f, 0x4a, 0x31, 0x00, 0x00, 0x00, 0x00, 0x50, 0x04, 0x00, 0x00, 0x60, 0x3c,
+        0x00, 0x00,
+    ];
+
+    #[test]
+    fn the_exact_rst_is_these_bytes_over_anything_in_the_buffer() {
+        let c = Conn { client: Addr::v4([192, 0, 2, 7]), vip: Addr::v4([10, 10, 0, 1]), cport: 50000, vport: 2049 };
+        for fill in [0u8, 0xff] {
+            let mut b = [fill; 64];
+            let n = write_segment(&mut b, &c, 0x6e0f_4a31, 0, flags::RST).unwrap();
+            assert_eq!(b[..n], RST4);
+            assert_eq!(b[n..], [fill; 10], "nothing written after the frame");
         }
     }
 }

@@ -189,7 +189,8 @@ fn carried_conn(ctx: &Context, frame: &mut FrameBuf<'_>, skip: usize) -> Option<
     let ty = if first >> 4 == 6 { ethertype::IPV6 } else { ethertype::IPV4 };
     let (start, len) = (frame.start + skip, frame.len - skip);
     frame.reframe(start, len).then_some(())?;
-    ethernet::emit(frame.data_mut(), [0; 6], [0; 6], ty);
+    let eth = ethernet::Repr { dst: [0; 6], src: [0; 6], ethertype: ty };
+    eth.emit(&mut ethernet::Frame::new_unchecked(frame.data_mut()));
     match parse::classify(frame.data()) {
         Ok(Classified::Parsed(p))
             if p.protocol == PROTO_TCP && p.tcp_flags == flags::SYN | flags::ACK && ctx.vip(&p.dst).is_some() =>

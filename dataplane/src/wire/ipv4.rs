@@ -1,20 +1,40 @@
 //! IPv4 headers with options and fragments (RFC 791).
 
-use super::{be16, checksum, Error, ErrorKind, Layer};
+use super::{checksum, read16, write16, Error, ErrorKind, Layer};
 
+/// Bytes of a header without options.
 pub const MIN_HEADER_LEN: usize = 20;
 
-mod field {
+/// Don't fragment, in the flags/fragment-offset word.
+const DF: u16 = 0x4000;
+/// More fragments, in the flags/fragment-offset word.
+const MF: u16 = 0x2000;
+/// The fragment offset (in 8-byte units) in the flags/fragment-offset word.
+const OFFSET: u16 = 0x1fff;
+
+/// Byte ranges of the IPv4 header.
+pub mod field {
+    use std::ops::Range;
+    /// Version (high nibble) and header length in 32-bit words (low nibble).
     pub const VER_IHL: usize = 0;
+    /// Type of service: DSCP (high six bits) and ECN.
     pub const TOS: usize = 1;
-    pub const LENGTH: usize = 2;
-    pub const IDENT: usize = 4;
-    pub const FLAGS_FRAG: usize = 6;
+    /// Total length, header included.
+    pub const LENGTH: Range<usize> = 2..4;
+    /// Identification.
+    pub const IDENT: Range<usize> = 4..6;
+    /// Flags (reserved, DF, MF) and fragment offset in 8-byte units.
+    pub const FLAGS_FRAG: Range<usize> = 6..8;
+    /// Time to live.
     pub const TTL: usize = 8;
+    /// Upper-layer protocol.
     pub const PROTOCOL: usize = 9;
-    pub const CHECKSUM: usize = 10;
-    pub const SRC: usize = 12;
-    pub const DST: usize = 16;
+    /// Header checksum.
+    pub const CHECKSUM: Range<usize> = 10..12;
+    /// Source address.
+    pub const SRC: Range<usize> = 12..16;
+    /// Destination address.
+    pub const DST: Range<usize> = 16..20;
 }
 
 /// A view of an IPv4 packet (header and payload) at the start of a buffer.
@@ -24,6 +44,11 @@ pub struct Packet<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
+    /// A view without checks, to emit into (the buffer holds at least the header).
+    pub fn new_unchecked(buffer: T) -> Self {
+        Packet { buffer }
+    }
+
     /// Checks version, IHL (options included) and total length against the buffer. Bytes after the total
     /// length (Ethernet padding) are allowed and ignored.
     pub fn new_checked(buffer: T) -> Result<Self, Error> {
@@ -31,57 +56,82 @@ impl<T: AsRef<[u8]>> Packet<T> {
         if b.len() < MIN_HEADER_LEN {
             return Err(Error::truncated(Layer::Ipv4, MIN_HEADER_LEN, b.len()));
         }
-        if b[field::VER_IHL] >> 4 != 4 {
-            return Err(Error::new(Layer::Ipv4, ErrorKind::BadVersion, 4, (b[0] >> 4) as usize));
+        let p = Packet { buffer };
+        let have = p.buffer.as_ref().len();
+        if p.version() != 4 {
+            return Err(Error::new(Layer::Ipv4, ErrorKind::BadVersion, 4, p.version() as usize));
         }
-        let ihl = ((b[field::VER_IHL] & 0x0f) as usize) * 4;
-        if ihl < MIN_HEADER_LEN || ihl > b.len() {
-            return Err(Error::new(Layer::Ipv4, ErrorKind::BadHeaderLength, ihl, b.len()));
+        let ihl = p.header_len();
+        if ihl < MIN_HEADER_LEN || ihl > have {
+            return Err(Error::new(Layer::Ipv4, ErrorKind::BadHeaderLength, ihl, have));
         }
-        let total = be16(b, field::LENGTH) as usize;
-        if total < ihl || total > b.len() {
-            return Err(Error::new(Layer::Ipv4, ErrorKind::BadTotalLength, total, b.len()));
+        let total = p.total_len();
+        if total < ihl || total > have {
+            return Err(Error::new(Layer::Ipv4, ErrorKind::BadTotalLength, total, have));
         }
-        Ok(Packet { buffer })
+        Ok(p)
     }
 
+    /// The buffer.
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    /// The version (4 in a checked packet).
+    pub fn version(&self) -> u8 {
+        self.buffer.as_ref()[field::VER_IHL] >> 4
+    }
+    /// Header length in bytes, options included.
     pub fn header_len(&self) -> usize {
         ((self.buffer.as_ref()[field::VER_IHL] & 0x0f) as usize) * 4
     }
+    /// Total length in bytes, header included.
     pub fn total_len(&self) -> usize {
-        be16(self.buffer.as_ref(), field::LENGTH) as usize
+        read16(&self.buffer.as_ref()[field::LENGTH]) as usize
     }
+    /// Type of service (DSCP and ECN).
     pub fn tos(&self) -> u8 {
         self.buffer.as_ref()[field::TOS]
     }
+    /// Identification.
     pub fn ident(&self) -> u16 {
-        be16(self.buffer.as_ref(), field::IDENT)
+        read16(&self.buffer.as_ref()[field::IDENT])
     }
+    /// The don't-fragment flag.
+    pub fn dont_frag(&self) -> bool {
+        read16(&self.buffer.as_ref()[field::FLAGS_FRAG]) & DF != 0
+    }
+    /// The more-fragments flag.
     pub fn more_fragments(&self) -> bool {
-        self.buffer.as_ref()[field::FLAGS_FRAG] & 0x20 != 0
+        read16(&self.buffer.as_ref()[field::FLAGS_FRAG]) & MF != 0
     }
     /// Fragment offset in bytes.
     pub fn frag_offset(&self) -> usize {
-        ((be16(self.buffer.as_ref(), field::FLAGS_FRAG) & 0x1fff) as usize) * 8
+        ((read16(&self.buffer.as_ref()[field::FLAGS_FRAG]) & OFFSET) as usize) * 8
     }
     /// A fragment of a larger datagram (first, middle or last).
     pub fn is_fragment(&self) -> bool {
         self.more_fragments() || self.frag_offset() != 0
     }
+    /// Time to live.
     pub fn ttl(&self) -> u8 {
         self.buffer.as_ref()[field::TTL]
     }
+    /// Upper-layer protocol.
     pub fn protocol(&self) -> u8 {
         self.buffer.as_ref()[field::PROTOCOL]
     }
+    /// Header checksum as written.
     pub fn checksum(&self) -> u16 {
-        be16(self.buffer.as_ref(), field::CHECKSUM)
+        read16(&self.buffer.as_ref()[field::CHECKSUM])
     }
+    /// Source address.
     pub fn src(&self) -> [u8; 4] {
-        self.buffer.as_ref()[field::SRC..field::SRC + 4].try_into().expect("4")
+        self.buffer.as_ref()[field::SRC].try_into().expect("4")
     }
+    /// Destination address.
     pub fn dst(&self) -> [u8; 4] {
-        self.buffer.as_ref()[field::DST..field::DST + 4].try_into().expect("4")
+        self.buffer.as_ref()[field::DST].try_into().expect("4")
     }
     /// The header checksum verifies.
     pub fn checksum_ok(&self) -> bool {
@@ -94,54 +144,184 @@ impl<T: AsRef<[u8]>> Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    /// Sets the TTL, keeping the checksum right incrementally.
+    /// Sets the version, keeping the header length.
+    pub fn set_version(&mut self, v: u8) {
+        let b = &mut self.buffer.as_mut()[field::VER_IHL];
+        *b = (v << 4) | (*b & 0x0f);
+    }
+    /// Sets the header length in bytes (a multiple of 4, at most 60), keeping the version.
+    pub fn set_header_len(&mut self, len: usize) {
+        let b = &mut self.buffer.as_mut()[field::VER_IHL];
+        *b = (*b & 0xf0) | ((len / 4) as u8 & 0x0f);
+    }
+    /// Sets the type of service (DSCP and ECN).
+    pub fn set_tos(&mut self, tos: u8) {
+        self.buffer.as_mut()[field::TOS] = tos;
+    }
+    /// Sets the total length, header included.
+    pub fn set_total_len(&mut self, len: u16) {
+        write16(&mut self.buffer.as_mut()[field::LENGTH], len);
+    }
+    /// Sets the identification.
+    pub fn set_ident(&mut self, ident: u16) {
+        write16(&mut self.buffer.as_mut()[field::IDENT], ident);
+    }
+    /// Sets or clears the don't-fragment flag.
+    pub fn set_dont_frag(&mut self, df: bool) {
+        self.set_flag(DF, df);
+    }
+    /// Sets or clears the more-fragments flag.
+    pub fn set_more_fragments(&mut self, mf: bool) {
+        self.set_flag(MF, mf);
+    }
+    /// Sets the fragment offset in bytes (a multiple of 8), keeping the flags.
+    pub fn set_frag_offset(&mut self, offset: usize) {
+        let f = &mut self.buffer.as_mut()[field::FLAGS_FRAG];
+        let w = (read16(f) & !OFFSET) | ((offset / 8) as u16 & OFFSET);
+        write16(f, w);
+    }
+    fn set_flag(&mut self, flag: u16, on: bool) {
+        let f = &mut self.buffer.as_mut()[field::FLAGS_FRAG];
+        let w = if on { read16(f) | flag } else { read16(f) & !flag };
+        write16(f, w);
+    }
+    /// Sets the time to live (the checksum is left as it is: see [`Packet::update_ttl`]).
     pub fn set_ttl(&mut self, ttl: u8) {
+        self.buffer.as_mut()[field::TTL] = ttl;
+    }
+    /// Sets the time to live, keeping the checksum right incrementally (RFC 1624).
+    pub fn update_ttl(&mut self, ttl: u8) {
+        // The TTL and the protocol make one 16-bit word of the checksum.
+        let word = field::TTL..field::PROTOCOL + 1;
         let b = self.buffer.as_mut();
-        let old = be16(b, field::TTL);
+        let old = read16(&b[word.clone()]);
         b[field::TTL] = ttl;
-        let new = be16(b, field::TTL);
-        let c = checksum::update16(be16(b, field::CHECKSUM), old, new);
-        b[field::CHECKSUM..field::CHECKSUM + 2].copy_from_slice(&c.to_be_bytes());
+        let new = read16(&b[word]);
+        let c = checksum::update16(read16(&b[field::CHECKSUM]), old, new);
+        write16(&mut b[field::CHECKSUM], c);
+    }
+    /// Sets the upper-layer protocol.
+    pub fn set_protocol(&mut self, protocol: u8) {
+        self.buffer.as_mut()[field::PROTOCOL] = protocol;
+    }
+    /// Sets the header checksum field.
+    pub fn set_checksum(&mut self, c: u16) {
+        write16(&mut self.buffer.as_mut()[field::CHECKSUM], c);
+    }
+    /// Sets the source address.
+    pub fn set_src(&mut self, a: [u8; 4]) {
+        self.buffer.as_mut()[field::SRC].copy_from_slice(&a);
+    }
+    /// Sets the destination address.
+    pub fn set_dst(&mut self, a: [u8; 4]) {
+        self.buffer.as_mut()[field::DST].copy_from_slice(&a);
     }
     /// Swaps source and destination (the checksum is unchanged: the sum commutes).
     pub fn swap_addresses(&mut self) {
-        let b = self.buffer.as_mut();
-        for i in 0..4 {
-            b.swap(field::SRC + i, field::DST + i);
-        }
+        let (src, dst) = (self.src(), self.dst());
+        self.set_src(dst);
+        self.set_dst(src);
     }
-    /// Sets the source address and recomputes the header checksum.
-    pub fn set_src(&mut self, a: [u8; 4]) {
-        self.buffer.as_mut()[field::SRC..field::SRC + 4].copy_from_slice(&a);
-        self.fill_checksum();
-    }
+    /// Works out the header checksum (options included) and writes it.
     pub fn fill_checksum(&mut self) {
         let hl = self.header_len();
-        let b = self.buffer.as_mut();
-        b[field::CHECKSUM..field::CHECKSUM + 2].fill(0);
-        let c = checksum::checksum(&b[..hl]);
-        b[field::CHECKSUM..field::CHECKSUM + 2].copy_from_slice(&c.to_be_bytes());
+        self.set_checksum(0);
+        let c = checksum::checksum(&self.buffer.as_ref()[..hl]);
+        self.set_checksum(c);
     }
+    /// The payload (up to the total length), to write into.
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let (h, t) = (self.header_len(), self.total_len());
         &mut self.buffer.as_mut()[h..t]
     }
 }
 
-/// Writes a 20-byte header (no options, DF clear, ident 0) with a correct checksum into `buf[..20]`.
-pub fn emit(buf: &mut [u8], src: [u8; 4], dst: [u8; 4], protocol: u8, payload_len: usize, ttl: u8, tos: u8) {
-    let h = &mut buf[..MIN_HEADER_LEN];
-    h[0] = 0x45;
-    h[1] = tos;
-    h[2..4].copy_from_slice(&((MIN_HEADER_LEN + payload_len) as u16).to_be_bytes());
-    h[4..8].fill(0);
-    h[8] = ttl;
-    h[9] = protocol;
-    h[10..12].fill(0);
-    h[12..16].copy_from_slice(&src);
-    h[16..20].copy_from_slice(&dst);
-    let c = checksum::checksum(h);
-    h[10..12].copy_from_slice(&c.to_be_bytes());
+/// An IPv4 header as sluice writes it: no options, not a fragment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Repr {
+    /// Source address.
+    pub src: [u8; 4],
+    /// Destination address.
+    pub dst: [u8; 4],
+    /// Upper-layer protocol.
+    pub protocol: u8,
+    /// Bytes after the header (the total length less the header).
+    pub payload_len: usize,
+    /// Time to live.
+    pub ttl: u8,
+    /// Type of service (DSCP and ECN).
+    pub tos: u8,
+    /// Identification.
+    pub ident: u16,
+    /// The don't-fragment flag.
+    pub dont_frag: bool,
+}
+
+impl Repr {
+    /// A header from `src` to `dst` carrying `payload_len` bytes of `protocol`: TOS 0, identification 0,
+    /// DF clear.
+    pub fn new(src: [u8; 4], dst: [u8; 4], protocol: u8, payload_len: usize, ttl: u8) -> Repr {
+        Repr { src, dst, protocol, payload_len, ttl, tos: 0, ident: 0, dont_frag: false }
+    }
+
+    /// Reads the header of a checked packet; refuses options (which a `Repr` does not carry), fragments,
+    /// and a header checksum that does not verify.
+    pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Repr, Error> {
+        let (hl, have) = (packet.header_len(), packet.buffer.as_ref().len());
+        if packet.version() != 4 {
+            return Err(Error::new(Layer::Ipv4, ErrorKind::BadVersion, 4, packet.version() as usize));
+        }
+        if hl != MIN_HEADER_LEN {
+            return Err(Error::new(Layer::Ipv4, ErrorKind::Unsupported, MIN_HEADER_LEN, hl));
+        }
+        if packet.is_fragment() {
+            return Err(Error::new(Layer::Ipv4, ErrorKind::Unsupported, field::FLAGS_FRAG.start, have));
+        }
+        if !packet.checksum_ok() {
+            return Err(Error::new(Layer::Ipv4, ErrorKind::BadChecksum, field::CHECKSUM.start, have));
+        }
+        Ok(Repr {
+            src: packet.src(),
+            dst: packet.dst(),
+            protocol: packet.protocol(),
+            payload_len: packet.total_len() - hl,
+            ttl: packet.ttl(),
+            tos: packet.tos(),
+            ident: packet.ident(),
+            dont_frag: packet.dont_frag(),
+        })
+    }
+
+    /// Bytes of the header.
+    pub const fn header_len(&self) -> usize {
+        MIN_HEADER_LEN
+    }
+
+    /// Bytes of the packet: header and payload.
+    pub const fn buffer_len(&self) -> usize {
+        MIN_HEADER_LEN + self.payload_len
+    }
+
+    /// Writes the header, its checksum included, into the first [`MIN_HEADER_LEN`] bytes of `packet`
+    /// (the payload after it is the caller's).
+    #[inline]
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) {
+        let b = packet.buffer.as_mut();
+        // One bounds check for the whole header; the checksum over a fixed 20 bytes.
+        let h: &mut [u8; MIN_HEADER_LEN] = (&mut b[..MIN_HEADER_LEN]).try_into().expect("20 bytes");
+        h[field::VER_IHL] = 0x40 | (MIN_HEADER_LEN / 4) as u8;
+        h[field::TOS] = self.tos;
+        write16(&mut h[field::LENGTH], (MIN_HEADER_LEN + self.payload_len) as u16);
+        write16(&mut h[field::IDENT], self.ident);
+        write16(&mut h[field::FLAGS_FRAG], if self.dont_frag { DF } else { 0 });
+        h[field::TTL] = self.ttl;
+        h[field::PROTOCOL] = self.protocol;
+        write16(&mut h[field::CHECKSUM], 0);
+        h[field::SRC].copy_from_slice(&self.src);
+        h[field::DST].copy_from_slice(&self.dst);
+        let c = checksum::checksum(h);
+        write16(&mut h[field::CHECKSUM], c);
+    }
 }
 
 #[cfg(test)]
@@ -171,11 +351,15 @@ mod tests {
     fn ttl_update_keeps_checksum() {
         let mut b = packet();
         let mut p = Packet::new_checked(&mut b[..]).unwrap();
-        p.set_ttl(63);
+        p.update_ttl(63);
         assert!(p.checksum_ok());
         p.swap_addresses();
         assert!(p.checksum_ok());
         assert_eq!(p.dst(), [10, 0, 0, 1]);
+        p.set_ttl(62);
+        assert!(!p.checksum_ok(), "set_ttl writes the field alone");
+        p.fill_checksum();
+        assert!(p.checksum_ok());
     }
 
     #[test]
@@ -204,6 +388,9 @@ mod tests {
         let p = Packet::new_checked(&b[..]).unwrap();
         assert_eq!(p.header_len(), 24);
         assert!(p.is_fragment() && p.more_fragments() && p.frag_offset() == 0);
+        assert_eq!(Repr::parse(&p).unwrap_err().kind, ErrorKind::Unsupported, "options");
+        b[0] = 0x45;
+        assert_eq!(Repr::parse(&Packet::new_checked(&b[..]).unwrap()).unwrap_err().kind, ErrorKind::Unsupported);
         b[6] = 0x00;
         b[7] = 0x10;
         let p = Packet::new_checked(&b[..]).unwrap();
@@ -211,13 +398,97 @@ mod tests {
     }
 
     #[test]
-    fn emit_verifies() {
-        let mut b = [0u8; 20];
-        emit(&mut b, [1, 2, 3, 4], [5, 6, 7, 8], 4, 100, 64, 0);
-        let mut full = b.to_vec();
-        full.resize(120, 0);
-        let p = Packet::new_checked(&full[..]).unwrap();
+    fn fragment_setters() {
+        let mut b = packet();
+        let mut p = Packet::new_checked(&mut b[..]).unwrap();
+        p.set_more_fragments(true);
+        p.set_frag_offset(1480);
+        assert!(p.dont_frag() && p.more_fragments() && p.frag_offset() == 1480);
+        p.set_dont_frag(false);
+        p.set_more_fragments(false);
+        assert!(!p.dont_frag() && !p.more_fragments() && p.frag_offset() == 1480);
+        p.set_frag_offset(0);
+        assert_eq!(b[6..8], [0, 0]);
+    }
+
+    /// A Linux client's SYN to an NFS VIP: 192.0.2.7:50000 → 10.10.0.1:2049, TOS 0x10, ident 0x1c46, DF,
+    /// TTL 64, 40 bytes of TCP (MSS, SACK-permitted, timestamps, window scale). Header checksum 0x5254.
+    const SYN: [u8; 60] = [
+        0x45, 0x10, 0x00, 0x3c, 0x1c, 0x46, 0x40, 0x00, 0x40, 0x06, 0x52, 0x54, 0xc0, 0x00, 0x02, 0x07, 0x0a, 0x0a,
+        0x00, 0x01, // TCP:
+        0xc3, 0x50, 0x08, 0x01, 0x9a, 0x3b, 0x11, 0x22, 0x00, 0x00, 0x00, 0x00, 0xa0, 0x02, 0xfa, 0xf0, 0x08, 0x4a,
+        0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a, 0x00, 0x01, 0x02, 0x03, 0x00, 0x00, 0x00, 0x00,
+        0x01, 0x03, 0x03, 0x07,
+    ];
+
+    fn syn_repr() -> Repr {
+        Repr {
+            src: [192, 0, 2, 7],
+            dst: [10, 10, 0, 1],
+            protocol: 6,
+            payload_len: 40,
+            ttl: 64,
+            tos: 0x10,
+            ident: 0x1c46,
+            dont_frag: true,
+        }
+    }
+
+    #[test]
+    fn syn_deconstruct() {
+        let p = Packet::new_checked(&SYN[..]).unwrap();
+        assert_eq!((p.version(), p.header_len(), p.tos(), p.total_len()), (4, 20, 0x10, 60));
+        assert_eq!((p.ident(), p.dont_frag(), p.more_fragments(), p.frag_offset()), (0x1c46, true, false, 0));
+        assert_eq!((p.ttl(), p.protocol(), p.checksum()), (64, 6, 0x5254));
+        assert_eq!((p.src(), p.dst()), ([192, 0, 2, 7], [10, 10, 0, 1]));
         assert!(p.checksum_ok());
-        assert_eq!(p.total_len(), 120);
+        assert_eq!(p.payload(), &SYN[20..]);
+        let r = Repr::parse(&p).unwrap();
+        assert_eq!(r, syn_repr());
+        assert_eq!((r.header_len(), r.buffer_len()), (20, 60));
+    }
+
+    #[test]
+    fn syn_construct() {
+        let mut b = [0u8; 60];
+        b[20..].copy_from_slice(&SYN[20..]);
+        let mut p = Packet::new_unchecked(&mut b[..]);
+        syn_repr().emit(&mut p);
+        assert_eq!(b, SYN);
+        // The same through the setters alone.
+        let mut b = [0u8; 60];
+        b[20..].copy_from_slice(&SYN[20..]);
+        let mut p = Packet::new_unchecked(&mut b[..]);
+        p.set_version(4);
+        p.set_header_len(20);
+        p.set_tos(0x10);
+        p.set_total_len(60);
+        p.set_ident(0x1c46);
+        p.set_dont_frag(true);
+        p.set_ttl(64);
+        p.set_protocol(6);
+        p.set_src([192, 0, 2, 7]);
+        p.set_dst([10, 10, 0, 1]);
+        p.fill_checksum();
+        assert_eq!(b, SYN);
+    }
+
+    #[test]
+    fn bad_checksum_is_refused() {
+        let mut b = SYN;
+        b[11] ^= 1;
+        let p = Packet::new_checked(&b[..]).unwrap();
+        assert_eq!(Repr::parse(&p).unwrap_err().kind, ErrorKind::BadChecksum);
+    }
+
+    #[test]
+    fn new_has_sluice_defaults() {
+        let r = Repr::new([1, 2, 3, 4], [5, 6, 7, 8], 4, 100, 64);
+        let mut b = [0u8; 120];
+        r.emit(&mut Packet::new_unchecked(&mut b[..]));
+        let p = Packet::new_checked(&b[..]).unwrap();
+        assert!(p.checksum_ok());
+        assert_eq!((p.total_len(), p.tos(), p.ident(), p.dont_frag()), (120, 0, 0, false));
+        assert_eq!(Repr::parse(&p).unwrap(), r);
     }
 }

@@ -1,28 +1,40 @@
 //! One pass over a frame: L2 → L3 → L4, recording offsets and the few fields forwarding decisions need.
 
-use super::ethernet::{self, ethertype};
-use super::{arp, icmp, ipv4, ipv6, tcp, udp, Error, Layer};
+use std::ops::Range;
 
+use super::ethernet::{self, ethertype};
+use super::{arp, icmp, ipv4, ipv6, read16, tcp, udp, Error, Layer};
+
+/// IP protocol number: ICMP.
 pub const PROTO_ICMP: u8 = 1;
+/// IP protocol number: IPv4 in IP (IP-in-IP).
 pub const PROTO_IPIP: u8 = 4;
+/// IP protocol number: TCP.
 pub const PROTO_TCP: u8 = 6;
+/// IP protocol number: UDP.
 pub const PROTO_UDP: u8 = 17;
+/// IP protocol number: IPv6 in IP.
 pub const PROTO_IPV6: u8 = 41;
+/// IP protocol number: ICMPv6.
 pub const PROTO_ICMPV6: u8 = 58;
 
 /// An IPv4 or IPv6 address as bytes: IPv4 in the first four, the rest zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Addr {
+    /// The address: all 16 bytes for IPv6, the first four for IPv4 (the rest zero).
     pub bytes: [u8; 16],
+    /// An IPv6 address.
     pub v6: bool,
 }
 
 impl Addr {
+    /// An IPv4 address.
     pub fn v4(b: [u8; 4]) -> Addr {
         let mut bytes = [0u8; 16];
         bytes[..4].copy_from_slice(&b);
         Addr { bytes, v6: false }
     }
+    /// An IPv6 address.
     pub fn v6(b: [u8; 16]) -> Addr {
         Addr { bytes: b, v6: true }
     }
@@ -43,6 +55,7 @@ impl Addr {
         }
     }
 
+    /// The first four bytes: an IPv4 address's own.
     pub fn v4_bytes(&self) -> [u8; 4] {
         self.bytes[..4].try_into().expect("4")
     }
@@ -60,14 +73,18 @@ impl From<std::net::IpAddr> for Addr {
 /// The network layer found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Network {
+    /// ARP.
     Arp,
+    /// IPv4.
     Ipv4,
+    /// IPv6.
     Ipv6,
 }
 
 /// Everything forwarding needs from one frame. Offsets are from the start of the frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Parsed {
+    /// The network layer.
     pub network: Network,
     /// Where L3 starts: after the Ethernet header and any VLAN tags (which forwarding drops).
     pub l3_offset: usize,
@@ -77,23 +94,29 @@ pub struct Parsed {
     pub l4_offset: usize,
     /// Upper-layer protocol (after IPv6 extension headers).
     pub protocol: u8,
+    /// Source address (ARP: the sender's).
     pub src: Addr,
+    /// Destination address (ARP: the target's).
     pub dst: Addr,
     /// Part of a fragmented datagram.
     pub fragment: bool,
     /// A fragment other than the first: it has no upper-layer header.
     pub later_fragment: bool,
-    /// TCP/UDP ports (0 when absent).
+    /// TCP/UDP source port (0 when absent).
     pub src_port: u16,
+    /// TCP/UDP destination port (0 when absent).
     pub dst_port: u16,
+    /// TCP flags (0 when absent).
     pub tcp_flags: u8,
-    /// ICMP/ICMPv6 type and code (0 when absent).
+    /// ICMP/ICMPv6 type (0 when absent).
     pub icmp_type: u8,
+    /// ICMP/ICMPv6 code (0 when absent).
     pub icmp_code: u8,
 }
 
 /// The outcome of [`classify`] for a well-formed frame.
 pub enum Classified {
+    /// ARP, IPv4 or IPv6, parsed.
     Parsed(Parsed),
     /// An ethertype sluice does not handle.
     Other(u16),
@@ -157,30 +180,39 @@ pub fn classify_into(frame: &[u8], p: &mut Parsed) -> Result<Found, Error> {
 /// false, leaving `p` alone, for anything else, which [`classify_general`] then parses.
 #[inline(always)]
 pub fn plain_into(frame: &[u8], p: &mut Parsed) -> bool {
-    const L4_V4: usize = ethernet::HEADER_LEN + ipv4::MIN_HEADER_LEN;
-    const L4_V6: usize = ethernet::HEADER_LEN + ipv6::HEADER_LEN;
+    // Offsets in the frame: after an untagged Ethernet header.
+    const L3: usize = ethernet::HEADER_LEN;
+    const L4_V4: usize = L3 + ipv4::MIN_HEADER_LEN;
+    const L4_V6: usize = L3 + ipv6::HEADER_LEN;
+    const ETHERTYPE: Range<usize> = ethernet::field::ETHERTYPE;
     if let Some(f) = frame.get(..L4_V4) {
+        use ipv4::field as ip;
         // Ethertype IPv4, version 4 with a 5-word header, neither MF nor a fragment offset.
         // Whole-field compares joined without short-circuits: a few instructions, no branches.
-        let flags_offset = u16::from_be_bytes([f[20], f[21]]) & 0x3fff;
-        let plain = (u16::from_be_bytes([f[12], f[13]]) == ethertype::IPV4) & (f[14] == 0x45) & (flags_offset == 0);
-        let total = u16::from_be_bytes([f[16], f[17]]) as usize;
-        if plain && total >= ipv4::MIN_HEADER_LEN && ethernet::HEADER_LEN + total <= frame.len() {
-            if let Some((sp, dp, flags)) = plain_ports(f[23], &frame[L4_V4..ethernet::HEADER_LEN + total]) {
-                let (src, dst) = (Addr::v4([f[26], f[27], f[28], f[29]]), Addr::v4([f[30], f[31], f[32], f[33]]));
-                *p = Parsed::plain(Network::Ipv4, total, f[23], src, dst, (sp, dp, flags));
+        let flags_offset = read16(&f[at(L3, ip::FLAGS_FRAG)]) & 0x3fff;
+        let plain = (read16(&f[ETHERTYPE]) == ethertype::IPV4) & (f[L3 + ip::VER_IHL] == 0x45) & (flags_offset == 0);
+        let total = read16(&f[at(L3, ip::LENGTH)]) as usize;
+        if plain && total >= ipv4::MIN_HEADER_LEN && L3 + total <= frame.len() {
+            let protocol = f[L3 + ip::PROTOCOL];
+            if let Some((sp, dp, flags)) = plain_ports(protocol, &frame[L4_V4..L3 + total]) {
+                let src = Addr::v4(f[at(L3, ip::SRC)].try_into().expect("4"));
+                let dst = Addr::v4(f[at(L3, ip::DST)].try_into().expect("4"));
+                *p = Parsed::plain(Network::Ipv4, total, protocol, src, dst, (sp, dp, flags));
                 return true;
             }
         }
     }
     if let Some(f) = frame.get(..L4_V6) {
+        use ipv6::field as ip;
         // Ethertype IPv6, version 6, the upper layer right after the fixed header.
-        let total = ipv6::HEADER_LEN + u16::from_be_bytes([f[18], f[19]]) as usize;
-        if f[12] == 0x86 && f[13] == 0xdd && f[14] >> 4 == 6 && ethernet::HEADER_LEN + total <= frame.len() {
-            if let Some((sp, dp, flags)) = plain_ports(f[20], &frame[L4_V6..ethernet::HEADER_LEN + total]) {
-                let (src, dst) =
-                    (Addr::v6(f[22..38].try_into().expect("16")), Addr::v6(f[38..54].try_into().expect("16")));
-                *p = Parsed::plain(Network::Ipv6, total, f[20], src, dst, (sp, dp, flags));
+        let total = ipv6::HEADER_LEN + read16(&f[at(L3, ip::PAYLOAD_LEN)]) as usize;
+        let version = f[L3 + ip::VER_TC_FLOW.start] >> 4;
+        if read16(&f[ETHERTYPE]) == ethertype::IPV6 && version == 6 && L3 + total <= frame.len() {
+            let protocol = f[L3 + ip::NEXT_HEADER];
+            if let Some((sp, dp, flags)) = plain_ports(protocol, &frame[L4_V6..L3 + total]) {
+                let src = Addr::v6(f[at(L3, ip::SRC)].try_into().expect("16"));
+                let dst = Addr::v6(f[at(L3, ip::DST)].try_into().expect("16"));
+                *p = Parsed::plain(Network::Ipv6, total, protocol, src, dst, (sp, dp, flags));
                 return true;
             }
         }
@@ -188,20 +220,27 @@ pub fn plain_into(frame: &[u8], p: &mut Parsed) -> bool {
     false
 }
 
+/// A header's field range `r`, for a header that starts `base` bytes into the buffer.
+#[inline(always)]
+const fn at(base: usize, r: Range<usize>) -> Range<usize> {
+    base + r.start..base + r.end
+}
+
 /// The ports and TCP flags of a TCP or UDP header at the start of `seg` (the IP payload), when the
 /// general path would accept it; None for other protocols and for any header it would refuse.
 #[inline(always)]
 fn plain_ports(protocol: u8, seg: &[u8]) -> Option<(u16, u16, u8)> {
+    // TCP and UDP ports are in the same place.
     let flags = match protocol {
         PROTO_TCP if seg.len() >= tcp::MIN_HEADER_LEN => {
-            let hl = (seg[12] >> 4) as usize * 4;
+            let hl = (seg[tcp::field::DATA_OFFSET] >> 4) as usize * 4;
             if hl < tcp::MIN_HEADER_LEN || hl > seg.len() {
                 return None;
             }
-            seg[13]
+            seg[tcp::field::FLAGS]
         }
         PROTO_UDP if seg.len() >= udp::HEADER_LEN => {
-            let len = u16::from_be_bytes([seg[4], seg[5]]) as usize;
+            let len = read16(&seg[udp::field::LENGTH]) as usize;
             if len < udp::HEADER_LEN || len > seg.len() {
                 return None;
             }
@@ -209,7 +248,7 @@ fn plain_ports(protocol: u8, seg: &[u8]) -> Option<(u16, u16, u8)> {
         }
         _ => return None,
     };
-    Some((u16::from_be_bytes([seg[0], seg[1]]), u16::from_be_bytes([seg[2], seg[3]]), flags))
+    Some((read16(&seg[udp::field::SRC_PORT]), read16(&seg[udp::field::DST_PORT]), flags))
 }
 
 impl Parsed {
@@ -297,8 +336,8 @@ fn parse_upper(l4: &[u8], p: &mut Parsed) -> Result<(), Error> {
                 if l4.len() < udp::HEADER_LEN {
                     return Err(Error::truncated(Layer::Udp, udp::HEADER_LEN, l4.len()));
                 }
-                p.src_port = super::be16(l4, 0);
-                p.dst_port = super::be16(l4, 2);
+                p.src_port = read16(&l4[udp::field::SRC_PORT]);
+                p.dst_port = read16(&l4[udp::field::DST_PORT]);
             } else {
                 let u = udp::Packet::new_checked(l4)?;
                 p.src_port = u.src_port();
@@ -319,10 +358,15 @@ fn parse_upper(l4: &[u8], p: &mut Parsed) -> Result<(), Error> {
 /// guarantees the IP header and 8 bytes, enough for the ports).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EmbeddedFlow {
+    /// The embedded packet's source address (the flow's sender: sluice's side for an answer to it).
     pub src: Addr,
+    /// The embedded packet's destination address.
     pub dst: Addr,
+    /// The embedded packet's upper-layer protocol.
     pub protocol: u8,
+    /// TCP/UDP source port (0 when absent).
     pub src_port: u16,
+    /// TCP/UDP destination port (0 when absent).
     pub dst_port: u16,
     /// The embedded packet was a fragment: use the 3-tuple.
     pub fragment: bool,
@@ -330,34 +374,34 @@ pub struct EmbeddedFlow {
 
 /// Parses the packet embedded in an ICMP (v6 = false) or ICMPv6 error body.
 pub fn embedded_flow(body: &[u8], v6: bool) -> Result<EmbeddedFlow, Error> {
+    // The embedded packet is cut short: its length fields describe the original, so the views are made
+    // unchecked, over what the checks here have found to be there.
     let (src, dst, protocol, l4, fragment) = if v6 {
         if body.len() < ipv6::HEADER_LEN || body[0] >> 4 != 6 {
             return Err(Error::truncated(Layer::Ipv6, ipv6::HEADER_LEN, body.len()));
         }
-        let src: [u8; 16] = body[8..24].try_into().expect("16");
-        let dst: [u8; 16] = body[24..40].try_into().expect("16");
-        // The embedded packet is cut short, so walk only what is there.
+        let ip = ipv6::Packet::new_unchecked(body);
+        // Walk only what is there.
         let upper = ipv6::walk_extensions(body)?;
-        (Addr::v6(src), Addr::v6(dst), upper.protocol, &body[upper.offset..], upper.fragment.is_some())
+        (Addr::v6(ip.src()), Addr::v6(ip.dst()), upper.protocol, &body[upper.offset..], upper.fragment.is_some())
     } else {
         if body.len() < ipv4::MIN_HEADER_LEN || body[0] >> 4 != 4 {
             return Err(Error::truncated(Layer::Ipv4, ipv4::MIN_HEADER_LEN, body.len()));
         }
-        let hl = ((body[0] & 0x0f) as usize) * 4;
+        let ip = ipv4::Packet::new_unchecked(body);
+        let hl = ip.header_len();
         if hl < ipv4::MIN_HEADER_LEN || hl > body.len() {
             return Err(Error::new(Layer::Ipv4, super::ErrorKind::BadHeaderLength, hl, body.len()));
         }
-        let frag = (super::be16(body, 6) & 0x3fff) != 0;
-        let src = Addr::v4(body[12..16].try_into().expect("4"));
-        let dst = Addr::v4(body[16..20].try_into().expect("4"));
-        (src, dst, body[9], &body[hl..], frag)
+        (Addr::v4(ip.src()), Addr::v4(ip.dst()), ip.protocol(), &body[hl..], ip.is_fragment())
     };
+    // TCP and UDP ports are in the same place.
     let (src_port, dst_port) = match protocol {
-        PROTO_TCP | PROTO_UDP if !fragment || l4.len() >= 4 => {
-            if l4.len() < 4 {
-                return Err(Error::truncated(Layer::Tcp, 4, l4.len()));
+        PROTO_TCP | PROTO_UDP if !fragment || l4.len() >= udp::field::DST_PORT.end => {
+            if l4.len() < udp::field::DST_PORT.end {
+                return Err(Error::truncated(Layer::Tcp, udp::field::DST_PORT.end, l4.len()));
             }
-            (super::be16(l4, 0), super::be16(l4, 2))
+            (read16(&l4[udp::field::SRC_PORT]), read16(&l4[udp::field::DST_PORT]))
         }
         _ => (0, 0),
     };

@@ -10,9 +10,9 @@ use crate::wire::tcp::{self, flags};
 /// The ethertype of fan-out frames between a spine and its chassis appliances (IEEE 802 local
 /// experimental): Ethernet header, [`FANOUT_MAGIC`], then the probe's IP packet.
 pub const FANOUT_ETHERTYPE: u16 = 0x88b5;
-/// Marks a fan-out frame's payload ("SLRF", version 1).
+/// Marks a fan-out frame's payload: "SLR" and version byte 1.
 pub const FANOUT_MAGIC: [u8; 4] = [b'S', b'L', b'R', 1];
-/// Marks a peer appliance's fan-out frame ("SLRP", version 1): [`PEER_MAGIC`], the owner (a family byte,
+/// Marks a peer appliance's fan-out frame ("SLP" and version byte 1): [`PEER_MAGIC`], the owner (a family byte,
 /// 0 none, 4 or 6, then 16 address bytes), then the probe's IP packet.
 pub const PEER_MAGIC: [u8; 4] = [b'S', b'L', b'P', 1];
 /// Bytes between the Ethernet header and the carried IP packet of a peer frame.

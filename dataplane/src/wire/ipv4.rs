@@ -304,7 +304,7 @@ impl Repr {
 
     /// Writes the header, its checksum included, into the first [`MIN_HEADER_LEN`] bytes of `packet`
     /// (the payload after it is the caller's).
-    #[inline]
+    #[inline(always)]
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) {
         let b = packet.buffer.as_mut();
         // One bounds check for the whole header; the checksum over a fixed 20 bytes.

@@ -241,7 +241,7 @@ impl Repr {
 
     /// Writes the fixed header into the first [`HEADER_LEN`] bytes of `packet` (the payload after it is
     /// the caller's).
-    #[inline]
+    #[inline(always)]
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) {
         let b = packet.buffer.as_mut();
         // One bounds check for the whole header.

@@ -40,6 +40,38 @@ pub struct WorkerCounters {
     pub tracked: Vec<u64>,
 }
 
+impl WorkerCounters {
+    /// Frames dropped, all reasons together.
+    pub fn dropped(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    /// Adds another worker's counters into these.
+    pub fn add(&mut self, o: &WorkerCounters) {
+        self.rx += o.rx;
+        self.tx += o.tx;
+        self.generated += o.generated;
+        add_vec(&mut self.resets, &o.resets);
+        add_vec(&mut self.keys, &o.keys);
+        self.to_nodes += o.to_nodes;
+        self.to_clients += o.to_clients;
+        self.replies += o.replies;
+        add_vec(&mut self.drops, &o.drops);
+        add_vec(&mut self.per_node, &o.per_node);
+        add_vec(&mut self.flows, &o.flows);
+        add_vec(&mut self.tracked, &o.tracked);
+    }
+}
+
+fn add_vec(a: &mut Vec<u64>, b: &[u64]) {
+    if a.len() < b.len() {
+        a.resize(b.len(), 0);
+    }
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += y;
+    }
+}
+
 /// One worker in the summary: its lcore, its rate over the run, and its counters (flattened: a worker's
 /// `rx` is `workers[i].rx`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -77,13 +77,14 @@ struct Family {
     samples: Vec<(Labels, u64)>,
 }
 
+/// The registry's one collector: every counter family as the control loop last read them, and its own figures.
 #[derive(Debug)]
-struct Snapshot {
+struct Exposition {
     families: Vec<Family>,
     control: ControlFigures,
 }
 
-impl Collector for Snapshot {
+impl Collector for Exposition {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let info = Labels::of(&[("version", env!("CARGO_PKG_VERSION"))]);
         let mut m =
@@ -234,7 +235,7 @@ pub fn render(s: &Summary, generation: u64, control: ControlFigures) -> String {
         ));
     }
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(Snapshot { families, control }));
+    registry.register_collector(Box::new(Exposition { families, control }));
     let mut out = String::new();
     if prometheus_client::encoding::text::encode(&mut out, &registry).is_err() {
         out.clear();
@@ -257,7 +258,7 @@ mod tests {
             kind: MetricType::Gauge,
             samples: vec![(Labels::of(&[("node", "a\"b\\c\nd")]), 1)],
         }];
-        registry.register_collector(Box::new(Snapshot { families, control: ControlFigures::default() }));
+        registry.register_collector(Box::new(Exposition { families, control: ControlFigures::default() }));
         prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
         assert!(out.contains(r#"x{node="a\"b\\c\nd"} 1"#), "{out}");
         assert!(out.contains("sluice_build_info{version="), "{out}");
@@ -266,7 +267,7 @@ mod tests {
         let mut registry = Registry::default();
         let families =
             vec![Family { name: "g", help: "h", kind: MetricType::Gauge, samples: vec![(Labels(vec![]), 5)] }];
-        registry.register_collector(Box::new(Snapshot { families, control: ControlFigures::default() }));
+        registry.register_collector(Box::new(Exposition { families, control: ControlFigures::default() }));
         prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
         assert!(out.contains("\ng 5\n"), "{out}");
     }

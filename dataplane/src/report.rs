@@ -10,7 +10,6 @@ pub use sluice_control::report::{NodeSummary, PortSummary, Summary, WorkerCounte
 use sluice_control::Topology;
 
 use crate::pipeline::DropReason;
-use crate::stats::Snapshot;
 
 fn pct(part: u64, whole: u64) -> f64 {
     if whole == 0 {
@@ -21,8 +20,14 @@ fn pct(part: u64, whole: u64) -> f64 {
 }
 
 /// One progress line covering `secs` seconds of `delta` (per worker and summed).
-pub fn interval_line(elapsed: f64, secs: f64, per_worker: &[Snapshot], lcores: &[u32], topo: &Topology) -> String {
-    let mut total = Snapshot::default();
+pub fn interval_line(
+    elapsed: f64,
+    secs: f64,
+    per_worker: &[WorkerCounters],
+    lcores: &[u32],
+    topo: &Topology,
+) -> String {
+    let mut total = WorkerCounters::default();
     let mut s = format!("[{elapsed:6.1}s]");
     for (w, d) in per_worker.iter().enumerate() {
         total.add(d);
@@ -52,8 +57,8 @@ pub fn interval_line(elapsed: f64, secs: f64, per_worker: &[Snapshot], lcores: &
 }
 
 /// The run's totals, from each worker's counters (`seconds` is how long they ran).
-pub fn summary(seconds: f64, per_worker: &[Snapshot], lcores: &[u32], topo: &Topology) -> Summary {
-    let mut t = Snapshot::default();
+pub fn summary(seconds: f64, per_worker: &[WorkerCounters], lcores: &[u32], topo: &Topology) -> Summary {
+    let mut t = WorkerCounters::default();
     for w in per_worker {
         t.add(w);
     }
@@ -90,7 +95,7 @@ pub fn summary(seconds: f64, per_worker: &[Snapshot], lcores: &[u32], topo: &Top
         workers: per_worker
             .iter()
             .zip(lcores)
-            .map(|(w, l)| WorkerSummary { lcore: *l, mpps: w.rx as f64 / seconds.max(1e-9) / 1e6, counters: w.into() })
+            .map(|(w, l)| WorkerSummary { lcore: *l, mpps: w.rx as f64 / seconds.max(1e-9) / 1e6, counters: w.clone() })
             .collect(),
         nodes,
         ports: Vec::new(),
@@ -102,25 +107,6 @@ pub fn summary(seconds: f64, per_worker: &[Snapshot], lcores: &[u32], topo: &Top
 /// A counter array by its counters' names (a counter the array lacks is 0).
 fn named<'a>(names: impl Iterator<Item = &'a str>, values: &[u64]) -> BTreeMap<String, u64> {
     names.zip(values.iter().chain(std::iter::repeat(&0))).map(|(k, n)| (k.to_string(), *n)).collect()
-}
-
-impl From<&Snapshot> for WorkerCounters {
-    fn from(s: &Snapshot) -> WorkerCounters {
-        WorkerCounters {
-            rx: s.rx,
-            tx: s.tx,
-            generated: s.generated,
-            resets: s.resets.clone(),
-            keys: s.keys.clone(),
-            to_nodes: s.to_nodes,
-            to_clients: s.to_clients,
-            replies: s.replies,
-            drops: s.drops.clone(),
-            per_node: s.per_node.clone(),
-            flows: s.flows.clone(),
-            tracked: s.tracked.clone(),
-        }
-    }
 }
 
 /// A JSON answer as DPDK telemetry entries: objects become dicts, arrays dicts keyed by each element's
@@ -158,7 +144,7 @@ mod tests {
     fn the_summary_names_every_counter_and_flattens_each_workers() {
         let t = include_str!("../../examples/demo.toml").replace("@CLIENT_IN@", "a").replace("@NODE_IN@", "b");
         let topo = Topology::build(&sluice_control::Config::from_toml(&t).unwrap());
-        let worker = |rx: u64| Snapshot {
+        let worker = |rx: u64| WorkerCounters {
             rx,
             tx: rx - 1,
             drops: vec![1; DropReason::COUNT],

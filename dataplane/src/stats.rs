@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use crossbeam::utils::CachePadded;
+use sluice_control::report::WorkerCounters;
 
 use crate::flows::FlowCounter;
 use crate::pipeline::{DropReason, KeyCounter, NodeCtx, WorkerState};
@@ -130,7 +131,7 @@ impl Shared {
 
     /// A consistent copy of the worker's counters (retried while the worker publishes; a worker that
     /// stopped mid-publication cannot exist, it publishes whole).
-    pub fn snapshot(&self) -> Snapshot {
+    pub fn snapshot(&self) -> WorkerCounters {
         loop {
             let before = self.seq.load(std::sync::atomic::Ordering::Acquire);
             if before % 2 == 1 {
@@ -145,9 +146,9 @@ impl Shared {
         }
     }
 
-    fn read(&self) -> Snapshot {
+    fn read(&self) -> WorkerCounters {
         let nodes = self.nodes.load(Relaxed).min(MAX_NODES);
-        Snapshot {
+        WorkerCounters {
             rx: self.rx.load(Relaxed),
             tx: self.tx.load(Relaxed),
             generated: self.generated.load(Relaxed),
@@ -164,86 +165,30 @@ impl Shared {
     }
 }
 
-/// A point-in-time copy of one worker's counters (or their sum); the report writes it as
-/// [`crate::report::WorkerCounters`].
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    pub rx: u64,
-    pub tx: u64,
-    pub generated: u64,
-    /// Indexed like [`ResetCounter::ALL`].
-    pub resets: Vec<u64>,
-    /// Indexed like [`KeyCounter::ALL`].
-    pub keys: Vec<u64>,
-    pub to_nodes: u64,
-    pub to_clients: u64,
-    pub replies: u64,
-    /// Indexed like [`DropReason::ALL`].
-    pub drops: Vec<u64>,
-    pub per_node: Vec<u64>,
-    /// Indexed like [`FlowCounter::ALL`].
-    pub flows: Vec<u64>,
-    /// Connections tracked per node now (a gauge).
-    pub tracked: Vec<u64>,
-}
-
-impl Snapshot {
-    pub fn dropped(&self) -> u64 {
-        self.drops.iter().sum()
+/// Counter-wise difference `now - earlier` of one worker's counters; `tracked` and the flow table's
+/// `entries` are gauges, taken as they are now.
+pub fn since(now: &WorkerCounters, earlier: &WorkerCounters) -> WorkerCounters {
+    // Per-node counters restart at a topology change: saturate instead of underflowing.
+    let sub = |a: &[u64], b: &[u64]| -> Vec<u64> {
+        a.iter().enumerate().map(|(i, x)| x.saturating_sub(b.get(i).copied().unwrap_or(0))).collect()
+    };
+    let mut flows = sub(&now.flows, &earlier.flows);
+    let g = crate::flows::FlowCounter::Entries as usize;
+    if let (Some(x), Some(n)) = (flows.get_mut(g), now.flows.get(g)) {
+        *x = *n;
     }
-
-    /// Adds another snapshot into this one.
-    pub fn add(&mut self, o: &Snapshot) {
-        self.rx += o.rx;
-        self.tx += o.tx;
-        self.generated += o.generated;
-        add_vec(&mut self.resets, &o.resets);
-        add_vec(&mut self.keys, &o.keys);
-        self.to_nodes += o.to_nodes;
-        self.to_clients += o.to_clients;
-        self.replies += o.replies;
-        add_vec(&mut self.drops, &o.drops);
-        add_vec(&mut self.per_node, &o.per_node);
-        add_vec(&mut self.flows, &o.flows);
-        add_vec(&mut self.tracked, &o.tracked);
-    }
-
-    /// Counter-wise difference `self - earlier`.
-    pub fn since(&self, earlier: &Snapshot) -> Snapshot {
-        // Per-node counters restart at a topology change: saturate instead of underflowing.
-        let sub = |a: &[u64], b: &[u64]| {
-            a.iter().enumerate().map(|(i, x)| x.saturating_sub(b.get(i).copied().unwrap_or(0))).collect()
-        };
-        Snapshot {
-            rx: self.rx - earlier.rx,
-            tx: self.tx - earlier.tx,
-            generated: self.generated - earlier.generated,
-            resets: sub(&self.resets, &earlier.resets),
-            keys: sub(&self.keys, &earlier.keys),
-            to_nodes: self.to_nodes - earlier.to_nodes,
-            to_clients: self.to_clients - earlier.to_clients,
-            replies: self.replies - earlier.replies,
-            drops: sub(&self.drops, &earlier.drops),
-            per_node: sub(&self.per_node, &earlier.per_node),
-            flows: {
-                // Counters differ; the entries gauge is what it is now.
-                let mut f: Vec<u64> = sub(&self.flows, &earlier.flows);
-                let g = crate::flows::FlowCounter::Entries as usize;
-                if let (Some(x), Some(now)) = (f.get_mut(g), self.flows.get(g)) {
-                    *x = *now;
-                }
-                f
-            },
-            tracked: self.tracked.clone(),
-        }
-    }
-}
-
-fn add_vec(a: &mut Vec<u64>, b: &[u64]) {
-    if a.len() < b.len() {
-        a.resize(b.len(), 0);
-    }
-    for (x, y) in a.iter_mut().zip(b) {
-        *x += y;
+    WorkerCounters {
+        rx: now.rx - earlier.rx,
+        tx: now.tx - earlier.tx,
+        generated: now.generated - earlier.generated,
+        resets: sub(&now.resets, &earlier.resets),
+        keys: sub(&now.keys, &earlier.keys),
+        to_nodes: now.to_nodes - earlier.to_nodes,
+        to_clients: now.to_clients - earlier.to_clients,
+        replies: now.replies - earlier.replies,
+        drops: sub(&now.drops, &earlier.drops),
+        per_node: sub(&now.per_node, &earlier.per_node),
+        flows,
+        tracked: now.tracked.clone(),
     }
 }

@@ -24,8 +24,9 @@ use crate::affinity::AffinityReport;
 use crate::health::{Answer, Probe};
 use crate::pipeline::Context;
 use crate::reset::{Fanout, FanoutEvent};
-use crate::stats::{Shared, Snapshot};
+use crate::stats::Shared;
 use crate::worker::Links;
+use sluice_control::report::WorkerCounters;
 
 /// Fan-outs another worker started that one worker's inbox holds.
 const SHARE_QUEUE: usize = 1024;
@@ -93,7 +94,7 @@ impl Channels {
     }
 
     /// Every worker's counters as last published.
-    pub fn snapshots(&self) -> Vec<Snapshot> {
+    pub fn snapshots(&self) -> Vec<WorkerCounters> {
         self.counters.iter().map(|c| c.snapshot()).collect()
     }
 }

@@ -27,7 +27,8 @@ use super::setup::{Ports, Signals};
 use super::RunOptions;
 use crate::pipeline::Context;
 use crate::report::interval_line;
-use crate::stats::Snapshot;
+use crate::stats;
+use sluice_control::report::WorkerCounters;
 
 mod affinity;
 mod console;
@@ -111,7 +112,7 @@ impl Control {
         self.start.elapsed().as_millis() as u64
     }
 
-    fn snapshots(&self) -> Vec<Snapshot> {
+    fn snapshots(&self) -> Vec<WorkerCounters> {
         self.channels.snapshots()
     }
 
@@ -189,7 +190,8 @@ impl Control {
             if let Some(iv) = opts.stats_interval {
                 if now - last_print >= iv {
                     let secs = (now - last_print).as_secs_f64();
-                    let deltas: Vec<Snapshot> = snaps.iter().zip(&printed).map(|(a, b)| a.since(b)).collect();
+                    let deltas: Vec<WorkerCounters> =
+                        snaps.iter().zip(&printed).map(|(a, b)| stats::since(a, b)).collect();
                     let line =
                         interval_line((now - start).as_secs_f64(), secs, &deltas, &self.lcores, &self.ctx.topology);
                     println!("{line}");

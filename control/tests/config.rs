@@ -176,12 +176,17 @@ fn reset_settings_are_checked() {
     assert_eq!((c.resets.moved_window_ms, c.resets.prefix_rate_per_sec, c.resets.prefix_burst), (3000, 5, 2));
     let d = Config::from_toml(&example()).unwrap().resets;
     assert_eq!((d.moved_window_ms, d.prefix_rate_per_sec, d.prefix_burst), (10_000, 200, 64));
+    assert_eq!(d.reprobe_ms, 600);
+    let off = Config::from_toml(&with("[resets]\nwindow_ms = 500\nreprobe_ms = 0")).unwrap().resets;
+    assert_eq!((off.window_ms, off.reprobe_ms), (500, 0), "a short window with no second round");
     for (bad, field) in [
         ("[resets]\nwindow_ms = 5", "resets.window_ms"),
         ("[resets]\nburst = 0", "resets.rate_per_sec"),
         ("[resets]\ntable_entries = 100", "resets.table_entries"),
         ("[resets]\nmoved_window_ms = 50", "resets.moved_window_ms"),
         ("[resets]\nmoved_window_ms = 700000", "resets.moved_window_ms"),
+        ("[resets]\nreprobe_ms = 2000", "resets.reprobe_ms"),
+        ("[resets]\nwindow_ms = 500", "resets.reprobe_ms"),
         ("[resets]\nprefix_rate_per_sec = 0", "resets.prefix_rate_per_sec"),
         ("[resets]\nprefix_burst = 0", "resets.prefix_rate_per_sec"),
     ] {

@@ -163,12 +163,16 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
             }
             drop(pkts);
             st.resets.take_pending(&mut fanouts);
-            reset::worker::start(&ctx, &links, &fanouts, &mut st.resets, &mut tx, &mut local);
+            reset::worker::start(&ctx, &links, &fanouts, &mut st.resets, &mut tx, &mut local, now);
             for a in st.health.drain() {
                 if links.answers.push(a).is_err() {
                     st.keys[KeyCounter::HealthAnswersLost] += 1;
                 }
             }
+            tx.flush_all(&mut local);
+        }
+        if st.resets.reprobe_due(now) {
+            reset::worker::reprobe(&ctx, links.pool, &mut st.resets, &mut tx, &mut local, now);
             tx.flush_all(&mut local);
         }
         if links.index == 0 && !links.probes.is_empty() {

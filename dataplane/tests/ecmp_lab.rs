@@ -302,6 +302,42 @@ fn a_fleet_wide_node_drain_with_two_appliances_resets_exactly_the_moved_connecti
     fleet_wide_drain(2, 44200..44350);
 }
 
+/// Drops every SYN|ACK (the fan-out's probes; a node is never a client) arriving at node namespace `ns`,
+/// with an nftables rule there, until `off` (or drop) takes it away.
+struct ProbeLoss(&'static str);
+
+impl ProbeLoss {
+    fn on(ns: &'static str) -> ProbeLoss {
+        let nft = |args: &[&str]| sh(&[&["ip", "netns", "exec", ns, "nft"][..], args].concat(), &[]);
+        nft(&["add", "table", "inet", "sluice_loss"]);
+        nft(&["add", "chain", "inet", "sluice_loss", "input", "{ type filter hook input priority -300; }"]);
+        nft(&["add", "rule", "inet", "sluice_loss", "input", "tcp", "flags", "==", "0x12", "counter", "drop"]);
+        ProbeLoss(ns)
+    }
+
+    /// Takes the rule away; how many segments it dropped.
+    fn off(self) -> u64 {
+        let out = sh(&["ip", "netns", "exec", self.0, "nft", "list", "chain", "inet", "sluice_loss", "input"], &[]);
+        // "tcp flags == 0x12 counter packets 17 bytes 1020 drop"
+        let dropped = out
+            .split("counter packets ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        drop(self);
+        dropped
+    }
+}
+
+impl Drop for ProbeLoss {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "exec", self.0, "nft", "delete", "table", "inet", "sluice_loss"])
+            .status();
+    }
+}
+
 fn fleet_wide_drain(n: usize, ports: Range<u16>) {
     let _g = lock();
     let mut f = fleet_up(n, &[]);
@@ -311,6 +347,9 @@ fn fleet_wide_drain(n: usize, ports: Range<u16>) {
     let held = lab::holders(NODES, ports.clone());
     let moved: BTreeSet<u16> = held["n2"].clone();
     assert!(!moved.is_empty(), "n2 holds some of the connections");
+    // The stale holder loses the first round of probes: every SYN|ACK reaching n2 in the first 450 ms is
+    // dropped, so only the second round (resets.reprobe_ms, 600 ms) can draw its challenge ACKs.
+    let loss = ProbeLoss::on("sl-n2");
     let t = Instant::now();
     let t_wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
     let out = f.fleet(&["node", "drain", "n2"]);
@@ -318,6 +357,10 @@ fn fleet_wide_drain(n: usize, ports: Range<u16>) {
     let text = String::from_utf8_lossy(&out.stdout);
     eprintln!("sluicectl fleet node drain n2: {:.0} ms\n{text}", took.as_secs_f64() * 1000.0);
     assert!(out.status.success(), "fleet node drain: {text} {}", String::from_utf8_lossy(&out.stderr));
+    std::thread::sleep(Duration::from_millis(450).saturating_sub(t.elapsed()));
+    let lost = loss.off();
+    eprintln!("first-round probes lost at n2: {lost}");
+    assert!(lost > 0, "the first round reached n2 after the loss window");
     std::thread::sleep(Duration::from_secs(3));
     let stale: BTreeSet<u16> = lab::holders(NODES, ports.clone())["n2"].clone();
     let o = outcome(&mut ev, &ports, Duration::from_secs(30));
@@ -337,6 +380,11 @@ fn fleet_wide_drain(n: usize, ports: Range<u16>) {
             "suppressed_prefix",
             "refusals",
             "swallowed",
+            "deferred",
+            "rejudged_moved",
+            "duplicate_frames",
+            "entries_shared",
+            "reprobes",
         ] {
             *counters.entry(c).or_insert(0) += s["resets"][c].as_u64().unwrap_or(0);
         }
@@ -350,6 +398,7 @@ fn fleet_wide_drain(n: usize, ports: Range<u16>) {
         counters["frames_peers"] > 0 && counters["peer_entries"] > 0 && counters["completions"] >= moved.len() as u64,
         "every stale copy cleared by an exact RST, with peers' help: {counters:?}"
     );
+    assert!(counters["reprobes"] >= moved.len() as u64, "every fan-out probed a second time: {counters:?}");
     assert!(f.fleet(&["status"]).status.success(), "the fleet agrees after a fleet-wide change");
 }
 

@@ -25,11 +25,21 @@ impl Eal {
                     .map_err(|_| Error::Invalid(format!("EAL argument {:?} contains NUL", a.as_ref())))
             })
             .collect::<Result<_>>()?;
+        // A start that fails part way (a signal arriving while hugepages are reserved makes the kernel's
+        // fallocate fail with EINTR, say) leaves the runtime directory it created: remove it then, but
+        // never one that was there before (another primary process may hold it).
+        let expected = expected_runtime_dir(args);
+        let existed = expected.as_deref().is_none_or(Path::exists);
         // EAL may permute argv; keep the strings alive and hand it a private pointer array.
         let mut argv: Vec<*mut c_char> = owned.iter().map(|c| c.as_ptr() as *mut c_char).collect();
         // SAFETY: argv holds argc valid NUL-terminated strings that outlive the call (EAL copies what it keeps).
         let n = unsafe { raw::rte_eal_init(argv.len() as c_int, argv.as_mut_ptr()) };
-        n.rte_errno("rte_eal_init")?;
+        if let Err(e) = n.rte_errno("rte_eal_init") {
+            if let (false, Some(d)) = (existed, &expected) {
+                let _ = std::fs::remove_dir_all(d);
+            }
+            return Err(e);
+        }
         // SAFETY: EAL is initialised; this reads the process type it settled on.
         let primary = unsafe { raw::rte_eal_process_type() } == raw::RTE_PROC_PRIMARY;
         // SAFETY: EAL is initialised; the result points at EAL's static NUL-terminated path buffer.
@@ -105,6 +115,31 @@ impl Drop for Eal {
     }
 }
 
+/// Where EAL will put its runtime directory for `args`: `<base>/dpdk/<file prefix>`, the base being
+/// `/var/run` for root and `$XDG_RUNTIME_DIR` (else `/tmp`) for anyone else, the prefix `rte` unless
+/// `--file-prefix` says otherwise. None when EAL will make none (`--in-memory`, `--no-shconf`).
+fn expected_runtime_dir<S: AsRef<str>>(args: &[S]) -> Option<PathBuf> {
+    let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+    if args.iter().any(|a| *a == "--in-memory" || *a == "--no-shconf") {
+        return None;
+    }
+    let mut prefix = "rte";
+    for (i, a) in args.iter().enumerate() {
+        if let Some(p) = a.strip_prefix("--file-prefix=") {
+            prefix = p;
+        } else if *a == "--file-prefix" {
+            prefix = args.get(i + 1)?;
+        }
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let base = match unsafe { libc::geteuid() } {
+        0 => PathBuf::from("/var/run"),
+        _ => std::env::var_os("XDG_RUNTIME_DIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from),
+    };
+    let dir = base.join("dpdk").join(prefix);
+    is_runtime_dir(&dir).then_some(dir)
+}
+
 /// A path of the shape EAL gives its runtime directory, `<base>/dpdk/<prefix>`, so that nothing else
 /// is ever removed in its name.
 fn is_runtime_dir(p: &Path) -> bool {
@@ -116,6 +151,19 @@ fn is_runtime_dir(p: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_runtime_directory_a_failed_start_would_leave_is_named_from_the_arguments() {
+        let base =
+            |p: &str| expected_runtime_dir(&["x", "--file-prefix", p]).map(|d| d.file_name().unwrap().to_owned());
+        assert_eq!(base("sluice-demo"), Some("sluice-demo".into()));
+        assert_eq!(expected_runtime_dir(&["x", "--file-prefix=a"]).unwrap().file_name().unwrap(), "a");
+        assert_eq!(expected_runtime_dir(&["x", "-l", "0"]).unwrap().file_name().unwrap(), "rte");
+        assert!(expected_runtime_dir(&["x", "--file-prefix", "p", "--in-memory"]).is_none());
+        assert!(expected_runtime_dir(&["x", "--file-prefix"]).is_none(), "no prefix after the flag");
+        assert!(expected_runtime_dir(&["x", "--file-prefix", ".."]).is_none(), "never a directory above");
+        assert!(expected_runtime_dir(&["x", "--file-prefix", "a/b"]).is_none());
+    }
 
     #[test]
     fn only_eal_shaped_directories_are_removed() {

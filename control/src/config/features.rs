@@ -23,6 +23,11 @@ pub struct ResetConfig {
     pub prefix_rate_per_sec: u32,
     /// Depth of each prefix's token bucket.
     pub prefix_burst: u32,
+    /// A fan-out's probes go out a second time this long after the first (0: never), while its soft state
+    /// still lives: a lost probe or a lost challenge ACK, or an answer that reached a peer appliance before
+    /// it had the entry, still clears its holder. Linux answers at most one challenge ACK per connection
+    /// every `net.ipv4.tcp_invalid_ratelimit` (500 ms), so a shorter delay cannot replace a lost one.
+    pub reprobe_ms: u64,
 }
 
 impl Default for ResetConfig {
@@ -35,6 +40,7 @@ impl Default for ResetConfig {
             moved_window_ms: 10_000,
             prefix_rate_per_sec: 200,
             prefix_burst: 64,
+            reprobe_ms: 600,
         }
     }
 }

@@ -251,6 +251,15 @@ impl Config {
         if r.prefix_rate_per_sec == 0 || r.prefix_burst == 0 {
             return err("resets.prefix_rate_per_sec", "prefix_rate_per_sec and prefix_burst must be at least 1");
         }
+        if r.reprobe_ms != 0 && r.reprobe_ms >= r.window_ms {
+            return err(
+                "resets.reprobe_ms",
+                format!(
+                    "{} must be below resets.window_ms ({}): the second round's answers must find the fan-out live; 0 turns it off",
+                    r.reprobe_ms, r.window_ms
+                ),
+            );
+        }
         Ok(())
     }
 

@@ -19,6 +19,9 @@
 //! 3. Refusals (RSTs at the cookie) are kept from the client. Every other node RST reaches it: the
 //!    owner's RST at a sequence number not yet forwarded goes out at once, and only an identical
 //!    retransmission is collapsed.
+//! 4. `reprobe_ms` later the worker that probed sends the same probes again while the entry lives: a lost
+//!    probe or challenge ACK, or an answer that reached a peer appliance before it had the entry, still
+//!    clears its holder.
 //!
 //! The soft state is per worker, bounded in entries (`table_entries`, oldest evicted) and in lifetime
 //! (`window_ms`). A worker that starts a fan-out hands the entry to every other worker over bounded
@@ -72,6 +75,8 @@ named_counters! {
     ShareDropped => "share_dropped": "entries another worker's queue had no room for",
     ProbeAllocFailed => "probe_alloc_failed": "probes not sent for want of an mbuf",
     EventsDropped => "events_dropped": "fan-out reports the control lcore's queue had no room for",
+    Reprobes => "reprobes": "fan-outs probed a second time, reprobe_ms after the first, their soft state still live",
+    ReprobesSkipped => "reprobes_skipped": "second rounds not scheduled: the worker's queue of them was full",
 }
 }
 
@@ -185,6 +190,9 @@ const MAX_COMPLETIONS: u16 = 64;
 const PROBE: usize = 8;
 /// Fan-outs a worker queues between two flushes.
 pub const PENDING_MAX: usize = 32;
+/// Second probe rounds a worker keeps waiting: more than the default rate (1000 a second) and burst
+/// start within the default `reprobe_ms`.
+const REPROBE_MAX: usize = 1024;
 
 /// What a node RST is, before any judgement of the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,6 +245,10 @@ pub struct Resets {
     limits: Limits,
     sweep: usize,
     pending: Vec<Fanout>,
+    /// The fan-outs this worker probed, oldest first, each with when its second round is due.
+    reprobes: std::collections::VecDeque<(u64, Fanout)>,
+    /// Ticks from the first round to the second; 0: none.
+    reprobe_after: u64,
     /// Places entries in the table: keyed per worker, so nobody can aim connections at a victim's slots.
     hasher: ahash::RandomState,
     pub counters: ResetCounters,
@@ -265,6 +277,8 @@ impl Resets {
             limits: Limits::new(cfg.rate_per_sec, cfg.burst, cfg.prefix_rate_per_sec, cfg.prefix_burst, ticks_per_sec),
             sweep: 0,
             pending: Vec::with_capacity(PENDING_MAX),
+            reprobes: std::collections::VecDeque::with_capacity(REPROBE_MAX),
+            reprobe_after: ticks_per_sec / 1000 * cfg.reprobe_ms,
             hasher: ahash::RandomState::new(),
             counters: [0; ResetCounter::COUNT],
         }
@@ -494,6 +508,41 @@ impl Resets {
             self.count(ResetCounter::Swallowed);
             Some(false)
         }
+    }
+
+    /// This worker probed for `f` at `now`: probe again `reprobe_ms` later (a bounded queue; when it is
+    /// full the second round is skipped and counted).
+    pub fn schedule_reprobe(&mut self, f: &Fanout, now: u64) {
+        if self.reprobe_after == 0 {
+            return;
+        }
+        if self.reprobes.len() == REPROBE_MAX {
+            self.count(ResetCounter::ReprobesSkipped);
+            return;
+        }
+        self.reprobes.push_back((now + self.reprobe_after, *f));
+    }
+
+    /// Whether a second round is due (the worker loop's cheap check).
+    #[inline]
+    pub fn reprobe_due(&self, now: u64) -> bool {
+        self.reprobes.front().is_some_and(|&(due, _)| due <= now)
+    }
+
+    /// The next fan-out whose second round is due at `now` and whose soft state still lives (one that
+    /// expired or was evicted is let go: its answers would find nothing). Counted as sent.
+    pub fn next_reprobe(&mut self, now: u64) -> Option<Fanout> {
+        while let Some(&(due, f)) = self.reprobes.front() {
+            if due > now {
+                return None;
+            }
+            self.reprobes.pop_front();
+            if self.find(&f.conn, now).is_some() {
+                self.count(ResetCounter::Reprobes);
+                return Some(f);
+            }
+        }
+        None
     }
 
     /// Takes the fan-outs queued since the last call.

@@ -153,3 +153,45 @@ fn cookies_are_keyed_and_never_zero() {
     assert!(differ > 95, "another key, other cookies");
     assert!((0..1000).all(|p| a.of(&conn(p)) != 0));
 }
+
+#[test]
+fn a_probed_fan_out_is_probed_again_once_after_reprobe_ms_while_its_entry_lives() {
+    // window 1000 ms, reprobe 600 ms (the default); ticks are microseconds.
+    let mut r = resets(1000, 10, 64);
+    let mut p = Vec::new();
+    for (port, at) in [(1, 10), (2, 20)] {
+        moved(&mut r, conn(port), 500, at);
+        r.take_pending(&mut p);
+        r.schedule_reprobe(&p[0], at);
+    }
+    assert!(!r.reprobe_due(10 + 599_999), "not before reprobe_ms");
+    assert_eq!(r.next_reprobe(10 + 599_999).map(|f| f.conn), None);
+    assert!(r.reprobe_due(10 + 600_000));
+    assert_eq!(r.next_reprobe(20 + 600_000).map(|f| f.conn), Some(conn(1)));
+    assert_eq!(r.next_reprobe(20 + 600_000).map(|f| f.conn), Some(conn(2)));
+    assert_eq!(r.next_reprobe(20 + 600_000).map(|f| f.conn), None, "once each");
+    assert_eq!(r.counters[ResetCounter::Reprobes], 2);
+    // A fan-out whose entry is gone by then (evicted, or a window shorter than the wait) is let go.
+    moved(&mut r, conn(3), 500, 30);
+    r.take_pending(&mut p);
+    r.schedule_reprobe(&p[0], 30);
+    assert!(r.reprobe_due(30 + 1_000_001));
+    assert_eq!(r.next_reprobe(30 + 1_000_001).map(|f| f.conn), None);
+    assert!(!r.reprobe_due(30 + 1_000_001));
+    assert_eq!(r.counters[ResetCounter::Reprobes], 2);
+}
+
+#[test]
+fn second_rounds_are_bounded_and_can_be_turned_off() {
+    let mut r = resets(1_000_000, 1_000_000, 4096);
+    let f = Fanout { conn: conn(1), owner: Some(node(3)), origin: Origin::NodeRst };
+    for _ in 0..REPROBE_MAX + 5 {
+        r.schedule_reprobe(&f, 1);
+    }
+    assert_eq!(r.counters[ResetCounter::ReprobesSkipped], 5);
+    let cfg = ResetConfig { reprobe_ms: 0, ..ResetConfig::default() };
+    let mut off = Resets::new(&cfg, HZ);
+    off.schedule_reprobe(&f, 1);
+    assert!(!off.reprobe_due(u64::MAX));
+    assert_eq!(off.counters[ResetCounter::ReprobesSkipped], 0);
+}

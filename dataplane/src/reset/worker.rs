@@ -17,6 +17,7 @@ pub(crate) fn start(
     resets: &mut Resets,
     tx: &mut Tx<'_>,
     local: &mut Local,
+    now: u64,
 ) {
     for f in fanouts {
         // Every worker a node's answer may reach knows the entry before any probe leaves.
@@ -35,12 +36,33 @@ pub(crate) fn start(
                     tx.flush_all(local);
                 }
                 send_probes(ctx, f, links.pool, resets, tx, local);
+                // A spine's chassis appliances probe, and probe again, themselves.
+                if ctx.role != Role::Spine {
+                    resets.schedule_reprobe(f, now);
+                }
             }
         }
         let e = FanoutEvent { conn: f.conn, worker: links.index, origin: f.origin };
         if links.events.push(e).is_err() {
             resets.count_event_dropped();
         }
+    }
+}
+
+/// Probes again for the fan-outs whose second round is due: a probe, or its challenge ACK, may have been
+/// lost, or the answer may have reached a peer appliance that did not have the entry yet. A node that
+/// still holds the connection answers again (its challenge-ACK rate limit has passed); one cleared by the
+/// first round, or that never held it, refuses.
+pub(crate) fn reprobe(
+    ctx: &Context,
+    pool: &Mempool,
+    resets: &mut Resets,
+    tx: &mut Tx<'_>,
+    local: &mut Local,
+    now: u64,
+) {
+    while let Some(f) = resets.next_reprobe(now) {
+        send_probes(ctx, &f, pool, resets, tx, local);
     }
 }
 

@@ -220,7 +220,7 @@ fn sluice_once(p: &Plan, huge: bool, stateless: bool, dir: &Path, stop: &AtomicB
         cfg.push_str("\n[flows]\nenabled = false\n");
         std::fs::write(&cfg_path, cfg).map_err(|e| e.to_string())?;
     }
-    let s = procs::run_sluice(&p.sluice, &cfg_path, &json, p.seconds, stop, &[])?;
+    let s = procs::run_sluice(&p.sluice, &cfg_path, &json, p.seconds, stop, &[], &format!("{PREFIX}-sluice"))?;
     Ok(s["rx"].as_f64().unwrap_or(0.0) / s["seconds"].as_f64().unwrap_or(1.0) / 1e6)
 }
 

@@ -92,7 +92,15 @@ fn callgrind(dir: &Path, stem: &str, valgrind: &str) -> Vec<String> {
 
 fn sluice(p: &Plan, valgrind: &str, dir: &Path, stop: &AtomicBool) -> Result<u64, String> {
     let (cfg, json) = compare::sluice_config(p, false, dir)?;
-    let s = procs::run_sluice(&p.sluice, &cfg, &json, p.seconds, stop, &callgrind(dir, "sluice", valgrind))?;
+    let s = procs::run_sluice(
+        &p.sluice,
+        &cfg,
+        &json,
+        p.seconds,
+        stop,
+        &callgrind(dir, "sluice", valgrind),
+        &format!("{}-sluice", compare::PREFIX),
+    )?;
     s["rx"].as_u64().filter(|&n| n > 0).ok_or_else(|| format!("sluice received nothing: {s}"))
 }
 

@@ -88,14 +88,14 @@ pub fn runtime_dir(prefix: &str) -> PathBuf {
     Path::new("/var/run/dpdk").join(prefix)
 }
 
-/// Removes what a DPDK process that is not sluice (testpmd) left in its runtime directory; sluice removes
-/// its own when it exits.
+/// Removes what a DPDK process left in its runtime directory: testpmd always leaves it; sluice removes its
+/// own when it exits, but not if it is killed (the grace period ran out).
 pub fn remove_runtime_dir(prefix: &str) {
     let _ = std::fs::remove_dir_all(runtime_dir(prefix));
 }
 
-/// Runs sluice (behind `wrapper`, e.g. valgrind, when not empty) on `cfg` for `seconds` and returns its
-/// statistics (`--stats-json`). A run that forwarded nothing, whose counters do not add up or that left
+/// Runs sluice (behind `wrapper`, e.g. valgrind, when not empty) on `cfg`, whose EAL file prefix is
+/// `prefix`, for `seconds` and returns its statistics (`--stats-json`). A run that forwarded nothing, whose counters do not add up or that left
 /// mbufs in use is an error, not a result; so is an interrupted one.
 pub fn run_sluice(
     sluice: &Path,
@@ -104,6 +104,7 @@ pub fn run_sluice(
     seconds: u32,
     stop: &AtomicBool,
     wrapper: &[String],
+    prefix: &str,
 ) -> Result<serde_json::Value, String> {
     let log_path = json.with_extension("log");
     let log = std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
@@ -123,7 +124,10 @@ pub fn run_sluice(
         .stdout(log.try_clone().map_err(|e| e.to_string())?)
         .stderr(log);
     let grace = Duration::from_secs(if wrapper.is_empty() { 10 } else { 120 });
-    let status = Guarded::spawn(&mut cmd, grace)?.wait(stop)?;
+    let status = Guarded::spawn(&mut cmd, grace)?.wait(stop);
+    // The child is gone, however it ended: nothing of its EAL is left to use the directory.
+    remove_runtime_dir(prefix);
+    let status = status?;
     if !status.success() {
         let text = std::fs::read_to_string(&log_path).unwrap_or_default();
         return Err(format!("sluice failed ({status}): {text}"));

@@ -142,7 +142,8 @@ fn once(p: &Plan, workers: u32, mbufs: u64, dir: &Path, stop: &AtomicBool) -> Re
     let cfg = dir.join(format!("scale-{workers}.toml"));
     let json = dir.join(format!("scale-{workers}.json"));
     std::fs::write(&cfg, config_text(p, workers, mbufs)?).map_err(|e| e.to_string())?;
-    let s = procs::run_sluice(&p.base.sluice, &cfg, &json, p.base.seconds, stop, &[])?;
+    let prefix = format!("{}-sluice", compare::PREFIX);
+    let s = procs::run_sluice(&p.base.sluice, &cfg, &json, p.base.seconds, stop, &[], &prefix)?;
     let per_worker: Vec<f64> = s["workers"]
         .as_array()
         .map(|a| a.iter().map(|w| w["mpps"].as_f64().unwrap_or(0.0)).collect())

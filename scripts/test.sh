@@ -55,4 +55,6 @@ grep -q "macswap / sluice, per packet" /tmp/sluice-perf-smoke.log
 cargo test --quiet --release -p sluice-perf --bench micro
 echo "== interrupted harness runs leave nothing behind (SIGTERM and SIGKILL to sluice-perf alone)"
 bash scripts/test-interrupt.sh demo-out/client-in.pcap demo-out/node-in.pcap
+echo "== the Debian package: built, inspected, installed, verified, purged"
+bash scripts/test-package.sh
 echo "== all tests passed"

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod affinity;
+pub mod clidoc;
 pub mod config;
 pub mod console;
 pub mod digest;

@@ -9,6 +9,7 @@ mod counters;
 pub mod flows;
 pub mod hash;
 pub mod health;
+pub mod log;
 pub mod metrics;
 pub mod pipeline;
 pub mod report;

@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
-use sluice_control::Config;
+use clap::{CommandFactory, Parser};
+use sluice_control::{clidoc, Config};
 use sluice_dataplane::app::{self, RunOptions};
+use sluice_dataplane::log;
 
 /// sluice: a DPDK kernel-bypass load balancer for storage clusters.
 ///
@@ -16,11 +17,11 @@ use sluice_dataplane::app::{self, RunOptions};
 /// traffic over chassis and nodes on poll-mode worker lcores until SIGINT/SIGTERM, --duration or
 /// --exit-idle.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(name = "sluice", version, about)]
 struct Args {
     /// The configuration file.
-    #[arg(short, long)]
-    config: PathBuf,
+    #[arg(short, long, required_unless_present_any = ["man", "completions"])]
+    config: Option<PathBuf>,
     /// Only validate the configuration and print the EAL arguments it implies.
     #[arg(long)]
     check: bool,
@@ -34,12 +35,54 @@ struct Args {
     /// Stop once no packet has arrived for this many milliseconds (1 to 86400000).
     #[arg(long, value_name = "MS", value_parser = idle_ms, allow_negative_numbers = true)]
     exit_idle_ms: Option<u64>,
-    /// Print a stats line this often (0: never; at most 86400000).
-    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = interval_ms, allow_negative_numbers = true)]
-    stats_interval_ms: u64,
+    /// Print a stats line this often (0: never; at most 86400000). Default: 1000, or 0 when standard
+    /// output is the systemd journal (a line a second would be 86,400 journal lines a day).
+    #[arg(long, value_name = "MS", value_parser = interval_ms, allow_negative_numbers = true)]
+    stats_interval_ms: Option<u64>,
     /// Write the final summary as JSON to this file.
     #[arg(long, value_name = "PATH")]
     stats_json: Option<PathBuf>,
+    /// Log events at this level and above: error, warn, info, debug (debug adds one line per reset
+    /// fan-out).
+    #[arg(long, value_name = "LEVEL", default_value = "info")]
+    log_level: tracing_subscriber::filter::LevelFilter,
+    /// Print sluice's man page (roff: `sluice --man | man -l -`).
+    #[arg(long, exclusive = true)]
+    man: bool,
+    /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    #[arg(long, exclusive = true, value_name = "SHELL")]
+    completions: Option<clidoc::Shell>,
+}
+
+/// The man page's sections beyond the options.
+fn man_sections() -> Vec<clidoc::Section> {
+    vec![
+        clidoc::exit_status(&[
+            (0, "A clean stop (SIGINT, SIGTERM, --duration, --exit-idle-ms), or --check found the configuration valid."),
+            (1, "A failure while running: EAL, the ports or the workers could not start, or the summary could not be written."),
+            (2, "A usage error, or a configuration that cannot be read or is invalid: nothing was started."),
+            (3, "It stopped, but mbufs were still in use or the counters did not add up (rx + generated = tx + drops)."),
+        ]),
+        clidoc::paragraphs(
+            "SIGNALS",
+            &[
+                "SIGINT and SIGTERM stop it cleanly: with [announce] enabled it first withdraws the VIPs and waits for the routers, then the workers stop, the ports close and every mbuf is accounted for.",
+                "SIGHUP re-reads the configuration file; a change that cannot be applied at run time is refused and nothing changes. `sluicectl reload` does the same and says whether it was refused.",
+            ],
+        ),
+        clidoc::paragraphs(
+            "LOGGING",
+            &[
+                "Events (health changes, reloads, console changes, affinity moves, fan-outs, warnings) go to standard error, one line each: sluice:, the level unless it is info, the message, then fields as key=value (node, generation, reason, client). When standard error is the systemd journal (JOURNAL_STREAM), each line starts with its syslog priority (<3> error, <4> warning, <6> info, <7> debug), so journalctl -p filters by it. Stats lines and the summary go to standard output; under the journal there is no stats line unless --stats-interval-ms asks for one.",
+            ],
+        ),
+        clidoc::paragraphs(
+            "SYSTEMD",
+            &[
+                "Under a unit of Type=notify (NotifyAccess=all when a launcher starts it), sluice sends READY=1 once its ports are up, its tables built and its workers running, STATUS= with the generation and the packet rate every few seconds, and STOPPING=1 when it begins to stop.",
+            ],
+        ),
+    ]
 }
 
 /// The longest `--duration`, in seconds: a year.
@@ -75,10 +118,25 @@ fn interval_ms(s: &str) -> Result<u64, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let cfg = match Config::load(&args.config) {
+    if args.man {
+        return match clidoc::man(Args::command(), &man_sections(), &mut std::io::stdout().lock()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("sluice: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let Some(shell) = args.completions {
+        clidoc::completions(shell, Args::command(), &mut std::io::stdout().lock());
+        return ExitCode::SUCCESS;
+    }
+    let config = args.config.clone().expect("clap requires --config here");
+    log::init(args.log_level);
+    let cfg = match Config::load(&config) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("sluice: {}: {e}", args.config.display());
+            eprintln!("sluice: {}: {e}", config.display());
             return ExitCode::from(2);
         }
     };
@@ -101,9 +159,11 @@ fn main() -> ExitCode {
     let opts = RunOptions {
         duration: args.duration,
         exit_idle: args.exit_idle_ms.map(Duration::from_millis),
-        stats_interval: (args.stats_interval_ms > 0).then(|| Duration::from_millis(args.stats_interval_ms)),
+        stats_interval: Some(args.stats_interval_ms.unwrap_or(if log::is_journal(1) { 0 } else { 1000 }))
+            .filter(|&ms| ms > 0)
+            .map(Duration::from_millis),
         stats_json: args.stats_json.clone(),
-        config_path: Some(args.config.clone()),
+        config_path: Some(config),
     };
     match app::run(&cfg, &opts) {
         Ok(summary) => {

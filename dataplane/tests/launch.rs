@@ -520,8 +520,14 @@ fn systemd_unit_verifies_cleanly() {
     assert!(unit.contains("ExecStart=/usr/local/sbin/sluice-launch --config /etc/sluice/%i.toml"));
     let dir = tempfile::tempdir().unwrap();
     // Installed paths → this checkout's, which exist here (verify checks that ExecStart is executable).
+    for line in
+        ["Type=notify", "NotifyAccess=all", "ExecReload=/usr/local/bin/sluicectl reload --config /etc/sluice/%i.toml"]
+    {
+        assert!(unit.lines().any(|l| l == line), "the unit has {line}");
+    }
     let here = unit
         .replace("/usr/local/sbin/sluice-launch", script().to_str().unwrap())
+        .replace("/usr/local/bin/sluicectl", support::lab::sluicectl().to_str().unwrap())
         .replace("/usr/local/bin/sluice", sluice());
     let verify = |text: &str| {
         let p = dir.path().join("sluice@.service");

@@ -19,10 +19,10 @@ mod tables;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(version, about = "sluice's benchmark harness")]
+#[command(name = "sluice-perf", version, about = "sluice's benchmark harness")]
 struct Args {
     #[command(subcommand)]
     cmd: Cmd,
@@ -144,6 +144,10 @@ enum Cmd {
         #[arg(long, default_value = "results")]
         out: PathBuf,
     },
+    /// Print sluice-perf's man page (roff: `sluice-perf man | man -l -`).
+    Man,
+    /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    Completions { shell: sluice_control::clidoc::Shell },
     /// Latency through sluice (and, as a baseline, testpmd io) over memif at several offered loads:
     /// TSC stamps in the frames, hdrhistogram percentiles; writes latency.{json,md,svg} into --out.
     Latency {
@@ -226,7 +230,20 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), String> {
+    use sluice_control::clidoc;
     match args.cmd {
+        Cmd::Man => {
+            let exit = clidoc::exit_status(&[
+                (0, "The measurement finished and its results were written."),
+                (2, "A usage error, a failed or interrupted measurement (SIGINT or SIGTERM: hugepages, mounts, processes and runtime files are put back first)."),
+            ]);
+            clidoc::man(Args::command(), &[exit], &mut std::io::stdout().lock()).map_err(|e| e.to_string())?;
+            Ok(())
+        }
+        Cmd::Completions { shell } => {
+            clidoc::completions(shell, Args::command(), &mut std::io::stdout().lock());
+            Ok(())
+        }
         Cmd::Tables { nodes, table_sizes, algorithms, load_bound, out } => {
             let plan = tables::Plan { nodes, table_sizes, algorithms, load_bound };
             let started = std::time::Instant::now();

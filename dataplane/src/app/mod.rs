@@ -22,6 +22,7 @@ use crate::report::{self, PortSummary, Summary};
 pub mod channels;
 mod control;
 mod endpoints;
+mod notify;
 mod setup;
 
 use channels::Channels;
@@ -62,7 +63,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
     let signals = Signals::register();
     let eal = step("starting EAL", Eal::init(&cfg.eal_args()))?;
     // dpdk-dumpcap attaches through this; without it the appliance still runs, uncapturable.
-    let capture = eal.enable_packet_capture().map_err(|e| eprintln!("sluice: packet capture unavailable: {e}")).ok();
+    let capture = eal.enable_packet_capture().map_err(|e| tracing::warn!("packet capture unavailable: {e}")).ok();
     let lcores: Vec<u32> = cfg.worker_lcores().to_vec();
     let d = &cfg.dataplane;
     let pool = Arc::new(step(
@@ -89,7 +90,15 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
         endpoints::Endpoints::start(console, sockets.metrics, telemetry),
         opts.config_path.clone(),
     );
-    let seconds = control.run(opts, &signals);
+    let notify = notify::Notify::from_env();
+    notify.ready(&format!(
+        "forwarding: generation {}, {} workers, {} ports, {} nodes",
+        control.ctx.generation,
+        lcores.len(),
+        cfg.ports.len(),
+        cfg.nodes.len()
+    ));
+    let seconds = control.run(opts, &signals, &notify);
     drop(socket_file);
     drop(workers);
     let mut summary = report::summary(seconds, &channels.snapshots(), &lcores, &control.ctx.topology);

@@ -36,7 +36,7 @@ impl Signals {
             (signal_hook::consts::SIGHUP, &s.hup),
         ] {
             if let Err(e) = signal_hook::flag::register(sig, flag.clone()) {
-                eprintln!("sluice: cannot handle signal {sig}: {e}");
+                tracing::error!("cannot handle signal {sig}: {e}");
             }
         }
         s
@@ -73,10 +73,13 @@ impl Ports {
                 mtu: p.mtu,
             };
             if dpdk_sys::port::carries_mtu_unconfigured(&info, p.mtu) {
-                eprintln!(
-                    "sluice: warning: port {:?} ({}): the driver reports a {}-byte frame limit; mtu {} is carried as far as its \
+                tracing::warn!(
+                    "port {:?} ({}): the driver reports a {}-byte frame limit; mtu {} is carried as far as its \
                      ring frames (framesz) and its kernel interface's MTU allow",
-                    p.name, info.driver, info.max_rx_pktlen, p.mtu
+                    p.name,
+                    info.driver,
+                    info.max_rx_pktlen,
+                    p.mtu
                 );
             }
             step(&format!("port {:?} ({})", p.name, info.driver), id.configure_and_start(&conf, pool))?;
@@ -95,10 +98,10 @@ impl Drop for Ports {
     fn drop(&mut self) {
         for id in &self.ids {
             if let Err(e) = id.stop() {
-                eprintln!("sluice: stopping port {}: {e}", id.0);
+                tracing::warn!("stopping port {}: {e}", id.0);
             }
             if let Err(e) = id.close() {
-                eprintln!("sluice: closing port {}: {e}", id.0);
+                tracing::warn!("closing port {}: {e}", id.0);
             }
         }
     }
@@ -131,8 +134,8 @@ pub(super) fn bind_endpoints(cfg: &Config) -> Result<Sockets, AppError> {
         false => None,
     };
     if cfg.metrics.prometheus && !cfg.metrics.listen.ip().is_loopback() {
-        eprintln!(
-            "sluice: warning: the metrics endpoint listens on {}, not a loopback address: whoever reaches it reads every counter",
+        tracing::warn!(
+            "the metrics endpoint listens on {}, not a loopback address: whoever reaches it reads every counter",
             cfg.metrics.listen
         );
     }

@@ -297,7 +297,7 @@ fn status(fleet: &mut Fleet, json: bool) -> ExitCode {
     if a.agree {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        crate::exit::REFUSED.into()
     }
 }
 
@@ -320,7 +320,7 @@ fn node(fleet: &mut Fleet, change: NodeChange, json: bool) -> ExitCode {
         Ok(r) => r,
         Err(e) => {
             eprintln!("sluicectl: {e}");
-            return ExitCode::from(2);
+            return crate::exit::USAGE.into();
         }
     };
     let results: Vec<ChangeResult> = fleet
@@ -368,7 +368,7 @@ fn node(fleet: &mut Fleet, change: NodeChange, json: bool) -> ExitCode {
     if results.iter().all(|r| r.ok) && a.agree {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        crate::exit::REFUSED.into()
     }
 }
 
@@ -378,7 +378,7 @@ pub(crate) fn run(args: FleetArgs) -> ExitCode {
         Ok(m) => m,
         Err(e) => {
             eprintln!("sluicectl: {e}");
-            return ExitCode::from(2);
+            return crate::exit::USAGE.into();
         }
     };
     let mut fleet = Fleet::new(members);

@@ -342,17 +342,17 @@ pub(crate) fn run(fleet: &mut Fleet, apply: bool, watch: Option<u64>, json: bool
             true => out!("{}", serde_json::to_string_pretty(&r).expect("json")),
             false => print_round(&r, &names),
         }
-        return if r.settled() { ExitCode::SUCCESS } else { ExitCode::from(1) };
+        return if r.settled() { ExitCode::SUCCESS } else { crate::exit::REFUSED.into() };
     };
     if !(10..=86_400_000).contains(&every) {
         eprintln!("sluicectl: --watch: 10 to 86400000 ms");
-        return ExitCode::from(2);
+        return crate::exit::USAGE.into();
     }
     let stop = match Stop::on_signals() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("sluicectl: {e}");
-            return ExitCode::from(2);
+            return crate::exit::USAGE.into();
         }
     };
     let mut prev: Option<Round> = None;

@@ -10,13 +10,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args as ClapArgs, Parser, Subcommand};
+use clap::{Args as ClapArgs, CommandFactory, Parser, Subcommand};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sluice_control::affinity::Filter;
 use sluice_control::config::{ForwardMode, MacAddr, NodeConfig, NodeState};
 use sluice_control::console::{Request, Response};
-use sluice_control::{maglev, Config, Topology};
+use sluice_control::{clidoc, maglev, Config, Topology};
 
 /// Prints a line to stdout, ignoring a reader that went away (`sluicectl nodes | head`).
 macro_rules! out {
@@ -26,6 +26,7 @@ macro_rules! out {
 }
 
 mod client;
+mod exit;
 mod fleet;
 mod fleet_health;
 mod render;
@@ -34,7 +35,7 @@ mod top;
 mod watch;
 
 #[derive(Parser, Debug)]
-#[command(version, about = "Operate a sluice appliance")]
+#[command(name = "sluicectl", version, about = "Operate a sluice appliance")]
 struct Args {
     #[command(subcommand)]
     cmd: Cmd,
@@ -206,6 +207,10 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Print sluicectl's man page (roff: `sluicectl man | man -l -`).
+    Man,
+    /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clidoc::Shell },
 }
 
 #[derive(Serialize)]
@@ -336,14 +341,21 @@ fn remote(target: Target, req: Result<Request, String>) -> ExitCode {
         Ok(r) => r,
         Err(e) => {
             eprintln!("sluicectl: {e}");
-            return ExitCode::from(2);
+            return exit::USAGE.into();
         }
     };
-    match ask(&target, &req) {
+    let path = match socket_path(target.socket.as_ref(), target.config.as_ref()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("sluicectl: {e}");
+            return exit::USAGE.into();
+        }
+    };
+    match client::exchange(&path, &req, Duration::from_secs(10)) {
         Ok(resp) => render::show(&target, &req, resp),
         Err(e) => {
             eprintln!("sluicectl: {e}");
-            ExitCode::from(2)
+            exit::UNREACHABLE.into()
         }
     }
 }
@@ -376,6 +388,20 @@ fn main() -> ExitCode {
             };
             remote(target, Ok(req))
         }
+        Cmd::Man => {
+            let mut out = std::io::stdout().lock();
+            match clidoc::man(Args::command(), &[exit::section()], &mut out) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("sluicectl: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Cmd::Completions { shell } => {
+            clidoc::completions(shell, Args::command(), &mut std::io::stdout().lock());
+            ExitCode::SUCCESS
+        }
         Cmd::Fleet(args) => fleet::run(args),
         Cmd::Speaker(args) => speaker::run(args),
         Cmd::Check { config, json } => {
@@ -383,7 +409,7 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("sluicectl: {}: {e}", config.display());
-                    return ExitCode::from(2);
+                    return exit::USAGE.into();
                 }
             };
             let r = report(&cfg);

@@ -19,7 +19,7 @@ use crate::Target;
 pub(crate) fn show(target: &Target, req: &Request, resp: Response) -> ExitCode {
     if !resp.ok {
         eprintln!("sluicectl: {}", resp.error.unwrap_or_default());
-        return ExitCode::from(1);
+        return crate::exit::REFUSED.into();
     }
     if target.json {
         out!("{}", serde_json::to_string_pretty(resp.data.as_ref().unwrap_or(&Value::Null)).expect("json"));

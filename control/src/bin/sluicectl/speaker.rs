@@ -189,7 +189,7 @@ impl Bird {
 
 fn fail(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("sluicectl: {e}");
-    ExitCode::from(2)
+    crate::exit::USAGE.into()
 }
 
 /// Runs the speaker until SIGINT or SIGTERM.
@@ -270,7 +270,7 @@ pub(crate) fn run(args: SpeakerArgs) -> ExitCode {
         }
         false => {
             eprintln!("{} speaker: stopped, but BIRD did not take every withdrawal", timestamp());
-            ExitCode::from(1)
+            crate::exit::REFUSED.into()
         }
     }
 }

@@ -136,14 +136,14 @@ fn fetch(target: &Target) -> Result<StatsAnswer, String> {
 pub fn run(target: &Target, count: u32, interval: f64) -> ExitCode {
     if !(0.1..=3600.0).contains(&interval) {
         eprintln!("sluicectl: --interval {interval} is outside 0.1..=3600 seconds");
-        return ExitCode::from(2);
+        return crate::exit::USAGE.into();
     }
     let every = Duration::from_secs_f64(interval);
     let mut prev = match fetch(target) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("sluicectl: {e}");
-            return ExitCode::from(2);
+            return crate::exit::UNREACHABLE.into();
         }
     };
     let mut t_prev = Instant::now();
@@ -226,7 +226,7 @@ pub fn run(target: &Target, count: u32, interval: f64) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sluicectl: {e}");
-            ExitCode::from(2)
+            crate::exit::UNREACHABLE.into()
         }
     }
 }

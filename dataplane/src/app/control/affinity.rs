@@ -70,9 +70,13 @@ impl AffinityPart {
         let Some(a) = &self.table else { return };
         let kind = a.kind();
         for m in moves {
-            eprintln!(
-                "sluice: affinity: client {} moved {} -> {} ({:?})",
-                m.client.display(kind),
+            let client = m.client.display(kind);
+            tracing::info!(
+                %client,
+                from = %m.from,
+                to = %m.to,
+                reason = ?m.reason,
+                "affinity: client {client} moved {} -> {} ({:?})",
                 m.from,
                 m.to,
                 m.reason

@@ -288,7 +288,7 @@ impl Control {
     fn affinity_change(&mut self, r: Result<String, sluice_control::ConfigError>) -> Result<AppliedAnswer, String> {
         let msg = r.map_err(|e| format!("refused, nothing changed: {e}"))?;
         self.publish_affinity();
-        eprintln!("sluice: affinity: {msg} (generation {})", self.ctx.generation);
+        tracing::info!(generation = self.ctx.generation, "affinity: {msg} (generation {})", self.ctx.generation);
         Ok(AppliedAnswer::at(msg, self.ctx.generation))
     }
 
@@ -302,7 +302,7 @@ impl Control {
             (Standing::Draining, false) => "ready: the VIPs are announced again",
         };
         self.standing.standing = if drain { Standing::Draining } else { Standing::Ready };
-        eprintln!("sluice: appliance {msg}");
+        tracing::info!(standing = self.standing.standing.name(), "appliance {msg}");
         Ok(AppliedAnswer {
             applied: msg.into(),
             generation: None,
@@ -336,7 +336,7 @@ impl Control {
             self.channels.workers(),
             took.as_micros()
         );
-        eprintln!("sluice: health: {msg}");
+        tracing::info!(node = name, generation = self.ctx.generation, "health: {msg}");
         Ok(AppliedAnswer::at(msg, self.ctx.generation))
     }
 
@@ -352,7 +352,7 @@ impl Control {
         let refused = |e: &dyn std::fmt::Display| format!("refused, nothing changed: {e}");
         let new = console::apply(&self.cfg, req).map_err(|e| refused(&e))?.ok_or("nothing to change")?;
         let msg = self.apply(new, "console").map_err(|e| refused(&e))?;
-        eprintln!("sluice: {msg} ({req:?})");
+        tracing::info!(generation = self.ctx.generation, request = ?req, "{msg} ({req:?})");
         Ok(AppliedAnswer::at(msg, self.ctx.generation))
     }
 }

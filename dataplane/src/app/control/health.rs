@@ -71,11 +71,14 @@ impl HealthPart {
         let fleet = cfg.health.scope == HealthScope::Fleet;
         for c in &changes {
             let state = if c.up { "up" } else { "down" };
-            match fleet {
-                false => eprintln!("sluice: health: node {} is {state} after {}", c.node, c.why),
-                true => eprintln!(
-                    "sluice: health: node {} checks {state} from here after {} (the fleet decides)",
-                    c.node, c.why
+            let (node, reason) = (&c.node, &c.why);
+            match (fleet, c.up) {
+                (false, true) => tracing::info!(%node, %reason, "health: node {node} is {state} after {reason}"),
+                (false, false) => tracing::warn!(%node, %reason, "health: node {node} is {state} after {reason}"),
+                (true, _) => tracing::info!(
+                    %node,
+                    %reason,
+                    "health: node {node} checks {state} from here after {reason} (the fleet decides)"
                 ),
             }
             remember(&mut self.events, c.clone());

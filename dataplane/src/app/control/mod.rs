@@ -18,17 +18,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use dpdk_sys::PortId;
-use sluice_control::config::HealthScope;
+use sluice_control::config::{HealthScope, NodeState};
 use sluice_control::Config;
 
 use super::channels::Channels;
 use super::endpoints::Endpoints;
+use super::notify::Notify;
 use super::setup::{Ports, Signals};
 use super::RunOptions;
 use crate::pipeline::Context;
 use crate::report::interval_line;
 use crate::stats;
 use sluice_control::report::WorkerCounters;
+
+/// How often systemd's STATUS= line is refreshed.
+const STATUS_EVERY: Duration = Duration::from_secs(5);
 
 mod affinity;
 mod console;
@@ -128,8 +132,9 @@ impl Control {
         if !changes.is_empty() && self.cfg.health.scope == HealthScope::Appliance {
             let cfg = self.cfg.clone();
             let took = self.rebuild(&cfg);
-            eprintln!(
-                "sluice: health: generation {} adopted by all {} workers in {} us",
+            tracing::info!(
+                generation = self.ctx.generation,
+                "health: generation {} adopted by all {} workers in {} us",
                 self.ctx.generation,
                 self.channels.workers(),
                 took.as_micros()
@@ -139,10 +144,11 @@ impl Control {
 
     /// Runs until a signal, the duration or idleness says stop; then tells the workers to stop. Returns
     /// seconds run.
-    pub(super) fn run(&mut self, opts: &RunOptions, signals: &Signals) -> f64 {
+    pub(super) fn run(&mut self, opts: &RunOptions, signals: &Signals, notify: &Notify) -> f64 {
         let (signalled, hup) = (&signals.stop, &signals.hup);
         let start = Instant::now();
         let mut last_print = start;
+        let (mut last_status, mut status_rx) = (start, 0u64);
         let mut printed = self.snapshots();
         let mut last_rx = 0u64;
         let mut last_change = start;
@@ -152,10 +158,11 @@ impl Control {
             let now = Instant::now();
             if signalled.load(Relaxed) && stop_asked.is_none() {
                 if !self.cfg.announce.enabled {
-                    eprintln!("sluice: signal received, stopping");
+                    tracing::info!("signal received, stopping");
                     break;
                 }
-                eprintln!("sluice: signal received: withdrawing the VIPs, then stopping");
+                tracing::info!("signal received: withdrawing the VIPs, then stopping");
+                notify.stopping("withdrawing the VIPs, then stopping");
                 self.standing.standing = Standing::Stopping;
                 stop_asked = Some(now);
             }
@@ -166,8 +173,14 @@ impl Control {
             }
             if hup.swap(false, Relaxed) {
                 match self.reload() {
-                    Ok(msg) => eprintln!("sluice: {msg}"),
-                    Err(e) => eprintln!("sluice: reload refused, nothing changed: {e}"),
+                    Ok(msg) => {
+                        tracing::info!(generation = self.ctx.generation, "{msg}");
+                        notify.status(&format!("generation {}: reloaded", self.ctx.generation));
+                    }
+                    Err(e) => {
+                        tracing::warn!(generation = self.ctx.generation, reason = %e, "reload refused, nothing changed: {e}");
+                        notify.status(&format!("generation {}: the last reload was refused", self.ctx.generation));
+                    }
                 }
             }
             self.tick();
@@ -187,6 +200,16 @@ impl Control {
             if opts.exit_idle.is_some_and(|d| now - last_change >= d) {
                 break;
             }
+            if now - last_status >= STATUS_EVERY && stop_asked.is_none() {
+                let mpps = (rx - status_rx) as f64 / (now - last_status).as_secs_f64() / 1e6;
+                let up = self.ctx.topology.nodes.iter().filter(|n| n.state == NodeState::Active).count();
+                notify.status(&format!(
+                    "generation {}: {mpps:.3} Mpps received, {up} of {} nodes active",
+                    self.ctx.generation,
+                    self.ctx.topology.nodes.len()
+                ));
+                (last_status, status_rx) = (now, rx);
+            }
             if let Some(iv) = opts.stats_interval {
                 if now - last_print >= iv {
                     let secs = (now - last_print).as_secs_f64();
@@ -199,6 +222,9 @@ impl Control {
                     last_print = now;
                 }
             }
+        }
+        if stop_asked.is_none() {
+            notify.stopping("stopping");
         }
         self.channels.stop.store(true, Relaxed);
         (Instant::now() - start).as_secs_f64()

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use super::remember;
 use crate::app::channels::Channels;
@@ -20,13 +20,33 @@ pub(super) struct ResetPart {
     /// bounded and none older than the moved window.
     tables: VecDeque<Prior>,
     affinity: VecDeque<Prior>,
+    /// Fan-outs not yet counted in a log line, and when the last line went out.
+    unlogged: u64,
+    logged_at: Option<Instant>,
 }
 
 impl ResetPart {
     /// Takes the fan-out events the workers queued.
     pub fn take_events(&mut self, ch: &Channels) {
         while let Some(e) = ch.fanout_events.pop() {
+            let c = &e.conn;
+            tracing::debug!(
+                client = %c.client.to_ip(),
+                client_port = c.cport,
+                vip = %c.vip.to_ip(),
+                vip_port = c.vport,
+                worker = e.worker,
+                origin = ?e.origin,
+                "reset: fan-out started"
+            );
+            self.unlogged += 1;
             remember(&mut self.recent, e);
+        }
+        // At most a line a second at info, however many connections a change resets.
+        let now = Instant::now();
+        if self.unlogged > 0 && self.logged_at.is_none_or(|t| now - t >= Duration::from_secs(1)) {
+            tracing::info!(fanouts = self.unlogged, "reset: {} fan-outs started", self.unlogged);
+            (self.unlogged, self.logged_at) = (0, Some(now));
         }
     }
 

@@ -44,9 +44,13 @@ impl StandingPart {
     pub fn may_stop(&self, a: &AnnounceConfig, now: Instant, asked: Instant) -> bool {
         let settled = self.withdrawn_told.is_some_and(|t| now - t >= Duration::from_millis(a.settle_ms));
         if settled {
-            eprintln!("sluice: the speaker withdrew the VIPs {} ms ago: stopping", a.settle_ms);
+            tracing::info!(settle_ms = a.settle_ms, "the speaker withdrew the VIPs {} ms ago: stopping", a.settle_ms);
         } else if now - asked >= Duration::from_millis(a.stop_wait_ms) {
-            eprintln!("sluice: no speaker withdrew the VIPs within {} ms: stopping", a.stop_wait_ms);
+            tracing::warn!(
+                stop_wait_ms = a.stop_wait_ms,
+                "no speaker withdrew the VIPs within {} ms: stopping",
+                a.stop_wait_ms
+            );
         } else {
             return false;
         }

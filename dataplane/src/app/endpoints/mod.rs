@@ -89,7 +89,7 @@ impl Drop for Endpoints {
 
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) {
     if let Err(e) = std::thread::Builder::new().name(name.into()).spawn(f) {
-        eprintln!("sluice: cannot start the {name} thread: {e}");
+        tracing::error!("cannot start the {name} thread: {e}");
     }
 }
 

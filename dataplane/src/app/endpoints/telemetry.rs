@@ -23,7 +23,7 @@ pub fn register_telemetry() -> View {
             crate::report::telemetry_entries(&v[part])
         });
         if let Err(e) = dpdk_sys::telemetry::register(cmd, help, handler) {
-            eprintln!("sluice: telemetry command {cmd} not registered: {e}");
+            tracing::warn!("telemetry command {cmd} not registered: {e}");
         }
     }
     view

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Installs what building and running sluice needs on Debian bookworm, only where missing:
 # DPDK 22.11 (runtime, tools, headers), libclang (bindgen), pkg-config, and the tools the tests use
-# (valgrind: sluice-perf instructions), and the routing software of the ECMP lab (scripts/ecmp_lab.sh:
-# FRR, BIRD 2, socat), and nftables (a lab test drops a node's probes). The lab runs FRR and BIRD
-# inside its own namespaces only: their packaged services
-# are kept from starting while they install (a policy-rc.d for the time of the install, where none
-# exists) and disabled afterwards, so that no routing daemon runs in the root namespace.
+# (valgrind: sluice-perf instructions; nftables: a lab test drops a node's probes; lintian: the package
+# test), and the routing software of the ECMP lab (scripts/ecmp_lab.sh: FRR, BIRD 2, socat). The lab runs
+# FRR and BIRD inside its own namespaces only: their packaged services are kept from starting while they
+# install (a policy-rc.d for the time of the install, where none exists) and disabled afterwards, so that
+# no routing daemon runs in the root namespace.
 # Needs root (or sudo) when something is missing. Safe to run again.
 set -euo pipefail
 
-pkgs=(dpdk dpdk-dev libdpdk-dev libclang-dev pkg-config iproute2 ethtool tcpdump python3 systemd kmod pciutils util-linux shellcheck valgrind frr bird2 socat nftables)
+pkgs=(dpdk dpdk-dev libdpdk-dev libclang-dev pkg-config iproute2 ethtool tcpdump python3 systemd kmod pciutils util-linux shellcheck valgrind frr bird2 socat nftables lintian)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

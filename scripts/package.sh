@@ -34,6 +34,6 @@ for u in scripts/systemd/*.service; do
       -e 's|/usr/local/share/doc/sluice|/usr/share/doc/sluice|g' "$u" >"$assets/units/$(basename "$u")"
 done
 rm -f target/debian/sluice_*.deb
-cargo deb --no-build -p sluice-dataplane -o target/debian/
+cargo deb --no-build --strip -p sluice-dataplane -o target/debian/ 2>&1 | grep -v "^warning: Only source paths starting with" || true
 deb=$(ls target/debian/sluice_*.deb)
 echo "package: $deb"

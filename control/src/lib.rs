@@ -12,6 +12,7 @@ pub mod health;
 pub mod maglev;
 pub mod rendezvous;
 pub mod report;
+pub mod runtime;
 pub mod topology;
 
 pub use config::{Config, ConfigError};

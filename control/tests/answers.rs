@@ -188,6 +188,19 @@ fn applied_answers_round_trip() {
     let a: AppliedAnswer = round_trip(json!({ "applied": "draining", "appliance": "draining" }));
     assert_eq!((a.generation, a.appliance.as_deref()), (None, Some("draining")));
     let _: AppliedAnswer = round_trip(json!({ "applied": "reloaded: nothing changed" }));
+    let p: ReloadPlan = round_trip(json!({
+        "changes": ["node a1: Active -> Draining"], "refused": "[ports] cannot change while running (restart)",
+        "kept": ["weight b2 300"], "dropped": ["drain zz: no longer applies"]
+    }));
+    assert_eq!(p.kept, ["weight b2 300"]);
+    let p: ReloadPlan = round_trip(json!({ "changes": [], "kept": [], "dropped": [] }));
+    assert_eq!(p.refused, None);
+}
+
+#[test]
+fn a_bare_reload_request_is_still_a_reload() {
+    let r: Request = serde_json::from_str(r#"{"cmd":"reload"}"#).unwrap();
+    assert_eq!(r, Request::Reload { diff: false, discard_runtime: false });
 }
 
 #[test]

@@ -265,11 +265,14 @@ pub struct ConsoleConfig {
     pub socket: Option<std::path::PathBuf>,
     /// Its permission bits (owner-only by default).
     pub mode: u32,
+    /// Where the changes made at run time (node changes, pins) are kept across reloads and restarts;
+    /// default: beside the configuration file, `NAME.toml` → `NAME.state.json`.
+    pub state_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ConsoleConfig {
     fn default() -> Self {
-        ConsoleConfig { enabled: true, socket: None, mode: 0o600 }
+        ConsoleConfig { enabled: true, socket: None, mode: 0o600, state_file: None }
     }
 }
 

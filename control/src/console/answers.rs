@@ -320,6 +320,22 @@ pub struct AppliedAnswer {
     pub appliance: Option<String>,
 }
 
+/// The answer to `reload` with `diff`: what a reload would do, nothing applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ReloadPlan {
+    /// What would change in the running configuration, one line each (`node a1: Active -> Draining`).
+    pub changes: Vec<String>,
+    /// Why the reload would be refused (a section that cannot change while running), if it would.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+    /// Runtime changes kept over the file (`drain n2`).
+    #[serde(default)]
+    pub kept: Vec<String>,
+    /// Runtime changes the reload would drop, each with why.
+    #[serde(default)]
+    pub dropped: Vec<String>,
+}
+
 impl AppliedAnswer {
     /// A change that left `generation`.
     pub fn at(applied: impl Into<String>, generation: u64) -> AppliedAnswer {

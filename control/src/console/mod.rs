@@ -46,8 +46,15 @@ pub enum Request {
     },
     /// The latest reset fan-outs, newest first.
     Resets,
-    /// Re-read the configuration file (as SIGHUP does).
-    Reload,
+    /// Re-read the configuration file and apply it with the runtime changes kept over it (as SIGHUP
+    /// does). `diff`: only say what that would change. `discard_runtime`: forget the runtime changes and
+    /// apply the file alone.
+    Reload {
+        #[serde(default)]
+        diff: bool,
+        #[serde(default)]
+        discard_runtime: bool,
+    },
     /// Affinity entries matching a filter, heaviest first, and the table's counters.
     Affinity {
         #[serde(default)]

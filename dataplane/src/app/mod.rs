@@ -61,6 +61,10 @@ fn step<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> Result<T, AppEr
 /// Runs the appliance for a validated configuration. Returns the summary after a clean stop.
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
     let signals = Signals::register();
+    // The changes made at run time, kept over the configuration file (node changes now, pins once the
+    // affinity table exists).
+    let (runtime, cfg) = control::RuntimePart::load(cfg, opts.config_path.as_deref());
+    let cfg = &cfg;
     let eal = step("starting EAL", Eal::init(&cfg.eal_args()))?;
     // dpdk-dumpcap attaches through this; without it the appliance still runs, uncapturable.
     let capture = eal.enable_packet_capture().map_err(|e| tracing::warn!("packet capture unavailable: {e}")).ok();
@@ -88,8 +92,9 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
         channels.clone(),
         flows,
         endpoints::Endpoints::start(console, sockets.metrics, telemetry),
-        opts.config_path.clone(),
+        runtime,
     );
+    control.replay_pins();
     let notify = notify::Notify::from_env();
     notify.ready(&format!(
         "forwarding: generation {}, {} workers, {} ports, {} nodes",

@@ -183,10 +183,17 @@ enum Cmd {
         #[arg(long, default_value_t = 1.0)]
         interval: f64,
     },
-    /// Re-read the appliance's configuration file (as SIGHUP does).
+    /// Re-read the appliance's configuration file (as SIGHUP does) and apply it, with the changes made
+    /// at run time (node changes, pins) kept over it; exits 1, nothing changed, when it is refused.
     Reload {
         #[command(flatten)]
         target: Target,
+        /// Only show what a reload would change, and which runtime changes it keeps or drops.
+        #[arg(long, conflicts_with = "discard_runtime")]
+        diff: bool,
+        /// Forget the changes made at run time and apply the file alone.
+        #[arg(long)]
+        discard_runtime: bool,
     },
     /// Drain or undrain the appliance (its BGP announcement), or show what it announces.
     Appliance {
@@ -364,7 +371,7 @@ fn main() -> ExitCode {
     match Args::parse().cmd {
         Cmd::Status { target } => remote(target, Ok(Request::Status)),
         Cmd::Stats { target } => remote(target, Ok(Request::Stats)),
-        Cmd::Reload { target } => remote(target, Ok(Request::Reload)),
+        Cmd::Reload { target, diff, discard_runtime } => remote(target, Ok(Request::Reload { diff, discard_runtime })),
         Cmd::Resets { target } => remote(target, Ok(Request::Resets)),
         Cmd::Nodes { target, cmd } => remote(target, node_request(cmd.unwrap_or(NodeCmd::List))),
         Cmd::Health { target } => remote(target, Ok(Request::Health)),

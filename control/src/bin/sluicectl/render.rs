@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sluice_control::console::{
-    AffinityAnswer, Announcement, AppliedAnswer, HealthAnswer, NodesAnswer, Request, ResetsAnswer, Response,
+    AffinityAnswer, Announcement, AppliedAnswer, HealthAnswer, NodesAnswer, ReloadPlan, Request, ResetsAnswer, Response,
     StatsAnswer, StatusAnswer,
 };
 
@@ -33,6 +33,7 @@ pub(crate) fn show(target: &Target, req: &Request, resp: Response) -> ExitCode {
         Request::Affinity { .. } => with(&resp, affinity),
         Request::Health => with(&resp, health),
         Request::Announce { .. } => with(&resp, announcement),
+        Request::Reload { diff: true, .. } => with(&resp, plan),
         _ => with(&resp, applied),
     };
     if !shown {
@@ -225,6 +226,23 @@ fn resets(list: &ResetsAnswer) {
     out!("{:<18} {:<44} {:<28} {:>6}  started by", "at (unix s)", "client", "vip", "worker");
     for e in list {
         out!("{:<18.3} {:<44} {:<28} {:>6}  {}", e.at, e.client.to_string(), e.vip.to_string(), e.worker, e.started_by);
+    }
+}
+
+fn plan(p: &ReloadPlan) {
+    match (&p.refused, p.changes.is_empty()) {
+        (Some(why), _) => out!("a reload would be refused, nothing would change: {why}"),
+        (None, true) => out!("a reload would change nothing"),
+        (None, false) => out!("a reload would change:"),
+    }
+    for c in &p.changes {
+        out!("  {c}");
+    }
+    for k in &p.kept {
+        out!("runtime change kept over the file: {k}");
+    }
+    for d in &p.dropped {
+        out!("runtime change dropped: {d}");
     }
 }
 

@@ -60,7 +60,8 @@ impl Control {
             Request::ApplianceDrain => answer(self.appliance_standing(true)),
             Request::ApplianceUndrain => answer(self.appliance_standing(false)),
             Request::NodeHealth { name, up } => answer(self.node_health(&name, up)),
-            Request::Reload => answer(self.reload_answer()),
+            Request::Reload { diff: true, .. } => answer(self.reload_plan()),
+            Request::Reload { discard_runtime, .. } => answer(self.reload_answer(discard_runtime)),
             Request::NodeAdd { .. }
             | Request::NodeRemove { .. }
             | Request::NodeWeight { .. }
@@ -256,20 +257,24 @@ impl Control {
     }
 
     /// `affinity_pin`: pins a client VM to an active CVM.
-    fn affinity_pin(&mut self, client: &str, node: &str) -> Result<AppliedAnswer, String> {
+    pub(super) fn affinity_pin(&mut self, client: &str, node: &str) -> Result<AppliedAnswer, String> {
         let now = self.now_ms();
         let topo = self.ctx.topology.clone();
         let a = self.affinity.table.as_mut().ok_or(AFFINITY_OFF)?;
         let r = ClientId::parse(a.kind(), client).and_then(|c| a.pin(c, node, &topo, now));
-        self.affinity_change(r.map(|_| format!("pinned {client} to {node}")))
+        let answer = self.affinity_change(r.map(|_| format!("pinned {client} to {node}")))?;
+        self.runtime.record(&Request::AffinityPin { client: client.into(), node: node.into() });
+        Ok(answer)
     }
 
     /// `affinity_unpin`: turns a pin back into a learned entry.
-    fn affinity_unpin(&mut self, client: &str) -> Result<AppliedAnswer, String> {
+    pub(super) fn affinity_unpin(&mut self, client: &str) -> Result<AppliedAnswer, String> {
         let now = self.now_ms();
         let a = self.affinity.table.as_mut().ok_or(AFFINITY_OFF)?;
         let r = ClientId::parse(a.kind(), client).and_then(|c| a.unpin(c, now));
-        self.affinity_change(r.map(|_| format!("unpinned {client}")))
+        let answer = self.affinity_change(r.map(|_| format!("unpinned {client}")))?;
+        self.runtime.record(&Request::AffinityUnpin { client: client.into() });
+        Ok(answer)
     }
 
     /// `affinity_flush`: forgets learned entries (of one CVM, or all).
@@ -341,8 +346,9 @@ impl Control {
     }
 
     /// `reload`: re-reads the configuration file (as SIGHUP does).
-    fn reload_answer(&mut self) -> Result<AppliedAnswer, String> {
-        let msg = self.reload().map_err(|e| format!("reload refused, nothing changed: {e}"))?;
+    fn reload_answer(&mut self, discard: bool) -> Result<AppliedAnswer, String> {
+        let msg = self.reload_with(discard).map_err(|e| format!("reload refused, nothing changed: {e}"))?;
+        tracing::info!(generation = self.ctx.generation, "{msg}");
         Ok(AppliedAnswer { applied: msg, generation: None, appliance: None })
     }
 
@@ -352,6 +358,7 @@ impl Control {
         let refused = |e: &dyn std::fmt::Display| format!("refused, nothing changed: {e}");
         let new = console::apply(&self.cfg, req).map_err(|e| refused(&e))?.ok_or("nothing to change")?;
         let msg = self.apply(new, "console").map_err(|e| refused(&e))?;
+        self.runtime.record(req);
         tracing::info!(generation = self.ctx.generation, request = ?req, "{msg} ({req:?})");
         Ok(AppliedAnswer::at(msg, self.ctx.generation))
     }

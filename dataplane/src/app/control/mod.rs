@@ -42,6 +42,9 @@ mod metrics;
 mod publish;
 mod reload;
 mod reset;
+mod runtime;
+
+pub(super) use runtime::RuntimePart;
 mod standing;
 mod telemetry;
 
@@ -78,6 +81,7 @@ pub(super) struct Control {
     resets: reset::ResetPart,
     flows: FlowState,
     standing: StandingPart,
+    runtime: runtime::RuntimePart,
     last_telemetry: Instant,
 }
 
@@ -89,14 +93,16 @@ impl Control {
         channels: Arc<Channels>,
         flows: FlowState,
         endpoints: Endpoints,
-        config_path: Option<PathBuf>,
+        runtime: runtime::RuntimePart,
     ) -> Control {
         let names: Vec<&str> = ctx.topology.nodes.iter().map(|n| n.name.as_str()).collect();
+        let config_path = runtime.config_path.clone();
         Control {
             health: health::HealthPart::new(cfg, &names),
             affinity: affinity::AffinityPart::new(cfg),
             resets: reset::ResetPart::default(),
             standing: StandingPart::default(),
+            runtime,
             flows,
             adoption: hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
             last_telemetry: Instant::now() - Duration::from_secs(1),

@@ -7,16 +7,14 @@ use sluice_control::Config;
 use super::Control;
 
 impl Control {
-    /// Re-reads the configuration file and applies it (see [`Control::apply`]).
+    /// Re-reads the configuration file and applies it with the runtime changes kept over it (see
+    /// [`Control::reload_with`]).
     pub(super) fn reload(&mut self) -> Result<String, String> {
-        let path = self.config_path.clone().ok_or("no configuration file to re-read")?;
-        let new = Config::load(&path).map_err(|e| e.to_string())?;
-        self.apply(new, &path.display().to_string()).map(|m| format!("reloaded: {m}"))
+        self.reload_with(false)
     }
 
-    /// Publishes a validated configuration that changes only VIPs, chassis, nodes and the drain timeout:
-    /// every worker gets the new context. Anything else is refused and nothing changes.
-    pub(super) fn apply(&mut self, new: Config, source: &str) -> Result<String, String> {
+    /// The section of `new` that cannot change while running, if it differs from the running one.
+    pub(super) fn unchangeable(&self, new: &Config) -> Option<String> {
         for (what, same) in [
             ("eal", new.eal == self.cfg.eal),
             ("dataplane", new.dataplane == self.cfg.dataplane),
@@ -39,8 +37,17 @@ impl Control {
             ("role", new.role == self.cfg.role && new.this_chassis == self.cfg.this_chassis),
         ] {
             if !same {
-                return Err(format!("[{what}] cannot change while running (restart)"));
+                return Some(format!("[{what}] cannot change while running (restart)"));
             }
+        }
+        None
+    }
+
+    /// Publishes a validated configuration that changes only VIPs, chassis, nodes and the drain timeout:
+    /// every worker gets the new context. Anything else is refused and nothing changes.
+    pub(super) fn apply(&mut self, new: Config, source: &str) -> Result<String, String> {
+        if let Some(why) = self.unchangeable(&new) {
+            return Err(why);
         }
         let took = self.rebuild(&new);
         let generation = self.ctx.generation;

@@ -11,7 +11,7 @@ build=1
 
 if ! cargo deb --version >/dev/null 2>&1; then
   echo "package: installing cargo-deb"
-  cargo install --quiet --locked cargo-deb
+  cargo install --quiet --locked cargo-deb --version 3.8.0
 fi
 ((build)) && cargo build --release --quiet
 
@@ -34,6 +34,12 @@ for u in scripts/systemd/*.service; do
       -e 's|/usr/local/share/doc/sluice|/usr/share/doc/sluice|g' "$u" >"$assets/units/$(basename "$u")"
 done
 rm -f target/debian/sluice_*.deb
-cargo deb --no-build --strip -p sluice-dataplane -o target/debian/ 2>&1 | grep -v "^warning: Only source paths starting with" || true
+if ! cargo deb --no-build --strip -p sluice-dataplane -o target/debian/ >"$assets/cargo-deb.log" 2>&1; then
+  cat "$assets/cargo-deb.log" >&2
+  echo "package: cargo deb failed" >&2
+  exit 1
+fi
+# Its notes on assets outside target/release (generated above, on purpose) are left out.
+grep -v "^warning: Only source paths starting with" "$assets/cargo-deb.log" || true
 deb=$(ls target/debian/sluice_*.deb)
 echo "package: $deb"

@@ -49,7 +49,11 @@ impl RuntimeState {
                 let s: RuntimeState =
                     serde_json::from_str(&text).map_err(|e| format!("{}: unreadable state: {e}", path.display()))?;
                 if s.version != VERSION {
-                    return Err(format!("{}: state version {} (this sluice reads {VERSION})", path.display(), s.version));
+                    return Err(format!(
+                        "{}: state version {} (this sluice reads {VERSION})",
+                        path.display(),
+                        s.version
+                    ));
                 }
                 Ok(s)
             }
@@ -63,9 +67,17 @@ impl RuntimeState {
         let s = RuntimeState { version: VERSION, changes: self.changes.clone() };
         let text = serde_json::to_string_pretty(&s).expect("requests serialise");
         let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, text + "\n")
-            .and_then(|()| std::fs::rename(&tmp, path))
-            .map_err(|e| format!("{}: {e}", path.display()))
+        // Durable before it replaces the old file, and the rename durable too: a power cut leaves the
+        // old state or the new, never an empty file.
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut f, (text + "\n").as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)?;
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            std::fs::File::open(dir)?.sync_all()
+        };
+        write().map_err(|e| format!("{}: {e}", path.display()))
     }
 
     pub fn changes(&self) -> &[Request] {
@@ -106,8 +118,33 @@ impl RuntimeState {
         if !Self::keeps(req) {
             return;
         }
-        let slot = slot(req);
-        self.changes.retain(|c| !superseded(&slot, &self::slot(c)));
+        let (what, name) = slot(req);
+        match req {
+            // Everything about the node before goes, but a removal of the file's node stays: remove then
+            // add replaces the file's node with this one.
+            Request::NodeAdd { .. } => self.changes.retain(|c| {
+                let (w, n) = slot(c);
+                n != name || w == "pin" || matches!(c, Request::NodeRemove { .. })
+            }),
+            Request::NodeRemove { .. } => {
+                let added_here =
+                    self.changes.iter().any(|c| matches!(c, Request::NodeAdd { node } if node.name == name));
+                self.changes.retain(|c| {
+                    let (w, n) = slot(c);
+                    n != name || w == "pin" || matches!(c, Request::NodeRemove { .. })
+                });
+                // A node added at run time and removed again: nothing of it is left to keep.
+                if added_here {
+                    return;
+                }
+            }
+            // An unpin undoes a pin made at run time: the pin is forgotten, nothing is kept for it.
+            Request::AffinityUnpin { .. } => {
+                self.changes.retain(|c| slot(c) != ("pin", name.clone()));
+                return;
+            }
+            _ => self.changes.retain(|c| slot(c) != (what, name.clone())),
+        }
         if self.changes.len() == MAX_CHANGES {
             self.changes.remove(0);
         }
@@ -160,12 +197,6 @@ fn slot(req: &Request) -> (&'static str, String) {
         Request::AffinityPin { client, .. } | Request::AffinityUnpin { client } => ("pin", client.clone()),
         _ => ("", String::new()),
     }
-}
-
-/// Whether a change to `new` makes an earlier change to `old` moot: the same slot, or the node's
-/// existence (adding or removing a node replaces everything about it).
-fn superseded(new: &(&'static str, String), old: &(&'static str, String)) -> bool {
-    new.1 == old.1 && (new.0 == old.0 || (new.0 == "exists" && old.0 != "pin"))
 }
 
 /// A change in a few words: `drain n2`, `weight a1 300`, `pin 10.0.0.5 a2`.
@@ -252,6 +283,30 @@ mod tests {
         s.record(&Request::NodeRemove { name: "a1".into() });
         let d: Vec<String> = s.changes().iter().map(describe).collect();
         assert_eq!(d, ["drain b1", "remove a1"], "removing a node replaces everything about it");
+        // Removed, then added back (another address): both are kept, so the file's node is replaced.
+        let mut n = file().nodes[0].clone();
+        n.weight = 7;
+        s.record(&Request::NodeAdd { node: n.clone() });
+        s.record(&drain("a1"));
+        let d: Vec<String> = s.changes().iter().map(describe).collect();
+        assert_eq!(d, ["drain b1", "remove a1", "add a1", "drain a1"]);
+        let r = s.clone().replay(&file());
+        let a1 = r.config.unwrap().nodes.into_iter().find(|x| x.name == "a1").unwrap();
+        assert_eq!((a1.weight, a1.state), (7, crate::config::NodeState::Draining), "{:?}", r.dropped);
+        // Removed again: only the first removal is left.
+        s.record(&Request::NodeRemove { name: "a1".into() });
+        let d: Vec<String> = s.changes().iter().map(describe).collect();
+        assert_eq!(d, ["drain b1", "remove a1"]);
+        // A node added at run time and removed again leaves nothing.
+        let mut x = n;
+        x.name = "x9".into();
+        s.record(&Request::NodeAdd { node: x });
+        s.record(&Request::NodeRemove { name: "x9".into() });
+        assert_eq!(s.changes().len(), 2);
+        // An unpin forgets the pin.
+        s.record(&Request::AffinityPin { client: "10.0.0.5".into(), node: "b1".into() });
+        s.record(&Request::AffinityUnpin { client: "10.0.0.5".into() });
+        assert_eq!(s.changes().len(), 2);
     }
 
     #[test]

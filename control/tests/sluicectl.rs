@@ -52,7 +52,9 @@ fn exit_statuses_tell_a_usage_error_from_an_unreachable_appliance_and_a_refusal(
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--socket PATH or --config FILE"), "{err}");
     assert_eq!(sluicectl(&["top", "--socket", s, "--interval", "0"]).0, Some(2));
-    assert_eq!(sluicectl(&["status", "--config", dir.path().join("none.toml").to_str().unwrap()]).0, Some(2));
+    let none = dir.path().join("none.toml");
+    assert_eq!(sluicectl(&["status", "--config", none.to_str().unwrap()]).0, Some(2));
+    assert_eq!(sluicectl(&["top", "--count", "1", "--config", none.to_str().unwrap()]).0, Some(2));
     // 3: nobody answers at the socket.
     for cmd in [&["status", "--socket", s][..], &["reload", "--socket", s], &["top", "--socket", s, "--count", "1"]] {
         let (code, err) = sluicectl(cmd);

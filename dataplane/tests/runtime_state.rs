@@ -33,8 +33,17 @@ fn ok(cfg: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A running sluice, stopped (SIGINT, then waited for) however the test ends, a failed assertion too.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        support::stop(&mut self.0);
+    }
+}
+
 /// Starts sluice (its standard error in `d/stderr.N`) and waits until its console answers.
-fn start(cfg: &Path, n: u32) -> Child {
+fn start(cfg: &Path, n: u32) -> Running {
     let err = std::fs::File::create(cfg.with_file_name(format!("stderr.{n}"))).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["--config", cfg.to_str().unwrap(), "--stats-interval-ms", "0"])
@@ -42,6 +51,7 @@ fn start(cfg: &Path, n: u32) -> Child {
         .stderr(err)
         .spawn()
         .unwrap();
+    let child = Running(child);
     let t0 = Instant::now();
     while !ctl(cfg, &["status"]).status.success() {
         assert!(t0.elapsed() < Duration::from_secs(30), "the console never answered");
@@ -50,8 +60,8 @@ fn start(cfg: &Path, n: u32) -> Child {
     child
 }
 
-fn stop(mut child: Child) {
-    support::stop(&mut child);
+fn stop(child: Running) {
+    drop(child);
 }
 
 /// (state, weight) of each node, from `sluicectl nodes --json`.
@@ -60,7 +70,9 @@ fn nodes(cfg: &Path) -> Vec<(String, String, u64)> {
     v.as_array()
         .unwrap()
         .iter()
-        .map(|n| (n["name"].as_str().unwrap().into(), n["state"].as_str().unwrap().into(), n["weight"].as_u64().unwrap()))
+        .map(|n| {
+            (n["name"].as_str().unwrap().into(), n["state"].as_str().unwrap().into(), n["weight"].as_u64().unwrap())
+        })
         .collect()
 }
 
@@ -100,12 +112,15 @@ fn runtime_changes_survive_reloads_and_restarts_until_discarded() {
     assert_eq!(ctl(&cfg, &["reload"]).status.code(), Some(1));
     std::fs::write(&cfg, &text).unwrap();
 
+    // b1 drains: its pin stays, and must come back after the restart as it was.
+    ok(&cfg, &["nodes", "drain", "b1"]);
     // A restart restores them from the state file.
     stop(child);
     let child = start(&cfg, 2);
     assert_eq!((node(&cfg, "a1"), node(&cfg, "b2")), (("draining".into(), 100), ("active".into(), 300)));
     let pinned: Value = serde_json::from_str(&ok(&cfg, &["affinity", "show", "--pinned", "--json"])).unwrap();
-    assert!(pinned.to_string().contains("192.0.2.77"), "the pin came back: {pinned}");
+    assert!(pinned.to_string().contains("192.0.2.77"), "the pin to a draining node came back: {pinned}");
+    assert_eq!(node(&cfg, "b1").0, "draining");
     let log = std::fs::read_to_string(dir.path().join("stderr.2")).unwrap();
     assert!(log.contains("runtime change restored over the configuration file: drain a1"), "{log}");
 
@@ -115,8 +130,10 @@ fn runtime_changes_survive_reloads_and_restarts_until_discarded() {
     assert!(out.contains("dropped: drain a1: the configuration file says so now"), "{out}");
     std::fs::write(&cfg, &text).unwrap();
     let out = ok(&cfg, &["reload", "--discard-runtime"]);
-    assert!(out.contains("runtime changes discarded: weight b2 300, pin 192.0.2.77 b1"), "{out}");
+    assert!(out.contains("runtime changes discarded: weight b2 300, pin 192.0.2.77 b1, drain b1"), "{out}");
     assert_eq!((node(&cfg, "a1"), node(&cfg, "b2")), (("active".into(), 100), ("active".into(), 100)));
+    let pinned: Value = serde_json::from_str(&ok(&cfg, &["affinity", "show", "--pinned", "--json"])).unwrap();
+    assert!(!pinned.to_string().contains("192.0.2.77"), "the discarded pin is gone from the table: {pinned}");
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     assert_eq!(saved["changes"], serde_json::json!([]));
     stop(child);

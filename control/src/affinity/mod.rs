@@ -358,11 +358,34 @@ impl AffinityTable {
     /// Pins `client` to `node`, which must exist and be active. Replaces a learned entry. In a full table
     /// it evicts the least recently seen learned entry (counted); only a table full of pins refuses it.
     pub fn pin(&mut self, client: ClientId, node: &str, topo: &Topology, now_ms: u64) -> Result<(), ConfigError> {
+        self.pin_checked(client, node, topo, now_ms, true)
+    }
+
+    /// Puts back a pin kept across a restart: its node must exist, but need not be active (a pin outlives
+    /// its node's drain, as it did before the restart).
+    pub fn restore_pin(
+        &mut self,
+        client: ClientId,
+        node: &str,
+        topo: &Topology,
+        now_ms: u64,
+    ) -> Result<(), ConfigError> {
+        self.pin_checked(client, node, topo, now_ms, false)
+    }
+
+    fn pin_checked(
+        &mut self,
+        client: ClientId,
+        node: &str,
+        topo: &Topology,
+        now_ms: u64,
+        active: bool,
+    ) -> Result<(), ConfigError> {
         let Some(i) = topo.node_index(node) else {
             return Err(ConfigError::new("node", format!("no node {node:?}")));
         };
         let n = &topo.nodes[i];
-        if n.state != NodeState::Active || n.weight == 0 {
+        if active && (n.state != NodeState::Active || n.weight == 0) {
             let why = match n.state {
                 NodeState::Active => "has weight 0".to_string(),
                 s => format!("is {}", format!("{s:?}").to_lowercase()),

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sluice_control::console::{
-    AffinityAnswer, Announcement, AppliedAnswer, HealthAnswer, NodesAnswer, ReloadPlan, Request, ResetsAnswer, Response,
-    StatsAnswer, StatusAnswer,
+    AffinityAnswer, Announcement, AppliedAnswer, HealthAnswer, NodesAnswer, ReloadPlan, Request, ResetsAnswer,
+    Response, StatsAnswer, StatusAnswer,
 };
 
 use crate::Target;

@@ -139,6 +139,11 @@ pub fn run(target: &Target, count: u32, interval: f64) -> ExitCode {
         return crate::exit::USAGE.into();
     }
     let every = Duration::from_secs_f64(interval);
+    // A configuration that cannot be read is a usage error, not an unreachable appliance.
+    if let Err(e) = crate::socket_path(target.socket.as_ref(), target.config.as_ref()) {
+        eprintln!("sluicectl: {e}");
+        return crate::exit::USAGE.into();
+    }
     let mut prev = match fetch(target) {
         Ok(v) => v,
         Err(e) => {

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use sluice_control::affinity::ClientId;
 use sluice_control::console::{ReloadPlan, Request};
 use sluice_control::runtime::{self, RuntimeState};
 use sluice_control::Config;
@@ -22,7 +23,12 @@ impl RuntimePart {
     /// node changes applied. An unreadable state file is reported and left alone until the next change
     /// replaces it.
     pub fn load(cfg: &Config, config_path: Option<&Path>) -> (RuntimePart, Config) {
-        let path = cfg.console.state_file.clone().or_else(|| config_path.map(runtime::default_path));
+        // A relative state_file is taken from the configuration's directory, not the working directory.
+        let dir = config_path.and_then(Path::parent).unwrap_or(Path::new(""));
+        let path = match &cfg.console.state_file {
+            Some(p) => Some(dir.join(p)),
+            None => config_path.map(runtime::default_path),
+        };
         let state = match &path {
             Some(p) => RuntimeState::load(p).unwrap_or_else(|e| {
                 tracing::warn!(reason = %e, "runtime changes not restored: {e}");
@@ -62,27 +68,45 @@ impl RuntimePart {
 }
 
 impl Control {
-    /// Applies the kept pins again (after a start): one that no longer applies is dropped from the state.
+    /// Puts the kept pins back (after a start), as they were: a pin to a node that is draining now stays.
+    /// One whose node is gone, or that the table cannot hold, is dropped from the state. One publication.
     pub(in crate::app) fn replay_pins(&mut self) {
-        let pins: Vec<Request> = self
-            .runtime
-            .state
-            .changes()
-            .iter()
-            .filter(|r| matches!(r, Request::AffinityPin { .. } | Request::AffinityUnpin { .. }))
-            .cloned()
-            .collect();
-        for r in pins {
-            let result = match &r {
-                Request::AffinityPin { client, node } => self.affinity_pin(client, node),
-                Request::AffinityUnpin { client } => self.affinity_unpin(client),
-                _ => continue,
-            };
-            if let Err(e) = result {
-                tracing::warn!(reason = %e, "runtime change dropped: {}: {e}", runtime::describe(&r));
-                self.runtime.state.forget(&r);
-                self.runtime.save();
+        let now = self.now_ms();
+        let topo = self.ctx.topology.clone();
+        let Some(a) = self.affinity.table.as_mut() else { return };
+        let mut dropped = Vec::new();
+        let mut restored = 0;
+        for r in self.runtime.state.changes() {
+            let Request::AffinityPin { client, node } = r else { continue };
+            match ClientId::parse(a.kind(), client).and_then(|c| a.restore_pin(c, node, &topo, now)) {
+                Ok(()) => restored += 1,
+                Err(e) => dropped.push((r.clone(), e)),
             }
+        }
+        for (r, e) in &dropped {
+            tracing::warn!(reason = %e, "runtime change dropped: {}: {e}", runtime::describe(r));
+            self.runtime.state.forget(r);
+        }
+        if !dropped.is_empty() {
+            self.runtime.save();
+        }
+        if restored > 0 {
+            self.publish_affinity();
+        }
+    }
+
+    /// Unpins the pins of `gone` (runtime changes being discarded) in the running table.
+    fn unpin_all(&mut self, gone: &RuntimeState) {
+        let now = self.now_ms();
+        let Some(a) = self.affinity.table.as_mut() else { return };
+        let mut any = false;
+        for r in gone.changes() {
+            if let Request::AffinityPin { client, .. } = r {
+                any |= ClientId::parse(a.kind(), client).and_then(|c| a.unpin(c, now)).is_ok();
+            }
+        }
+        if any {
+            self.publish_affinity();
         }
     }
 
@@ -97,7 +121,9 @@ impl Control {
         let msg = self.apply(r.config.expect("replay gives a configuration"), &path.display().to_string())?;
         let mut out = format!("reloaded: {msg}");
         if discard && !self.runtime.state.is_empty() {
-            let gone: Vec<String> = self.runtime.state.changes().iter().map(runtime::describe).collect();
+            let gone = self.runtime.state.clone();
+            self.unpin_all(&gone);
+            let gone: Vec<String> = gone.changes().iter().map(runtime::describe).collect();
             out += &format!("; runtime changes discarded: {}", gone.join(", "));
         }
         if !r.kept.is_empty() {

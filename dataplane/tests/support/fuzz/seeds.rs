@@ -193,6 +193,11 @@ fn client_seeds(out: &mut Vec<Seed>) {
     let mut later6 = with_extensions(udp6.clone(), &[44]);
     later6[42..44].copy_from_slice(&[0, 0x18]); // offset 24, last
     out.push(client(&later6));
+    // Full-size datagrams (1500-byte IP packets) from 16 source ports: those whose flow an IP-in-IP
+    // node takes no longer fit its port once encapsulated, so every run reaches the too-big path.
+    for sport in 41000..41016u16 {
+        out.push(client(&ip(c4, vip4, 17, &udp(sport, 2049, &[9u8; 1472]))));
+    }
     // IPv4 fragments: first (carrying the ports) and later.
     let big = ip(c4, vip4, 17, &udp(40004, 2049, &[7u8; 64]));
     out.push(client(&fragment_v4(big.clone(), 0, 32, true)));

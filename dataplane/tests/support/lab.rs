@@ -78,7 +78,8 @@ impl Lab {
     }
 
     /// Writes appliance `who`'s configuration (`lab.sh config`) with `nodes` nodes and the extra
-    /// environment `env` (LAB_WORKERS, LAB_DRAIN, ...; LAB_FLOWS is "off" unless `env` sets it).
+    /// environment `env` (LAB_WORKERS, LAB_DRAIN, ...; LAB_FLOWS is "off" unless `env` sets it), and
+    /// forgets the runtime state an earlier appliance on the same path left.
     pub fn write_config(&self, who: &str, nodes: usize, env: &[(&str, &str)]) -> PathBuf {
         let p = self.dir.path().join(format!("{who}.toml"));
         let prefix = format!("sluice-lab-{}", std::process::id());
@@ -87,6 +88,12 @@ impl Lab {
         e.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
         let e: Vec<(&str, &str)> = e.iter().map(|(k, v)| (*k, v.as_str())).collect();
         sh(&["bash", root().join("scripts/lab.sh").to_str().unwrap(), "config", p.to_str().unwrap(), who], &e);
+        // A configuration written anew starts an appliance with no runtime state: console changes a
+        // previous appliance on the same path persisted (`who.state.json`) would be replayed over it.
+        match std::fs::remove_file(p.with_extension("state.json")) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => panic!("removing {who}'s runtime state: {e}"),
+            _ => {}
+        }
         p
     }
 

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Installs what building and running sluice needs on Debian bookworm, only where missing:
 # DPDK 22.11 (runtime, tools, headers), libclang (bindgen), pkg-config, and the tools the tests use
-# (valgrind: sluice-perf instructions; nftables: a lab test drops a node's probes; lintian: the package
+# (valgrind: sluice-perf instructions; nftables: a lab test drops a node's probes; tgt and libiscsi-bin: the
+# iSCSI portal lab's targets and initiator; lintian: the package
 # test), and the routing software of the ECMP lab (scripts/ecmp_lab.sh: FRR, BIRD 2, socat). The lab runs
 # FRR and BIRD inside its own namespaces only: their packaged services are kept from starting while they
 # install (a policy-rc.d for the time of the install, where none exists) and disabled afterwards, so that
-# no routing daemon runs in the root namespace.
+# no routing daemon runs in the root namespace; so are tgt's (the iSCSI lab runs tgtd in its node namespaces).
 # Needs root (or sudo) when something is missing. Safe to run again.
 set -euo pipefail
 
-pkgs=(dpdk dpdk-dev libdpdk-dev libclang-dev pkg-config iproute2 ethtool tcpdump python3 systemd kmod pciutils util-linux shellcheck valgrind frr bird2 socat nftables lintian)
+pkgs=(dpdk dpdk-dev libdpdk-dev libclang-dev pkg-config iproute2 ethtool tcpdump python3 systemd kmod pciutils util-linux shellcheck valgrind frr bird2 socat nftables lintian tgt libiscsi-bin)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -30,7 +31,7 @@ if ((${#missing[@]})); then
     $sudo chmod 755 "$policy"
   fi
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-  for unit in frr bird; do
+  for unit in frr bird tgt; do
     pkg=$unit
     [ "$unit" = bird ] && pkg=bird2
     case " ${missing[*]} " in *" $pkg "*) ;; *) continue ;; esac

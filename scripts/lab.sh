@@ -21,8 +21,9 @@
 # LAB_WORKERS (worker lcores per appliance, 1 or 2, default 1), LAB_FLOWS ("off", or the [flows] settings
 # separated by ';'), LAB_MTU (every port's mtu, and ring frames for jumbo frames; give it to `up` too, which
 # sets every link's MTU), LAB_IPIP (space-separated names reached by IP-in-IP: their namespace decapsulates
-# in user space, `lab_tcp.py ipip-decap`, since the lab's kernel has no ipip module). Checksum offload is off
-# in every namespace.
+# in user space, `lab_tcp.py ipip-decap`, since the lab's kernel has no ipip module), LAB_PORTAL (the single
+# appliance answers iSCSI on the VIP for these targets; LAB_PORTAL_OPTS: more [portal] settings, separated
+# by ';'). Checksum offload is off in every namespace.
 #
 # Workers and CPUs (the lab machine has two): the control lcore is always the first lcore. With one
 # worker, single pins control to CPU 0 and its worker to CPU 1 and polls without sleeping; the tiered
@@ -229,6 +230,7 @@ EOT
   esac
   printf '\n[[vips]]\naddress = "%s"\nprotocols = ["tcp", "udp"]\n' "$VIP"
   [ -n "${LAB_AFFINITY:-}" ] && [ "$who" = single ] && printf 'affinity = true\n'
+  [ -n "${LAB_PORTAL:-}" ] && [ "$who" = single ] && printf 'portal = "iscsi"\n'
   for c in a b; do
     printf '\n[[chassis]]\nname = "chassis-%s"\n' "$c"
     [ "$who" = spine ] && printf 'mac = "02:00:00:00:c%s:00"\nport = "to-%s"\n' "$c" "$c"
@@ -241,6 +243,15 @@ EOT
     case " ${LAB_DRAIN:-} " in *" n$i "*) echo 'state = "draining"' ;; esac
     case " ${LAB_IPIP:-} " in *" n$i "*) echo 'forward = "ipip"' ;; esac
   done
+  # LAB_PORTAL: the VIP's iSCSI portal lists these targets (NAME or NAME@GROUP, space-separated), with
+  # LAB_PORTAL_OPTS (';'-separated [portal] settings).
+  if [ -n "${LAB_PORTAL:-}" ] && [ "$who" = single ]; then
+    printf '\n[portal]\n%s\n' "${LAB_PORTAL_OPTS:+${LAB_PORTAL_OPTS//;/$'\n'}}"
+    for t in $LAB_PORTAL; do
+      printf '\n[[portal.targets]]\nname = "%s"\n' "${t%@*}"
+      [ "${t#*@}" != "$t" ] && printf 'group = "%s"\n' "${t#*@}"
+    done
+  fi
 }
 
 case "$cmd" in

@@ -12,6 +12,7 @@ pub mod health;
 pub mod log;
 pub mod metrics;
 pub mod pipeline;
+pub mod portal;
 pub mod report;
 pub mod reset;
 pub mod stats;

@@ -52,6 +52,9 @@ pub struct Links<'a> {
     /// Every worker's inbox of fan-outs other workers started (indexed by worker; bounded, a full one
     /// drops the entry and counts it).
     pub shares: &'a [crossbeam::queue::ArrayQueue<Fanout>],
+    /// Segments for the iSCSI portal, and the portal's packets (worker 0 sends them).
+    pub portal_in: &'a crossbeam::queue::ArrayQueue<crate::portal::PortalPacket>,
+    pub portal_out: &'a crossbeam::queue::ArrayQueue<crate::portal::PortalPacket>,
     /// This worker's index.
     pub index: u16,
 }
@@ -144,6 +147,11 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
                         local.drop(r, 1);
                         continue;
                     }
+                    Verdict::Portal => {
+                        let (buf, _, _) = m.buffer_mut();
+                        crate::portal::worker::hand_over(links.portal_in, &buf[start..start + len], &mut local);
+                        continue;
+                    }
                     Verdict::Node { node, port } => {
                         local.per_node[node as usize] += 1;
                         local.to_nodes += 1;
@@ -177,6 +185,9 @@ pub fn run(plan: &Plan, mut ctx: Arc<Context>, links: Links<'_>) {
         }
         if links.index == 0 && !links.probes.is_empty() {
             health::worker::send_queued(&links, &mut st.keys, &mut tx, &mut local);
+        }
+        if links.index == 0 && !links.portal_out.is_empty() {
+            crate::portal::worker::send_queued(&ctx, links.portal_out, links.pool, &mut st.keys, &mut tx, &mut local);
         }
         if now.wrapping_sub(last_report) >= report_every || st.learn.is_half_full() {
             st.keys[KeyCounter::HealthAnswersLost] += std::mem::take(&mut st.health.lost);

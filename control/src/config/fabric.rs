@@ -78,6 +78,10 @@ pub struct VipConfig {
     /// CVM whatever the key says; the key picks for clients without one, and that choice is learned.
     #[serde(default)]
     pub affinity: bool,
+    /// `iscsi`: the appliance answers iSCSI discovery and login on this VIP's `[portal] port` itself and
+    /// sends each login to its CVM; the VIP's other ports are balanced as usual.
+    #[serde(default)]
+    pub portal: super::PortalKind,
 }
 
 /// How a VIP's traffic is keyed.

@@ -8,6 +8,7 @@ mod features;
 mod flows;
 mod launch;
 mod mtu;
+mod portal;
 mod types;
 mod validate;
 
@@ -23,6 +24,7 @@ pub use features::{AffinityConfig, ClientIdKind, HealthCheck, HealthConfig, Heal
 pub use flows::FlowsConfig;
 pub use launch::{LaunchFacts, LcoreFacts, PortFacts};
 pub use mtu::{FRAME_OVERHEAD, MAX_MTU, MBUF_HEADROOM};
+pub use portal::{check_iscsi_name, PortalConfig, PortalKind, PortalTarget, MAX_ISCSI_NAME};
 pub use types::{CpuList, HashKey, LcoreList, MacAddr, MAX_CPU, MAX_LCORE, MICROSOFT_KEY};
 
 /// A configuration problem: which field, and what is wrong with it.
@@ -65,6 +67,8 @@ pub struct Config {
     pub health: HealthConfig,
     #[serde(default)]
     pub announce: AnnounceConfig,
+    #[serde(default)]
+    pub portal: PortalConfig,
     #[serde(default)]
     pub ports: Vec<PortConfig>,
     #[serde(default)]

@@ -67,6 +67,7 @@ impl Config {
         self.validate_vips()?;
         self.validate_topology()?;
         self.validate_role()?;
+        self.portal.validate(&self.vips, self.role)?;
         self.validate_fleet()
     }
 

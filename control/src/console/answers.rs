@@ -359,3 +359,39 @@ mod up_down_or_dash {
         })
     }
 }
+
+/// `portal`: what the iSCSI portal has done since the appliance started.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PortalAnswer {
+    /// A portal VIP is configured.
+    pub enabled: bool,
+    /// The portal's addresses (`ip:port`).
+    pub portals: Vec<String>,
+    /// Connections open now, and the most it takes at once.
+    pub connections_open: u64,
+    pub connections_max: u64,
+    /// Connections accepted since start.
+    pub accepted: u64,
+    /// Discovery logins completed, and SendTargets answered.
+    pub discoveries: u64,
+    pub send_targets: u64,
+    /// Normal-session logins sent to a CVM, per CVM (by name), with why that CVM.
+    pub placements: Vec<PortalPlacement>,
+    /// Logins and connections refused or cut, by reason (`bad_pdu`, `pdu_too_big`, `unknown_target`,
+    /// `no_cvm`, `idle_timeout`, `session_timeout`, `syn_refused`, ...).
+    pub refused: std::collections::BTreeMap<String, u64>,
+    /// IP packets between the workers and the portal's TCP stack, and those a full queue dropped.
+    pub packets_in: u64,
+    pub packets_out: u64,
+    pub queue_drops: u64,
+}
+
+/// Logins the portal sent to one CVM.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortalPlacement {
+    pub node: String,
+    /// Placed by the initiator's affinity entry (the CVM that served it before, or its pin).
+    pub by_affinity: u64,
+    /// Placed by the hash of the target's name (or group) over the active CVMs.
+    pub by_target: u64,
+}

@@ -88,6 +88,8 @@ pub enum Request {
     ApplianceDrain,
     /// Announce again (when ready).
     ApplianceUndrain,
+    /// The iSCSI portal: its connections, logins, placements per CVM and refusals.
+    Portal,
     /// The fleet's verdict on a node's health (`health.scope = "fleet"`), set by `sluicectl fleet health`.
     NodeHealth {
         name: String,

@@ -10,6 +10,10 @@
 //! | `health_probes` | control → worker 0 | `ArrayQueue<Probe>` | not queued, counted |
 //! | `health_answers` | workers → control | `ArrayQueue<Answer>` | dropped, counted |
 //! | `shares[w]` | workers → worker `w` | `ArrayQueue<Fanout>` | dropped, counted |
+//! | `portal_in` | workers → portal thread | `ArrayQueue<PortalPacket>` | dropped, counted (`portal_queue_full`) |
+//! | `portal_out` | portal thread → worker 0 | `ArrayQueue<PortalPacket>` | dropped, counted (`queue_drops`) |
+//! | `portal_mailbox` | control → portal thread | `bounded(1)` of `Arc<Context>` | control takes the stale snapshot back first |
+//! | `portal_reports` | portal thread → control | `bounded(1)` of `PortalAnswer` | the portal takes the stale report back first |
 //! | `stop` | control → workers | `AtomicBool` | — |
 
 use std::sync::atomic::AtomicBool;
@@ -23,9 +27,11 @@ use dpdk_sys::Mempool;
 use crate::affinity::AffinityReport;
 use crate::health::{Answer, Probe};
 use crate::pipeline::Context;
+use crate::portal::PortalPacket;
 use crate::reset::{Fanout, FanoutEvent};
 use crate::stats::Shared;
 use crate::worker::Links;
+use sluice_control::console::PortalAnswer;
 use sluice_control::report::WorkerCounters;
 
 /// Fan-outs another worker started that one worker's inbox holds.
@@ -51,12 +57,24 @@ pub struct Channels {
     pub health_probes: ArrayQueue<Probe>,
     pub health_answers: ArrayQueue<Answer>,
     pub shares: Vec<ArrayQueue<Fanout>>,
+    /// The iSCSI portal's packets each way (one slot each when there is no portal).
+    pub portal_in: Arc<ArrayQueue<PortalPacket>>,
+    pub portal_out: Arc<ArrayQueue<PortalPacket>>,
+    pub portal_mailbox: Mailbox,
+    pub portal_reports: (Sender<PortalAnswer>, Receiver<PortalAnswer>),
 }
 
 impl Channels {
-    /// The channels for `workers` workers over `nodes` nodes; `report_queue` affinity reports in flight.
-    pub fn new(workers: usize, nodes: usize, report_queue: usize) -> Arc<Channels> {
+    /// The channels for `workers` workers over `nodes` nodes; `report_queue` affinity reports in flight;
+    /// the portal's queues when `portal`.
+    pub fn new(workers: usize, nodes: usize, report_queue: usize, portal: bool) -> Arc<Channels> {
+        let portal_queue = if portal { crate::portal::QUEUE } else { 1 };
+        let (tx, rx) = bounded(1);
         Arc::new(Channels {
+            portal_in: Arc::new(ArrayQueue::new(portal_queue)),
+            portal_out: Arc::new(ArrayQueue::new(portal_queue)),
+            portal_mailbox: Mailbox { tx, rx },
+            portal_reports: bounded(1),
             stop: AtomicBool::new(false),
             mailboxes: (0..workers)
                 .map(|_| {
@@ -85,6 +103,8 @@ impl Channels {
             probes: &self.health_probes,
             answers: &self.health_answers,
             shares: &self.shares,
+            portal_in: &self.portal_in,
+            portal_out: &self.portal_out,
             index: w as u16,
         }
     }

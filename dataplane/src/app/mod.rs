@@ -2,7 +2,8 @@
 //! loop on the main lcore (stats, signals, reloads, time limits), then stop everything and account for
 //! every mbuf.
 //!
-//! - [`setup`]: signals, ports, endpoint sockets and workers, each behind a guard that undoes it;
+//! - [`setup`]: signals, ports, endpoint sockets, workers and the portal thread, each behind a guard
+//!   that undoes it;
 //! - [`channels`]: every channel between the control lcore and the workers;
 //! - [`control`]: the control loop, with a part per feature (health, affinity, resets, flows, the
 //!   appliance's standing) and its answers to the console, metrics and telemetry;
@@ -82,8 +83,10 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
     let topology = Topology::build(cfg);
     let mut flows = control::FlowState::default();
     let ctx = Arc::new(flows.apply(cfg, Context::new(cfg, topology.clone(), &ports.macs, 1)));
-    let channels = Channels::new(lcores.len(), topology.nodes.len(), cfg.affinity.report_queue as usize);
+    let channels =
+        Channels::new(lcores.len(), topology.nodes.len(), cfg.affinity.report_queue as usize, ctx.portal.is_some());
     let workers = Workers::launch(&eal, cfg, &ports, &ctx, &channels, &pool)?;
+    let portal = setup::PortalThread::start(&ctx, &channels)?;
     let telemetry = endpoints::register_telemetry();
     let mut control = Control::new(
         cfg,
@@ -105,6 +108,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Summary, AppError> {
     ));
     let seconds = control.run(opts, &signals, &notify);
     drop(socket_file);
+    drop(portal);
     drop(workers);
     let mut summary = report::summary(seconds, &channels.snapshots(), &lcores, &control.ctx.topology);
     drop(control);

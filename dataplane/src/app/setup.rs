@@ -218,3 +218,41 @@ impl Drop for Workers<'_> {
         }
     }
 }
+
+/// The iSCSI portal's thread: stopped and joined when dropped.
+pub(super) struct PortalThread {
+    stop: Arc<AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PortalThread {
+    /// Starts the portal thread when `ctx` has a portal.
+    pub(super) fn start(ctx: &Arc<Context>, channels: &Arc<Channels>) -> Result<Option<PortalThread>, AppError> {
+        if ctx.portal.is_none() {
+            return Ok(None);
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let links = crate::portal::stack::PortalLinks {
+            stop: stop.clone(),
+            from_workers: channels.portal_in.clone(),
+            to_workers: channels.portal_out.clone(),
+            updates: channels.portal_mailbox.rx.clone(),
+            reports: channels.portal_reports.clone(),
+        };
+        let ctx = ctx.clone();
+        let handle = std::thread::Builder::new()
+            .name("sluice-portal".into())
+            .spawn(move || crate::portal::stack::run(ctx, links))
+            .map_err(|e| AppError(format!("starting the iSCSI portal thread: {e}")))?;
+        Ok(Some(PortalThread { stop, handle: Some(handle) }))
+    }
+}
+
+impl Drop for PortalThread {
+    fn drop(&mut self) {
+        self.stop.store(true, Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use sluice_control::config::{
-    ClientIdKind, Config, ForwardMode, HealthCheck, KeyKind, NodeState, PortRole, Protocol, Role,
+    ClientIdKind, Config, ForwardMode, HealthCheck, KeyKind, NodeState, PortRole, PortalConfig, PortalKind, Protocol,
+    Role,
 };
 use sluice_control::topology::Topology;
 
@@ -52,8 +53,20 @@ pub struct Vip {
     /// The VIP's part of every client → VIP Toeplitz hash (see [`Toeplitz::dst_part_v4`] and
     /// [`Toeplitz::dst_part_v6`]).
     pub toeplitz_dst: u32,
+    /// The appliance answers iSCSI on the portal port of this VIP itself ([`PortalCtx`]).
+    pub portal: bool,
     /// Served destination ports as a bitmap; None serves every port.
     ports: Option<Box<[u64; 1024]>>,
+}
+
+/// The iSCSI portal, when a VIP has one: its port (also every CVM's own portal port, which clients
+/// reach through the appliance), whether connections to the CVMs' portals are learned as affinity, and
+/// the configuration the portal answers from.
+#[derive(Debug, Clone)]
+pub struct PortalCtx {
+    pub port: u16,
+    pub learn: bool,
+    pub config: Arc<PortalConfig>,
 }
 
 impl Vip {
@@ -134,6 +147,8 @@ pub struct Context {
     pub encap_mtu: u16,
     /// Clamp the MSS of SYNs toward IP-in-IP nodes (`dataplane.mss_clamp`).
     pub mss_clamp: bool,
+    /// The iSCSI portal (None: no VIP has one).
+    pub portal: Option<PortalCtx>,
 }
 
 impl Context {
@@ -171,6 +186,7 @@ impl Context {
                     KeyKind::Payload => VipKey::Payload { offset: v.payload_offset, length: v.payload_length },
                 },
                 affinity: v.affinity,
+                portal: v.portal == PortalKind::Iscsi,
                 tcp: v.protocols.contains(&Protocol::Tcp),
                 udp: v.protocols.contains(&Protocol::Udp),
                 ports: (!v.ports.is_empty()).then(|| {
@@ -271,6 +287,11 @@ impl Context {
             flow_slots: Arc::from(Vec::new()),
             encap_mtu,
             mss_clamp: cfg.dataplane.mss_clamp,
+            portal: cfg.vips.iter().any(|v| v.portal == PortalKind::Iscsi).then(|| PortalCtx {
+                port: cfg.portal.port,
+                learn: cfg.affinity.enabled && cfg.vips.iter().any(|v| v.portal == PortalKind::Iscsi && v.affinity),
+                config: Arc::new(cfg.portal.clone()),
+            }),
         }
         .with_flow_ids(&(0..nodes_len).map(|i| i as u16).collect::<Vec<_>>())
     }

@@ -24,6 +24,7 @@ named_counters! {
     HealthProbesUnsent => "health_probes_unsent": "health probes not sent for want of an mbuf",
     TooBigSent => "too_big_sent": "ICMP fragmentation-needed / packet-too-big answers to client packets that did not fit an IP-in-IP node's port once encapsulated",
     TooBigSuppressed => "too_big_suppressed": "such answers not sent because the worker's budget (dataplane.too_big_per_sec) was spent (the packet is dropped as encap_too_big)",
+    PortalUnsent => "portal_unsent": "packets of the iSCSI portal not sent for want of an mbuf",
     MssClamped => "mss_clamped": "IP-in-IP nodes' SYN-ACKs whose MSS option was lowered (dataplane.mss_clamp)",
 }
 }

@@ -9,7 +9,7 @@ mod reasons;
 mod reply;
 pub(crate) mod rewrite;
 
-pub use context::{Context, NodeCtx, PortCtx, Vip, VipKey};
+pub use context::{Context, NodeCtx, PortCtx, PortalCtx, Vip, VipKey};
 pub use keys::{KeyCounter, KeyCounters};
 pub use pmtu::TooBigBudget;
 pub use reasons::DropReason;
@@ -19,6 +19,7 @@ use sluice_control::config::{ClientIdKind, PortRole};
 use crate::affinity::Learner;
 use crate::flows::{FlowTable, Lookup};
 use crate::health;
+use crate::portal;
 use crate::reset::hook::{self as resets, Sender};
 use crate::reset::Resets;
 use crate::wire::parse::{
@@ -88,6 +89,8 @@ pub enum Verdict {
     Reply {
         port: u16,
     },
+    /// A segment for the portal's TCP stack: the frame now holds its IP packet alone.
+    Portal,
     Drop(DropReason),
 }
 
@@ -190,8 +193,14 @@ fn from_client(
         if ctx.is_own(in_port, &p.dst) {
             return reply::echo_or(ctx, in_port, frame, p, DropReason::ToAppliance);
         }
+        if let Some(v) = portal::hook::to_cvm(ctx, frame, p, st) {
+            return v;
+        }
         return Verdict::Drop(DropReason::NotForVip);
     };
+    if let Some(v) = portal::hook::to_portal(ctx, vip, frame, p) {
+        return v;
+    }
     match p.protocol {
         PROTO_TCP | PROTO_UDP => {
             let port = (!p.later_fragment).then_some(p.dst_port);
@@ -291,12 +300,14 @@ fn from_node(
                 return Verdict::Drop(DropReason::UnknownSender);
             };
             let sender = Sender::Node(node);
-            let v = rewrite::decapsulate_to_client(ctx, frame, p);
+            let v = rewrite::decapsulate_to_client(ctx, frame, p, node);
             if v != (Verdict::Client { port: ctx.client_port }) {
                 return v;
             }
-            // The inner packet now sits behind a fresh Ethernet header: give the reset path its look.
+            // The inner packet now sits behind a fresh Ethernet header: give the reset path its look
+            // (not at a CVM's own portal's answers, which are no VIP's).
             return match parse::classify(frame.data()) {
+                Ok(Classified::Parsed(inner)) if ctx.vip(&inner.src).is_none() => v,
                 Ok(Classified::Parsed(inner)) => {
                     let verdict = resets::return_segment(ctx, frame, &inner, sender, resets, now).unwrap_or(v);
                     if ctx.mss_clamp && verdict == v && inner.protocol == PROTO_TCP {
@@ -309,6 +320,9 @@ fn from_node(
             };
         }
         return reply::echo_or(ctx, in_port, frame, p, DropReason::ToAppliance);
+    }
+    if let Some(v) = portal::hook::from_cvm(ctx, in_port, frame, p) {
+        return v;
     }
     Verdict::Drop(DropReason::UnknownSource)
 }

@@ -31,6 +31,9 @@ named_counters! {
     FanoutForged => "fanout_forged": "a fan-out frame where none is accepted (a chassis's spine-side port takes a spine's, a node port a peer's), or malformed",
     FanoutUnknownSender => "fanout_unknown_sender": "a fan-out frame from a MAC that is not the spine's (the spine-side port's gateway_mac) or a configured peer's on that port",
     UnknownSender => "unknown_sender": "a node-side RST or tunnelled packet from a sender that is no configured node (a spine: no chassis appliance)",
+    PortalIn => "portal_in": "a TCP segment to a portal VIP's portal port, handed to the portal's TCP stack (its answers count as generated)",
+    PortalQueueFull => "portal_queue_full": "a segment for the portal while its queue from the workers was full",
+    PortalUnfit => "portal_unfit": "a fragment, or a packet larger than the portal's MTU, to a portal VIP's portal port",
     HealthForged => "health_forged": "a health answer not from the probed node on its port, or an ARP answer while the check is not arp",
 }
 }

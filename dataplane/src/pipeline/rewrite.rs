@@ -109,7 +109,7 @@ pub(crate) fn forward_to(ctx: &Context, frame: &mut FrameBuf<'_>, p: &Parsed, n:
 /// Sends return traffic (the IP packet at `l3_offset`, `l3_bytes` long) out of the client port, untagged,
 /// from the port's MAC to its gateway.
 #[inline(always)]
-pub(super) fn to_client(ctx: &Context, frame: &mut FrameBuf<'_>, l3_offset: usize, l3_bytes: usize) -> Verdict {
+pub(crate) fn to_client(ctx: &Context, frame: &mut FrameBuf<'_>, l3_offset: usize, l3_bytes: usize) -> Verdict {
     let port = &ctx.ports[ctx.client_port as usize];
     let ty = if frame.data()[l3_offset] >> 4 == 6 { ethertype::IPV6 } else { ethertype::IPV4 };
     let start = frame.start + l3_offset - ethernet::HEADER_LEN;
@@ -122,8 +122,8 @@ pub(super) fn to_client(ctx: &Context, frame: &mut FrameBuf<'_>, l3_offset: usiz
 }
 
 /// Return traffic a remote node tunnelled back to the appliance: strip the outer header if the inner
-/// packet is from a VIP.
-pub(super) fn decapsulate_to_client(ctx: &Context, frame: &mut FrameBuf<'_>, p: &Parsed) -> Verdict {
+/// packet is from a VIP, or from node `node`'s own address when a portal sends logins to the CVMs.
+pub(super) fn decapsulate_to_client(ctx: &Context, frame: &mut FrameBuf<'_>, p: &Parsed, node: u16) -> Verdict {
     let inner = &frame.data()[p.l4_offset..p.l3_offset + p.l3_len];
     let (src, len) = if p.protocol == PROTO_IPIP {
         match ipv4::Packet::new_checked(inner) {
@@ -136,7 +136,7 @@ pub(super) fn decapsulate_to_client(ctx: &Context, frame: &mut FrameBuf<'_>, p: 
             Err(e) => return Verdict::Drop(e.into()),
         }
     };
-    if ctx.vip(&src).is_none() {
+    if ctx.vip(&src).is_none() && !(ctx.portal.is_some() && ctx.nodes[node as usize].ip == src) {
         return Verdict::Drop(DropReason::UnknownSource);
     }
     to_client(ctx, frame, p.l4_offset, len)

@@ -172,6 +172,11 @@ enum Cmd {
         #[command(flatten)]
         target: Target,
     },
+    /// The iSCSI portal: connections, discoveries, logins placed per CVM (and why), refusals.
+    Portal {
+        #[command(flatten)]
+        target: Target,
+    },
     /// A live view refreshed every second: Mpps, per-node share, affinity moves, resets.
     Top {
         #[command(flatten)]
@@ -375,6 +380,7 @@ fn main() -> ExitCode {
         Cmd::Resets { target } => remote(target, Ok(Request::Resets)),
         Cmd::Nodes { target, cmd } => remote(target, node_request(cmd.unwrap_or(NodeCmd::List))),
         Cmd::Health { target } => remote(target, Ok(Request::Health)),
+        Cmd::Portal { target } => remote(target, Ok(Request::Portal)),
         Cmd::Affinity { target, cmd } => {
             let req = match cmd.unwrap_or(AffinityCmd::Show { node: None, client: None, pinned: false, limit: 50 }) {
                 AffinityCmd::Show { node, client, pinned, limit } => {

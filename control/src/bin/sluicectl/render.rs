@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sluice_control::console::{
-    AffinityAnswer, Announcement, AppliedAnswer, HealthAnswer, NodesAnswer, ReloadPlan, Request, ResetsAnswer,
-    Response, StatsAnswer, StatusAnswer,
+    AffinityAnswer, Announcement, AppliedAnswer, HealthAnswer, NodesAnswer, PortalAnswer, ReloadPlan, Request,
+    ResetsAnswer, Response, StatsAnswer, StatusAnswer,
 };
 
 use crate::Target;
@@ -32,6 +32,7 @@ pub(crate) fn show(target: &Target, req: &Request, resp: Response) -> ExitCode {
         Request::Resets => with(&resp, resets),
         Request::Affinity { .. } => with(&resp, affinity),
         Request::Health => with(&resp, health),
+        Request::Portal => with(&resp, portal),
         Request::Announce { .. } => with(&resp, announcement),
         Request::Reload { diff: true, .. } => with(&resp, plan),
         _ => with(&resp, applied),
@@ -175,6 +176,31 @@ fn affinity(a: &AffinityAnswer) {
         a.total,
         serde_json::to_string(&a.counters).expect("counters serialise")
     );
+}
+
+fn portal(p: &PortalAnswer) {
+    if !p.enabled {
+        out!("no iSCSI portal (no VIP has portal = \"iscsi\")");
+        return;
+    }
+    out!("portals: {}", p.portals.join(" "));
+    out!(
+        "connections: {} open of {}, {} accepted; discoveries {}, SendTargets {}",
+        p.connections_open,
+        p.connections_max,
+        p.accepted,
+        p.discoveries,
+        p.send_targets
+    );
+    out!("packets: {} in, {} out, {} dropped (queue full)", p.packets_in, p.packets_out, p.queue_drops);
+    out!("{:<14} {:>10} {:>10} {:>10}", "logins to", "affinity", "target", "total");
+    for r in &p.placements {
+        out!("{:<14} {:>10} {:>10} {:>10}", r.node, r.by_affinity, r.by_target, r.by_affinity + r.by_target);
+    }
+    if !p.refused.is_empty() {
+        let parts: Vec<String> = p.refused.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        out!("refused: {}", parts.join(", "));
+    }
 }
 
 fn health(h: &HealthAnswer) {

@@ -52,6 +52,7 @@ impl Control {
             Request::Nodes => Response::ok(self.node_rows()),
             Request::Resets => Response::ok(self.recent_resets()),
             Request::Health => Response::ok(self.health_answer()),
+            Request::Portal => Response::ok(self.portal.answer(&self.ctx)),
             Request::Announce { withdrawn } => Response::ok(self.announcement(withdrawn)),
             Request::Affinity { filter } => answer(self.affinity_entries(&filter)),
             Request::AffinityPin { client, node } => answer(self.affinity_pin(&client, &node)),

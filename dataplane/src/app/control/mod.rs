@@ -8,7 +8,8 @@
 //! - [`reset`]: fan-out events for the console, and the history of snapshots moves are judged by;
 //! - [`flows`]: flow ids and drain deadlines;
 //! - [`standing`]: the appliance's standing in the fabric, and what its BGP speaker announces;
-//! - [`publish`]: building a context and handing it to every worker;
+//! - [`portal`]: the iSCSI portal thread's contexts and counters;
+//! - [`publish`]: building a context and handing it to every worker and the portal;
 //! - [`reload`]: re-reading the configuration, and which changes apply while running;
 //! - [`console`], [`metrics`], [`telemetry`]: the answers the endpoints serve.
 
@@ -39,6 +40,7 @@ mod console;
 mod flows;
 mod health;
 mod metrics;
+mod portal;
 mod publish;
 mod reload;
 mod reset;
@@ -82,6 +84,7 @@ pub(super) struct Control {
     flows: FlowState,
     standing: StandingPart,
     runtime: runtime::RuntimePart,
+    portal: portal::PortalPart,
     last_telemetry: Instant,
 }
 
@@ -103,6 +106,7 @@ impl Control {
             resets: reset::ResetPart::default(),
             standing: StandingPart::default(),
             runtime,
+            portal: portal::PortalPart::default(),
             flows,
             adoption: hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
             last_telemetry: Instant::now() - Duration::from_secs(1),
@@ -130,6 +134,7 @@ impl Control {
     fn tick(&mut self) {
         let now_ms = self.now_ms();
         self.resets.take_events(&self.channels);
+        self.portal.tick(&self.channels);
         let tick = self.affinity.tick(&self.ctx, &self.cfg, &self.channels, now_ms);
         if tick.publish {
             self.publish_affinity();

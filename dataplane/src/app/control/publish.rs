@@ -30,6 +30,7 @@ impl Control {
             while m.rx.try_recv().is_ok() {}
             let _ = m.tx.try_send(ctx.clone());
         }
+        super::portal::PortalPart::publish(&self.channels, &ctx);
         let deadline = t0 + ADOPTION_WAIT;
         while self.channels.counters.iter().any(|c| c.adopted.load(Relaxed) < generation) && Instant::now() < deadline {
             std::thread::yield_now();

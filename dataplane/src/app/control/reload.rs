@@ -1,6 +1,6 @@
 //! Configuration changes while running: SIGHUP, `sluicectl reload` and the console's node commands. Only
-//! VIPs, chassis, nodes and `flows.drain_timeout_s` may change; anything else is refused whole and nothing
-//! changes.
+//! VIPs, chassis, nodes, `flows.drain_timeout_s` and `portal.targets` may change; anything else is refused
+//! whole and nothing changes.
 
 use sluice_control::Config;
 
@@ -34,6 +34,14 @@ impl Control {
                 } == self.cfg.flows,
             ),
             ("peers", new.peers == self.cfg.peers),
+            // The portal thread sizes its sockets at start: only its targets (and the portal VIPs'
+            // addresses) apply live, and a portal cannot come or go.
+            (
+                "portal",
+                sluice_control::config::PortalConfig { targets: self.cfg.portal.targets.clone(), ..new.portal.clone() }
+                    == self.cfg.portal
+                    && has_portal(&new) == has_portal(&self.cfg),
+            ),
             ("role", new.role == self.cfg.role && new.this_chassis == self.cfg.this_chassis),
         ] {
             if !same {
@@ -62,4 +70,9 @@ impl Control {
         self.cfg = new;
         Ok(msg)
     }
+}
+
+/// Some VIP of `cfg` has an iSCSI portal.
+fn has_portal(cfg: &Config) -> bool {
+    cfg.vips.iter().any(|v| v.portal == sluice_control::config::PortalKind::Iscsi)
 }

@@ -8,6 +8,11 @@ client HOST PORT N S [SPORT]
                        {"ev":"up","conn":i,"lport":p}  {"ev":"reset","conn":i,"t":secs}
                        {"ev":"error","conn":i,"err":"..."}  {"ev":"done","conn":i,"echoes":k}
 connect HOST PORT      open one connection, send a line, expect its echo; exit 0 on success
+iscsi-abuse HOST PORT CASE [ARG]
+                       a hostile client of an iSCSI portal: garbage (a SCSI command before login), bad-text (a
+                       login whose text is not key=value), oversized (a header announcing 16 MB of data, then
+                       data), silent (connect and say nothing for ARG s), trickle (a login a byte every 300 ms,
+                       for ARG s); prints {"case":..,"closed":secs or null,...}
 bulk HOST PORT N SECS SPORT SIZE INTERVAL_MS
                        N connections from source ports SPORT.. (connected in parallel), then each writes SIZE bytes
                        every INTERVAL_MS (writes staggered over the interval) and reads the echo back, checking it
@@ -421,6 +426,80 @@ def syn_flood(dst, dport, count):
     emit(ev="flooded", sent=count, secs=round(time.monotonic() - t0, 3))
 
 
+def iscsi_pdu(op, flags, text=b"", data_len=None):
+    """An iSCSI request PDU: OP (immediate) and FLAGS, ITT 1, CmdSN 1, TEXT as its data segment (padded);
+    DATA_LEN overrides the length the header gives."""
+    n = len(text) if data_len is None else data_len
+    bhs = struct.pack("!BBBBB3s6sHIHHII16x", 0x40 | op, flags, 0, 0, 0, n.to_bytes(3, "big"), b"\x80" + bytes(5), 0, 1, 0, 0, 1, 1)
+    return bhs + text + bytes(-len(text) % 4)
+
+
+def closed_after(s, limit):
+    """Reads until the peer closes (or resets) S; returns (seconds it took, bytes read) or (None, bytes)."""
+    t0, got = time.monotonic(), b""
+    s.settimeout(0.2)
+    while time.monotonic() - t0 < limit:
+        try:
+            b = s.recv(65536)
+        except socket.timeout:
+            continue
+        except OSError:
+            return round(time.monotonic() - t0, 3), got
+        if not b:
+            return round(time.monotonic() - t0, 3), got
+        got += b
+    return None, got
+
+
+def iscsi_abuse(host, port, case, arg):
+    """Hostile iSCSI clients of a portal; one JSON object with what happened."""
+    name = b"InitiatorName=iqn.2026-12.org.example:abuser\0"
+    s = socket.create_connection((host, port), timeout=5)
+    if case == "garbage":
+        # A SCSI command in a connection that never logged in.
+        s.sendall(iscsi_pdu(0x01, 0x80))
+        secs, got = closed_after(s, 5)
+        emit(case=case, closed=secs, answer_opcode=got[0] & 0x3F if got else None)
+    elif case == "bad-text":
+        s.sendall(iscsi_pdu(0x03, 0x87, name + b"SessionType\0"))
+        secs, got = closed_after(s, 5)
+        emit(case=case, closed=secs, status=got[36] if len(got) >= 48 else None)
+    elif case == "oversized":
+        # A header that announces 16 MB of text; the portal must not wait for it or buffer it.
+        s.sendall(iscsi_pdu(0x03, 0x87, data_len=0xFFFFFF))
+        sent = 0
+        try:
+            for _ in range(64):
+                s.sendall(b"x" * 16384)
+                sent += 16384
+        except OSError:
+            pass
+        secs, got = closed_after(s, 5)
+        emit(case=case, closed=secs, answered=len(got), sent=sent)
+    elif case == "silent":
+        secs, _ = closed_after(s, float(arg))
+        emit(case=case, closed=secs)
+    elif case == "trickle":
+        # One byte of a valid login every 300 ms: never idle, never done.
+        pdu = iscsi_pdu(0x03, 0x87, name + b"SessionType=Discovery\0")
+        t0 = time.monotonic()
+        secs = None
+        try:
+            for b in pdu:
+                s.sendall(bytes([b]))
+                time.sleep(0.3)
+                if time.monotonic() - t0 > float(arg):
+                    break
+        except OSError:
+            secs = round(time.monotonic() - t0, 3)
+        if secs is None:
+            secs, _ = closed_after(s, 5)
+            secs = None if secs is None else round(time.monotonic() - t0, 3)
+        emit(case=case, closed=secs)
+    else:
+        sys.exit("iscsi-abuse: unknown case " + case)
+
+
 def ipip_decap(mtu):
     import fcntl
     import subprocess
@@ -511,6 +590,8 @@ if __name__ == "__main__":
         ipip_decap(int(a[1]) if len(a) > 1 else 9000)
     elif a[0] == "syn-flood":
         syn_flood(a[1], int(a[2]), int(a[3]))
+    elif a[0] == "iscsi-abuse":
+        iscsi_abuse(a[1], int(a[2]), a[3], a[4] if len(a) > 4 else "0")
     elif a[0] == "replay":
         replay(a[1], a[2], int(a[3]), float(a[4]))
     else:

@@ -482,7 +482,7 @@ SessionType=Normal\0HeaderDigest=None,CRC32C\0";
         assert_eq!(feed(&mut s, &mut p, &pdu(0x01, FINAL, b""), &mut out), Step::Refused(Refusal::NotPortalWork));
         let a = answers(&out);
         assert_eq!((a[0].0[0], a[0].0[2]), (opcode::REJECT, iscsi::reject::COMMAND_NOT_SUPPORTED));
-        assert_eq!(a[0].1.len(), BHS_LEN, "a Reject carries the rejected header");
+        assert_eq!(Bhs::new_unchecked(&a[0].0[..]).data_len(), BHS_LEN, "a Reject carries the rejected header");
         let (mut s, mut out) = (Session::new(8192), Vec::new());
         let text = pdu(opcode::TEXT_REQUEST, FINAL, b"SendTargets=All\0");
         assert_eq!(feed(&mut s, &mut p, &text, &mut out), Step::Refused(Refusal::NotPortalWork));

@@ -212,7 +212,9 @@ pub fn run(mut ctx: Arc<Context>, links: PortalLinks) {
             let rx_buf = tcp::SocketBuffer::new(vec![0; (cfg.max_pdu_bytes as usize).max(4096)]);
             let tx_buf = tcp::SocketBuffer::new(vec![0; SEND_BUFFER]);
             let mut s = tcp::Socket::new(rx_buf, tx_buf);
-            s.set_timeout(Some(smoltcp::time::Duration::from_millis(cfg.idle_timeout_ms)));
+            // A backstop behind the portal's own timeouts (which count what they cut): a peer that has
+            // gone silent with data unacknowledged.
+            s.set_timeout(Some(smoltcp::time::Duration::from_millis(cfg.idle_timeout_ms + 1000)));
             s.set_nagle_enabled(false);
             let _ = s.listen(portal.port);
             let now = Instant::now();
@@ -319,6 +321,18 @@ fn serve(
             return;
         }
         _ => {}
+    }
+    if state == tcp::State::SynReceived {
+        // A handshake that does not complete within the idle timeout (a spoofed SYN) frees its socket.
+        let since = *slot.closing.get_or_insert(now + idle);
+        if now >= since {
+            refuse(counts, "handshake_timeout");
+            sock.abort();
+        }
+        return;
+    }
+    if slot.session.is_none() {
+        slot.closing = None;
     }
     let session = slot.session.get_or_insert_with(|| {
         counts.accepted += 1;

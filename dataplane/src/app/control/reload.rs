@@ -40,7 +40,7 @@ impl Control {
                 "portal",
                 sluice_control::config::PortalConfig { targets: self.cfg.portal.targets.clone(), ..new.portal.clone() }
                     == self.cfg.portal
-                    && has_portal(&new) == has_portal(&self.cfg),
+                    && has_portal(new) == has_portal(&self.cfg),
             ),
             ("role", new.role == self.cfg.role && new.this_chassis == self.cfg.this_chassis),
         ] {

@@ -27,8 +27,8 @@ use mutate::{Known, Rng};
 use seeds::Seed;
 use targets::Target;
 
-/// Histogram slots: forwarded to a node, to a client, a reply, then one per drop reason.
-pub const SLOTS: usize = 3 + DropReason::COUNT;
+/// Histogram slots: forwarded to a node, to a client, a reply, to the portal, then one per drop reason.
+pub const SLOTS: usize = 4 + DropReason::COUNT;
 /// Bytes around a frame in its buffer that nothing may write.
 const CANARY: u8 = 0xa5;
 /// Frames the corpus holds beyond its seeds.
@@ -41,7 +41,8 @@ pub fn slot(v: Verdict) -> usize {
         Verdict::Node { .. } => 0,
         Verdict::Client { .. } => 1,
         Verdict::Reply { .. } => 2,
-        Verdict::Drop(r) => 3 + r as usize,
+        Verdict::Portal => 3,
+        Verdict::Drop(r) => 4 + r as usize,
     }
 }
 
@@ -50,7 +51,8 @@ pub fn slot_name(i: usize) -> &'static str {
         0 => "to_node",
         1 => "to_client",
         2 => "reply",
-        _ => DropReason::ALL[i - 3].as_str(),
+        3 => "portal",
+        _ => DropReason::ALL[i - 4].as_str(),
     }
 }
 

@@ -101,6 +101,19 @@ pub fn output(
     let from_node_side = ctx.ports[in_port as usize].role == PortRole::Node;
     let (port, dst_mac, tunnel) = match v {
         Verdict::Drop(_) => return Ok(false),
+        // The portal gets the IP packet alone, addressed to a portal VIP.
+        Verdict::Portal => {
+            let to_portal = match out.first().map(|b| b >> 4) {
+                Some(4) if out.len() >= 20 => ctx.vips.iter().any(|v| v.portal && v.addr.octets() == &out[16..20]),
+                Some(6) if out.len() >= 40 => ctx.vips.iter().any(|v| v.portal && v.addr.octets() == &out[24..40]),
+                _ => false,
+            };
+            return if to_portal {
+                Ok(false)
+            } else {
+                fail("a portal verdict for a packet that is not to a portal VIP")
+            };
+        }
         Verdict::Node { node, port } => {
             let Some(n) = ctx.nodes.get(node as usize) else { return fail(format!("node {node} out of range")) };
             if ctx.role == Role::Spine {

@@ -13,6 +13,9 @@ iscsi-abuse HOST PORT CASE [ARG]
                        login whose text is not key=value), oversized (a header announcing 16 MB of data, then
                        data), silent (connect and say nothing for ARG s), trickle (a login a byte every 300 ms,
                        for ARG s); prints {"case":..,"closed":secs or null,...}
+iscsi-logins HOST PORT TARGET SECS PARALLEL
+                       PARALLEL clients log in to TARGET at a portal again and again for SECS seconds (each reads
+                       the redirect and closes); prints {"ev":"logins","per_sec":..,"p50_ms":..,"p99_ms":..}
 bulk HOST PORT N SECS SPORT SIZE INTERVAL_MS
                        N connections from source ports SPORT.. (connected in parallel), then each writes SIZE bytes
                        every INTERVAL_MS (writes staggered over the interval) and reads the echo back, checking it
@@ -500,6 +503,52 @@ def iscsi_abuse(host, port, case, arg):
         sys.exit("iscsi-abuse: unknown case " + case)
 
 
+def iscsi_logins(host, port, target, secs, parallel):
+    """PARALLEL threads log in to TARGET at the portal HOST:PORT over and over for SECS seconds, each
+    reading the answer (a redirect) and closing; prints the redirects a second and the latency spread."""
+    import threading
+
+    text = b"InitiatorName=iqn.2026-12.org.example:bench\0SessionType=Normal\0TargetName=" + target.encode() + b"\0"
+    pdu = iscsi_pdu(0x03, 0x87, text)
+    done, lat, errors = [0], [], [0]
+    lock = threading.Lock()
+    end = time.monotonic() + secs
+
+    def one():
+        while time.monotonic() < end:
+            t0 = time.monotonic()
+            try:
+                with socket.create_connection((host, port), timeout=5) as s:
+                    s.sendall(pdu)
+                    got = b""
+                    while len(got) < 48:
+                        b = s.recv(4096)
+                        if not b:
+                            break
+                        got += b
+                ok = len(got) >= 48 and got[36] == 1 and got[37] == 1
+            except OSError:
+                ok = False
+            with lock:
+                if ok:
+                    done[0] += 1
+                    lat.append(time.monotonic() - t0)
+                else:
+                    errors[0] += 1
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=one) for _ in range(parallel)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    took = time.monotonic() - t0
+    lat.sort()
+    q = lambda f: round(lat[min(len(lat) - 1, int(f * len(lat)))] * 1000, 2) if lat else None
+    emit(ev="logins", redirects=done[0], errors=errors[0], secs=round(took, 3), per_sec=round(done[0] / took, 1),
+         p50_ms=q(0.5), p99_ms=q(0.99))
+
+
 def ipip_decap(mtu):
     import fcntl
     import subprocess
@@ -592,6 +641,8 @@ if __name__ == "__main__":
         syn_flood(a[1], int(a[2]), int(a[3]))
     elif a[0] == "iscsi-abuse":
         iscsi_abuse(a[1], int(a[2]), a[3], a[4] if len(a) > 4 else "0")
+    elif a[0] == "iscsi-logins":
+        iscsi_logins(a[1], int(a[2]), a[3], float(a[4]), int(a[5]))
     elif a[0] == "replay":
         replay(a[1], a[2], int(a[3]), float(a[4]))
     else:

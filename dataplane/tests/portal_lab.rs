@@ -441,3 +441,47 @@ fn malformed_oversized_silent_and_flooding_clients_are_refused_counted_and_bound
     let s = pl.stop();
     eprintln!("drops: {}", s["drops"]);
 }
+
+/// The median of `runs` timings of `iscsi-inq` on `url` (a login and an INQUIRY), in milliseconds.
+fn median_inq_ms(url: &str, runs: usize) -> f64 {
+    let mut ms: Vec<f64> = (0..runs)
+        .map(|_| {
+            let t0 = Instant::now();
+            let (ok, out) = initiator("iscsi-inq", &[url]);
+            assert!(ok, "iscsi-inq {url}: {out}");
+            t0.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    ms[runs / 2]
+}
+
+/// The figures BENCHMARKS.md quotes (not a check: it asserts nothing about time): logins a second the
+/// portal answers, and the time to first I/O through the portal against logging in to the CVM directly.
+/// `cargo test --release -p sluice-dataplane --test portal_lab -- --ignored --nocapture portal_figures`
+#[test]
+#[ignore]
+fn portal_figures() {
+    if support::skip_unless_root("network namespaces") {
+        return;
+    }
+    let _g = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
+    let mut pl = PortalLab::up(&[("LAB_PORTAL_OPTS", "connections = 256")]);
+    let t = TARGETS[0].0;
+    for parallel in ["1", "8", "32"] {
+        let out = lab::lab_tcp("sl-cli", &["iscsi-logins", VIP, "3260", t, "5", parallel]).output().unwrap();
+        eprintln!("portal logins, {parallel} clients: {}", String::from_utf8_lossy(&out.stdout).trim());
+    }
+    let home = pl.expected(t, &[]);
+    let k: usize = home[1..].parse().unwrap();
+    let via_portal = median_inq_ms(&lun_url(t), 21);
+    let direct = median_inq_ms(&format!("iscsi://{}/{t}/1", node_ip(k)), 21);
+    eprintln!(
+        "time to first I/O (iscsi-inq, median of 21): through the portal {via_portal:.2} ms, straight to {home}'s portal \
+         {direct:.2} ms, added {:.2} ms",
+        via_portal - direct
+    );
+    let p = pl.portal();
+    eprintln!("portal: {p}");
+    pl.stop();
+}

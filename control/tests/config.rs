@@ -193,3 +193,56 @@ fn reset_settings_are_checked() {
         assert_eq!(reject(&with(bad)).0, field, "{bad}");
     }
 }
+
+/// The example with its first VIP a portal VIP (2049 balanced, 3260 the portal's) and `portal` appended.
+fn with_portal(portal: &str) -> String {
+    let t = example().replacen("ports = [2049, 3260]", "ports = [2049]\nportal = \"iscsi\"", 1);
+    format!("{t}\n{portal}\n")
+}
+
+const TARGETS: &str = "[[portal.targets]]\nname = \"iqn.2026-12.org.example:vol1\"\n\n[[portal.targets]]\nname = \
+                       \"iqn.2026-12.org.example:vol2\"\ngroup = \"db\"";
+
+#[test]
+fn portal_settings_are_checked() {
+    let c = Config::from_toml(&with_portal(TARGETS)).unwrap();
+    assert_eq!(c.vips[0].portal, sluice_control::config::PortalKind::Iscsi);
+    assert_eq!((c.portal.port, c.portal.connections, c.portal.targets.len()), (3260, 64, 2));
+    assert_eq!(c.portal.targets[1].group.as_deref(), Some("db"));
+    assert_eq!(reject(&with_portal("")).0, "portal.targets");
+    let listed = example().replacen("ports = [2049, 3260]", "ports = [2049, 3260]\nportal = \"iscsi\"", 1);
+    assert_eq!(reject(&format!("{listed}\n{TARGETS}\n")).0, "vips[0].ports");
+    let udp = with_portal(TARGETS).replacen(
+        "protocols = [\"tcp\", \"udp\"]\nports = [2049]",
+        "protocols = [\"udp\"]\nports = [2049]",
+        1,
+    );
+    assert_eq!(reject(&udp).0, "vips[0].protocols");
+    for (bad, field) in [
+        ("[portal]\nconnections = 0", "portal.connections"),
+        ("[portal]\nconnections = 5000", "portal.connections"),
+        ("[portal]\nidle_timeout_ms = 10", "portal.idle_timeout_ms"),
+        ("[portal]\nidle_timeout_ms = 5000\nsession_timeout_ms = 1000", "portal.session_timeout_ms"),
+        ("[portal]\nmax_pdu_bytes = 100", "portal.max_pdu_bytes"),
+        ("[portal]\nport = 0", "portal.port"),
+    ] {
+        assert_eq!(reject(&with_portal(&format!("{bad}\n\n{TARGETS}"))).0, field, "{bad}");
+    }
+    for (name, problem) in [
+        ("IQN.2026-12.org.example:x", "does not start with"),
+        ("iqn.2026-12.org.example:Vol", "lower-case"),
+        ("iqn.2026-12.org.example:a b", "lower-case"),
+    ] {
+        let t = format!("[[portal.targets]]\nname = \"{name}\"");
+        let (field, why) = reject(&with_portal(&t));
+        assert_eq!(field, "portal.targets[0].name");
+        assert!(why.contains(problem), "{name}: {why}");
+    }
+    let twice = format!("{TARGETS}\n\n[[portal.targets]]\nname = \"iqn.2026-12.org.example:vol1\"");
+    assert_eq!(reject(&with_portal(&twice)).0, "portal.targets[2].name");
+    let long = format!("[[portal.targets]]\nname = \"iqn.2026-12.org.example:{}\"", "a".repeat(200));
+    assert_eq!(reject(&with_portal(&long)).0, "portal.targets[0].name");
+    let chassis =
+        with_portal(TARGETS).replacen("[eal]", "role = \"chassis\"\nthis_chassis = \"chassis-a\"\n\n[eal]", 1);
+    assert_eq!(reject(&chassis).0, "vips[0].portal");
+}

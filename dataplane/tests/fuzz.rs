@@ -94,6 +94,7 @@ fn fuzzed_frames_through_every_role_find_nothing_and_reach_the_reset_path() {
         Verdict::Node { node: 0, port: 0 },
         Verdict::Client { port: 0 },
         Verdict::Reply { port: 0 },
+        Verdict::Portal,
         Verdict::Drop(DropReason::FanoutReceived),
         Verdict::Drop(DropReason::HealthAnswer),
         Verdict::Drop(DropReason::ResetSwallowed),

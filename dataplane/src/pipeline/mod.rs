@@ -194,6 +194,9 @@ fn from_client(
             return reply::echo_or(ctx, in_port, frame, p, DropReason::ToAppliance);
         }
         if let Some(v) = portal::hook::to_cvm(ctx, frame, p, st) {
+            if v == Verdict::Drop(DropReason::EncapTooBig) {
+                return pmtu::too_big(ctx, in_port, frame, p, st, now);
+            }
             return v;
         }
         return Verdict::Drop(DropReason::NotForVip);
@@ -307,7 +310,12 @@ fn from_node(
             // The inner packet now sits behind a fresh Ethernet header: give the reset path its look
             // (not at a CVM's own portal's answers, which are no VIP's).
             return match parse::classify(frame.data()) {
-                Ok(Classified::Parsed(inner)) if ctx.vip(&inner.src).is_none() => v,
+                Ok(Classified::Parsed(inner)) if ctx.vip(&inner.src).is_none() => {
+                    if ctx.mss_clamp {
+                        pmtu::clamp_syn_ack(frame, &inner, ctx.nodes[node as usize].inner_mtu, &mut st.keys);
+                    }
+                    v
+                }
                 Ok(Classified::Parsed(inner)) => {
                     let verdict = resets::return_segment(ctx, frame, &inner, sender, resets, now).unwrap_or(v);
                     if ctx.mss_clamp && verdict == v && inner.protocol == PROTO_TCP {

@@ -136,7 +136,7 @@ pub(super) fn decapsulate_to_client(ctx: &Context, frame: &mut FrameBuf<'_>, p: 
             Err(e) => return Verdict::Drop(e.into()),
         }
     };
-    if ctx.vip(&src).is_none() && !(ctx.portal.is_some() && ctx.nodes[node as usize].ip == src) {
+    if ctx.vip(&src).is_none() && !crate::portal::hook::tunnelled_from_cvm(ctx, node, &src, inner) {
         return Verdict::Drop(DropReason::UnknownSource);
     }
     to_client(ctx, frame, p.l4_offset, len)

@@ -16,6 +16,8 @@ use super::iscsi::{self, login_flags, opcode, stage, status, Bhs, ResponseRepr, 
 
 /// The most data the portal puts in one answer (what every initiator takes: RFC 7143's default).
 pub const MAX_ANSWER_DATA: usize = 8192;
+/// Commands an initiator may have outstanding (MaxCmdSN - ExpCmdSN + 1).
+const COMMAND_WINDOW: u32 = 16;
 
 /// Why a connection was refused or cut; each is counted under its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -91,6 +93,11 @@ pub struct Session {
     buf: Vec<u8>,
     phase: Phase,
     stat_sn: u32,
+    /// What the first Login Request of this connection said (later ones may leave the keys out).
+    initiator: Option<String>,
+    discovery: Option<bool>,
+    /// This session's identifying handle, once logged in.
+    tsih: u16,
     /// Logged in as a discovery session (counted once).
     pub discovered: bool,
     /// SendTargets answered.
@@ -98,13 +105,17 @@ pub struct Session {
 }
 
 impl Session {
-    /// A new conversation that reads PDUs of at most `max_pdu` bytes.
-    pub fn new(max_pdu: usize) -> Session {
+    /// A new conversation that reads PDUs of at most `max_pdu` bytes; `tsih` identifies its session
+    /// (not 0).
+    pub fn new(max_pdu: usize, tsih: u16) -> Session {
         Session {
             max_pdu,
             buf: Vec::with_capacity(BHS_LEN),
             phase: Phase::Login,
             stat_sn: 1,
+            initiator: None,
+            discovery: None,
+            tsih: tsih.max(1),
             discovered: false,
             send_targets: 0,
         }
@@ -173,15 +184,15 @@ impl Session {
         }
     }
 
-    /// A response to request `h`: its task tag, the next StatSN, and the command window where it was
-    /// (the portal's requests are immediate, so ExpCmdSN is the request's CmdSN).
+    /// A response to request `h`: its task tag, the next StatSN, and the command window (an immediate
+    /// request takes no CmdSN; another one advances ExpCmdSN past its own).
     fn answer(&mut self, op: u8, h: &Bhs<&[u8]>) -> ResponseRepr {
         let mut r = ResponseRepr::new(op);
         r.itt = h.itt();
         r.stat_sn = self.stat_sn;
         self.stat_sn = self.stat_sn.wrapping_add(1);
-        r.exp_cmd_sn = h.cmd_sn();
-        r.max_cmd_sn = h.cmd_sn();
+        r.exp_cmd_sn = h.cmd_sn().wrapping_add(u32::from(!h.immediate()));
+        r.max_cmd_sn = r.exp_cmd_sn.wrapping_add(COMMAND_WINDOW - 1);
         r
     }
 
@@ -212,13 +223,20 @@ impl Session {
         let Ok(keys) = iscsi::parse_text(data) else {
             return refuse(&mut r, status::INITIATOR_ERROR, Refusal::BadPdu, out);
         };
-        let initiator = iscsi::value(&keys, "InitiatorName");
+        // The first Login Request names the initiator and the session type; later ones may repeat them.
+        let initiator = iscsi::value(&keys, "InitiatorName").or(self.initiator.as_deref());
         if initiator.is_none_or(|i| sluice_control::config::check_iscsi_name("InitiatorName", i).is_err()) {
             return refuse(&mut r, status::MISSING_PARAMETER, Refusal::MissingKey, out);
         }
+        self.initiator = initiator.map(str::to_string);
+        let kind = match (iscsi::value(&keys, "SessionType"), self.discovery) {
+            (Some(t), _) => t,
+            (None, Some(true)) => "Discovery",
+            (None, _) => "Normal",
+        };
         let mut text = Vec::new();
-        match iscsi::value(&keys, "SessionType").unwrap_or("Normal") {
-            "Discovery" => {}
+        match kind {
+            "Discovery" => self.discovery = Some(true),
             "Normal" => {
                 let Some(target) = iscsi::value(&keys, "TargetName") else {
                     return refuse(&mut r, status::MISSING_PARAMETER, Refusal::MissingKey, out);
@@ -254,7 +272,9 @@ impl Session {
             }
         }
         if h.csg() == stage::OPERATIONAL || iscsi::value(&keys, "MaxRecvDataSegmentLength").is_some() {
-            iscsi::push_key(&mut text, "MaxRecvDataSegmentLength", &MAX_ANSWER_DATA.to_string());
+            // What the portal reads in one PDU's data segment.
+            let mine = self.max_pdu.saturating_sub(BHS_LEN) / 4 * 4;
+            iscsi::push_key(&mut text, "MaxRecvDataSegmentLength", &mine.to_string());
         }
         let transit = h.flags() & login_flags::TRANSIT != 0;
         if transit {
@@ -264,7 +284,7 @@ impl Session {
             }
             r.flags |= login_flags::TRANSIT | next;
             if next == stage::FULL_FEATURE {
-                r.tsih = 1;
+                r.tsih = self.tsih;
                 self.phase = Phase::Discovery;
                 self.discovered = true;
             }
@@ -393,7 +413,7 @@ DataDigest=None\0MaxRecvDataSegmentLength=262144\0";
 
     #[test]
     fn a_discovery_session_logs_in_in_one_step_lists_every_target_at_the_portal_and_logs_out() {
-        let (mut s, mut p, mut out) = (Session::new(8192), portal(), Vec::new());
+        let (mut s, mut p, mut out) = (Session::new(8192, 7), portal(), Vec::new());
         let login = pdu(opcode::LOGIN_REQUEST, login_flags::TRANSIT | 1 << 2 | 3, DISCOVERY);
         assert_eq!(feed(&mut s, &mut p, &login, &mut out), Step::More);
         assert!(s.discovered);
@@ -402,7 +422,7 @@ DataDigest=None\0MaxRecvDataSegmentLength=262144\0";
         assert_eq!((h.opcode(), h.status(), h.flags()), (opcode::LOGIN_RESPONSE, (0, 0), 0x87));
         assert_eq!(h.itt(), 0x10);
         assert_eq!(h.isid()[0], 0x80);
-        assert_eq!(h.tsih(), 1);
+        assert_eq!(h.tsih(), 7);
         assert_eq!(Bhs::new_unchecked(&a[0].0[..]).cmd_sn(), 1, "StatSN 1 (read through the CmdSN offset)");
         assert!(a[0].1.contains("HeaderDigest=None\0"), "{:?}", a[0].1);
         out.clear();
@@ -415,7 +435,8 @@ DataDigest=None\0MaxRecvDataSegmentLength=262144\0";
             "TargetName=iqn.2026-12.org.example:vol1\0TargetAddress=10.10.0.1:3260,1\0\
 TargetName=iqn.2026-12.org.example:vol2\0TargetAddress=10.10.0.1:3260,1\0"
         );
-        assert_eq!(u32::from_be_bytes(a[0].0[28..32].try_into().unwrap()), 5, "ExpCmdSN stays at the CmdSN");
+        assert_eq!(u32::from_be_bytes(a[0].0[28..32].try_into().unwrap()), 5, "ExpCmdSN stays at an immediate CmdSN");
+        assert_eq!(u32::from_be_bytes(a[0].0[32..36].try_into().unwrap()), 5 + 15, "a window of 16");
         out.clear();
         assert_eq!(feed(&mut s, &mut p, &pdu(opcode::LOGOUT_REQUEST, FINAL, b""), &mut out), Step::Close);
         assert_eq!(answers(&out)[0].0[0], opcode::LOGOUT_RESPONSE);
@@ -424,7 +445,7 @@ TargetName=iqn.2026-12.org.example:vol2\0TargetAddress=10.10.0.1:3260,1\0"
 
     #[test]
     fn a_normal_login_is_sent_to_the_placed_cvm_with_the_group_as_its_key() {
-        let (mut s, mut p, mut out) = (Session::new(8192), portal(), Vec::new());
+        let (mut s, mut p, mut out) = (Session::new(8192, 7), portal(), Vec::new());
         let text = b"InitiatorName=iqn.2026-12.org.example:c1\0TargetName=iqn.2026-12.org.example:vol2\0\
 SessionType=Normal\0HeaderDigest=None,CRC32C\0";
         let login = pdu(opcode::LOGIN_REQUEST, login_flags::TRANSIT | 1 << 2 | 3, text);
@@ -448,13 +469,13 @@ SessionType=Normal\0HeaderDigest=None,CRC32C\0";
             (b"InitiatorName=iqn.2026-12.org.example:c1\0garbage\0", status::INITIATOR_ERROR, Refusal::BadPdu),
         ];
         for (text, st, why) in cases {
-            let (mut s, mut p, mut out) = (Session::new(8192), portal(), Vec::new());
+            let (mut s, mut p, mut out) = (Session::new(8192, 7), portal(), Vec::new());
             let login = pdu(opcode::LOGIN_REQUEST, login_flags::TRANSIT | 1 << 2 | 3, text);
             assert_eq!(feed(&mut s, &mut p, &login, &mut out), Step::Refused(why));
             assert_eq!(Bhs::new_unchecked(&answers(&out)[0].0[..]).status(), st);
             assert_eq!(s.wants(), 0, "the session reads nothing more");
         }
-        let (mut s, mut p, mut out) = (Session::new(8192), portal(), Vec::new());
+        let (mut s, mut p, mut out) = (Session::new(8192, 7), portal(), Vec::new());
         p.cvm = None;
         let login = pdu(
             opcode::LOGIN_REQUEST,
@@ -467,7 +488,7 @@ SessionType=Normal\0HeaderDigest=None,CRC32C\0";
 
     #[test]
     fn a_pdu_above_the_limit_is_refused_from_its_header_before_its_data_is_read() {
-        let (mut s, mut p, mut out) = (Session::new(1024), portal(), Vec::new());
+        let (mut s, mut p, mut out) = (Session::new(1024, 7), portal(), Vec::new());
         let mut h = pdu(opcode::LOGIN_REQUEST, 0x87, b"");
         h[5..8].copy_from_slice(&[0x10, 0, 0]);
         assert_eq!(s.wants(), BHS_LEN);
@@ -478,19 +499,19 @@ SessionType=Normal\0HeaderDigest=None,CRC32C\0";
 
     #[test]
     fn scsi_commands_and_full_feature_requests_before_login_are_rejected() {
-        let (mut s, mut p, mut out) = (Session::new(8192), portal(), Vec::new());
+        let (mut s, mut p, mut out) = (Session::new(8192, 7), portal(), Vec::new());
         assert_eq!(feed(&mut s, &mut p, &pdu(0x01, FINAL, b""), &mut out), Step::Refused(Refusal::NotPortalWork));
         let a = answers(&out);
         assert_eq!((a[0].0[0], a[0].0[2]), (opcode::REJECT, iscsi::reject::COMMAND_NOT_SUPPORTED));
         assert_eq!(Bhs::new_unchecked(&a[0].0[..]).data_len(), BHS_LEN, "a Reject carries the rejected header");
-        let (mut s, mut out) = (Session::new(8192), Vec::new());
+        let (mut s, mut out) = (Session::new(8192, 7), Vec::new());
         let text = pdu(opcode::TEXT_REQUEST, FINAL, b"SendTargets=All\0");
         assert_eq!(feed(&mut s, &mut p, &text, &mut out), Step::Refused(Refusal::NotPortalWork));
     }
 
     #[test]
     fn a_nop_out_is_echoed_and_a_pdu_split_byte_by_byte_is_read_whole() {
-        let (mut s, mut p, mut out) = (Session::new(8192), portal(), Vec::new());
+        let (mut s, mut p, mut out) = (Session::new(8192, 7), portal(), Vec::new());
         let login = pdu(opcode::LOGIN_REQUEST, login_flags::TRANSIT | 1 << 2 | 3, DISCOVERY);
         for b in &login {
             assert_eq!(s.input(std::slice::from_ref(b), &mut p, &mut out), Step::More);
@@ -500,5 +521,27 @@ SessionType=Normal\0HeaderDigest=None,CRC32C\0";
         assert_eq!(feed(&mut s, &mut p, &pdu(opcode::NOP_OUT, FINAL, b"ping"), &mut out), Step::More);
         let a = answers(&out);
         assert_eq!((a[0].0[0], a[0].1.as_str()), (opcode::NOP_IN, "ping"));
+    }
+
+    #[test]
+    fn a_two_step_discovery_login_keeps_what_its_first_request_said() {
+        let (mut s, mut p, mut out) = (Session::new(8192, 7), portal(), Vec::new());
+        let first = b"InitiatorName=iqn.2026-12.org.example:c1\0SessionType=Discovery\0AuthMethod=CHAP,None\0";
+        let security = pdu(opcode::LOGIN_REQUEST, login_flags::TRANSIT | stage::OPERATIONAL, first);
+        assert_eq!(feed(&mut s, &mut p, &security, &mut out), Step::More);
+        let a = answers(&out);
+        assert_eq!((a[0].0[1], a[0].1.as_str()), (0x81, "AuthMethod=None\0"));
+        assert!(!s.discovered);
+        out.clear();
+        let operational = pdu(opcode::LOGIN_REQUEST, 0x87, b"HeaderDigest=None\0MaxRecvDataSegmentLength=65536\0");
+        assert_eq!(feed(&mut s, &mut p, &operational, &mut out), Step::More);
+        let a = answers(&out);
+        assert_eq!((a[0].0[1], Bhs::new_unchecked(&a[0].0[..]).status()), (0x87, (0, 0)));
+        assert!(a[0].1.contains("MaxRecvDataSegmentLength=8144\0"), "what the portal reads: {:?}", a[0].1);
+        assert!(s.discovered);
+        let (mut s, mut out) = (Session::new(8192, 7), Vec::new());
+        let chap_only = b"InitiatorName=iqn.2026-12.org.example:c1\0SessionType=Discovery\0AuthMethod=CHAP\0";
+        let login = pdu(opcode::LOGIN_REQUEST, login_flags::TRANSIT | stage::OPERATIONAL, chap_only);
+        assert_eq!(feed(&mut s, &mut p, &login, &mut out), Step::Refused(Refusal::AuthRequired));
     }
 }

@@ -31,6 +31,8 @@ use sluice_control::console::{PortalAnswer, PortalPlacement};
 const LINGER: Duration = Duration::from_secs(2);
 /// Each socket's send buffer: the largest answer with room to spare.
 const SEND_BUFFER: usize = 16 * 1024;
+/// A handshake completes within this (or the idle timeout, when shorter).
+const HANDSHAKE_LIMIT: Duration = Duration::from_secs(2);
 /// How often the counters go to the control loop.
 const REPORT_EVERY: Duration = Duration::from_millis(100);
 
@@ -118,6 +120,8 @@ struct Slot {
     pending: Vec<u8>,
     /// The conversation is over: close once `pending` is sent, abort at this time at the latest.
     closing: Option<Instant>,
+    /// A handshake in progress must complete by then.
+    handshake_by: Option<Instant>,
 }
 
 /// What the portal's stack and sessions have counted.
@@ -131,6 +135,8 @@ struct Counts {
     packets_in: u64,
     packets_out: u64,
     queue_drops: u64,
+    /// The last session handle given.
+    tsih: u16,
 }
 
 /// The session's view of the portal for one connection.
@@ -225,6 +231,7 @@ pub fn run(mut ctx: Arc<Context>, links: PortalLinks) {
                 last_rx: now,
                 pending: Vec::new(),
                 closing: None,
+                handshake_by: None,
             }
         })
         .collect();
@@ -311,34 +318,37 @@ fn serve(
     let state = sock.state();
     let refuse = |counts: &mut Counts, why: &'static str| *counts.refused.entry(why).or_default() += 1;
     match state {
-        tcp::State::Listen => return,
+        tcp::State::Listen => {
+            // (A RST in SYN-RECEIVED takes a socket back to LISTEN: its handshake is over.)
+            slot.handshake_by = None;
+            return;
+        }
         tcp::State::Closed | tcp::State::TimeWait => {
             sock.abort();
             let _ = sock.listen(portal.port);
             slot.session = None;
             slot.pending.clear();
             slot.closing = None;
+            slot.handshake_by = None;
             return;
         }
-        _ => {}
-    }
-    if state == tcp::State::SynReceived {
-        // A handshake that does not complete within the idle timeout (a spoofed SYN) frees its socket.
-        let since = *slot.closing.get_or_insert(now + idle);
-        if now >= since {
-            refuse(counts, "handshake_timeout");
-            sock.abort();
+        tcp::State::SynReceived => {
+            // A handshake that does not complete soon (a spoofed SYN) frees its socket.
+            let by = *slot.handshake_by.get_or_insert(now + idle.min(HANDSHAKE_LIMIT));
+            if now >= by {
+                refuse(counts, "handshake_timeout");
+                sock.abort();
+            }
+            return;
         }
-        return;
-    }
-    if slot.session.is_none() {
-        slot.closing = None;
+        _ => slot.handshake_by = None,
     }
     let session = slot.session.get_or_insert_with(|| {
         counts.accepted += 1;
         slot.opened = now;
         slot.last_rx = now;
-        Session::new(portal.config.max_pdu_bytes as usize)
+        counts.tsih = counts.tsih.wrapping_add(1).max(1);
+        Session::new(portal.config.max_pdu_bytes as usize, counts.tsih)
     });
     if now - slot.opened >= whole || (slot.closing.is_none() && now - slot.last_rx >= idle) {
         refuse(counts, if now - slot.opened >= whole { "session_timeout" } else { "idle_timeout" });
@@ -350,8 +360,9 @@ fn serve(
         sock.abort();
         return;
     }
-    // Read no further than the PDU the session is in, and nothing once it is over.
-    while slot.closing.is_none() && sock.can_recv() {
+    // Read no further than the PDU the session is in, nothing once it is over, and nothing while answers
+    // wait to be sent: a client that does not read its answers is held back by TCP's flow control.
+    while slot.closing.is_none() && slot.pending.is_empty() && sock.can_recv() {
         let want = session.wants();
         if want == 0 {
             break;

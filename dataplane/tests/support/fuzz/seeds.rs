@@ -182,6 +182,11 @@ fn client_seeds(out: &mut Vec<Seed>) {
     out.push(client(&ip(c4, v4(CLIENT_KEY_VIP), 6, &tcp(40011, 22, 5, 1, 0x10, b"any port"))));
     out.push(client(&ip(c4, v4([10, 9, 9, 9]), 6, &tcp(40012, 2049, 5, 1, 0x10, b""))));
     out.push(client(&ip(c4, vip4, 6, &tcp(40013, 22, 5, 1, 0x10, b""))));
+    // The single appliance's iSCSI portal (the first VIP's port 3260): a SYN and a login to it, and a
+    // session's data to a node's own portal.
+    out.push(client(&ip(c4, vip4, 6, &tcp(40014, 3260, 7, 0, 0x02, b""))));
+    out.push(client(&ip(c4, vip4, 6, &tcp(40014, 3260, 8, 1, 0x18, &[0x43, 0x87, 0, 0, 0, 0, 0, 4, 0x80]))));
+    out.push(client(&ip(c4, v4([198, 51, 100, 11]), 6, &tcp(40015, 3260, 9, 1, 0x18, b"scsi"))));
     // IPv4 options (NOPs; a record-route option filling the header) and IPv6 extension headers.
     out.push(client(&with_options(tcp4.clone(), &[1, 1, 1, 0])));
     let mut rr = vec![7, 39, 4];

@@ -87,6 +87,10 @@ fn config(role: &str) -> Config {
             let id = if role == "single" { "ip" } else { "mac" };
             let affinity = format!("[affinity]\nenabled = true\nclient_id = \"{id}\"\n\n[[vips]]\naffinity = true\n");
             t = t.replacen("[[vips]]\n", &affinity, 1).replacen("[[chassis]]\n", CONTENT_VIPS, 1);
+            // The first VIP's port 3260 is an iSCSI portal: segments to it go to the portal, and
+            // clients reach the nodes' own portals by address.
+            t = t.replacen("ports = [2049, 3260]", "ports = [2049]\nportal = \"iscsi\"", 1);
+            t += "\n[portal]\n\n[[portal.targets]]\nname = \"iqn.2026-12.org.example:vol1\"\n";
         }
         "spine" => {
             t = format!("role = \"spine\"\n{t}")

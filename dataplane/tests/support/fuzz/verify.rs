@@ -164,11 +164,23 @@ pub fn output(
         None => ip,
     };
     let checked = input_ok || fresh;
+    // TCP to or from a node's own address on the portal port: a CVM's portal, which clients reach by
+    // address when the configuration has a portal.
+    let l4 = lo.inner_l4.or(lo.l4);
+    let cvm_portal = |dst: bool| {
+        let (Some(p), Some((at, _))) = (&ctx.portal, l4) else { return false };
+        let port = out.get(at + if dst { 2 } else { 0 }..at + if dst { 4 } else { 2 });
+        carried.proto == 6
+            && port.is_some_and(|b| u16::from_be_bytes([b[0], b[1]]) == p.port)
+            && ctx.nodes.iter().any(|n| n.ip == addr(out, &carried, dst))
+    };
     match v {
-        Verdict::Node { .. } if !ctx.vips.iter().any(|x| x.addr == addr(out, &carried, true)) => {
+        Verdict::Node { .. } if !ctx.vips.iter().any(|x| x.addr == addr(out, &carried, true)) && !cvm_portal(true) => {
             fail("to a node, not to a VIP")
         }
-        Verdict::Client { .. } if ctx.vip(&addr(out, &carried, false)).is_none() => fail("to a client, not from a VIP"),
+        Verdict::Client { .. } if ctx.vip(&addr(out, &carried, false)).is_none() && !cvm_portal(false) => {
+            fail("to a client, not from a VIP")
+        }
         Verdict::Reply { .. } if !answers_for(ctx, port, &addr(out, &carried, false)) => {
             fail("reply from an address not ours")
         }

@@ -13,6 +13,10 @@ iscsi-abuse HOST PORT CASE [ARG]
                        login whose text is not key=value), oversized (a header announcing 16 MB of data, then
                        data), silent (connect and say nothing for ARG s), trickle (a login a byte every 300 ms,
                        for ARG s); prints {"case":..,"closed":secs or null,...}
+iscsi-write HOST PORT TARGET LBA BLOCKS
+                       a minimal initiator (an oracle independent of libiscsi): logs in to TARGET at a portal,
+                       following a redirect, WRITEs BLOCKS 512-byte blocks of a pattern at LBA as immediate data,
+                       READs them back; prints {"ev":"iscsi","session":..,"wrote":..,"matched":..}
 iscsi-logins HOST PORT TARGET SECS PARALLEL
                        PARALLEL clients log in to TARGET at a portal again and again for SECS seconds (each reads
                        the redirect and closes); prints {"ev":"logins","per_sec":..,"p50_ms":..,"p99_ms":..}
@@ -503,6 +507,90 @@ def iscsi_abuse(host, port, case, arg):
         sys.exit("iscsi-abuse: unknown case " + case)
 
 
+def recv_pdu(s):
+    """One iSCSI PDU from S: (header, data)."""
+    def exact(n):
+        b = b""
+        while len(b) < n:
+            c = s.recv(n - len(b))
+            if not c:
+                raise OSError("closed after %d of %d bytes" % (len(b), n))
+            b += c
+        return b
+
+    h = exact(48)
+    n = int.from_bytes(h[5:8], "big")
+    d = exact(h[4] * 4 + n + (-n % 4))
+    return h, d[h[4] * 4:h[4] * 4 + n]
+
+
+def scsi_pdu(flags, itt, cmd_sn, exp_stat_sn, edtl, cdb, data=b""):
+    """A SCSI Command PDU for LUN 1 (not immediate) carrying DATA as immediate data."""
+    lun = b"\x00\x01" + bytes(6)
+    bhs = struct.pack("!BBBBB3s8sIIII16s", 0x01, flags, 0, 0, 0, len(data).to_bytes(3, "big"), lun, itt, edtl,
+                      cmd_sn, exp_stat_sn, cdb.ljust(16, b"\0"))
+    return bhs + data + bytes(-len(data) % 4)
+
+
+def iscsi_write_read(host, port, target, lba, blocks):
+    """Logs in to TARGET at the portal HOST:PORT (following a redirect), WRITEs BLOCKS blocks of a pattern
+    at LBA with immediate data, READs them back; prints where the session ran and whether they matched."""
+    keys = ("InitiatorName=iqn.2026-12.org.example:writer\0SessionType=Normal\0TargetName=%s\0"
+            "HeaderDigest=None\0DataDigest=None\0ImmediateData=Yes\0InitialR2T=No\0FirstBurstLength=65536\0"
+            "MaxBurstLength=262144\0MaxRecvDataSegmentLength=262144\0ErrorRecoveryLevel=0\0MaxConnections=1\0"
+            % target).encode()
+    addr, redirected = (host, port), None
+    for _ in range(3):
+        s = socket.create_connection(addr, timeout=10)
+        s.sendall(iscsi_pdu(0x03, 0x87, keys))
+        h, d = recv_pdu(s)
+        status = (h[36], h[37])
+        if status == (1, 1):
+            ta = dict(kv.split("=", 1) for kv in d.rstrip(b"\0").decode().split("\0"))["TargetAddress"]
+            ip, p = ta.split(",")[0].rsplit(":", 1)
+            addr, redirected = (ip.strip("[]"), int(p)), ta
+            s.close()
+            continue
+        if status != (0, 0) or h[1] & 0x83 != 0x83:
+            emit(ev="iscsi", error="login status %s flags %#x" % (status, h[1]))
+            return
+        break
+    stat_sn = int.from_bytes(h[24:28], "big")
+    cmd_sn, itt = 1, 0x100
+    data = bytes((lba + i) % 251 for i in range(blocks * 512))
+    cdb = struct.pack("!BBIBHB", 0x2A, 0, lba, 0, blocks, 0)
+    for _ in range(2):
+        s.sendall(scsi_pdu(0xA1, itt, cmd_sn, stat_sn + 1, len(data), cdb, data))
+        h, d = recv_pdu(s)
+        stat_sn, cmd_sn, itt = int.from_bytes(h[24:28], "big"), cmd_sn + 1, itt + 1
+        # The first command of a session may meet a unit attention (power on, reset): once more.
+        if not (h[3] == 2 and len(d) > 4 and d[4] & 0x0F == 6):
+            break
+    wrote = h[0] & 0x3F == 0x21 and h[2] == 0 and h[3] == 0
+    if not wrote:
+        emit(ev="iscsi", error="write answered with opcode %#x response %d status %d" % (h[0] & 0x3F, h[2], h[3]),
+             sense=d.hex())
+        return
+    cdb = struct.pack("!BBIBHB", 0x28, 0, lba, 0, blocks, 0)
+    s.sendall(scsi_pdu(0xC1, itt, cmd_sn, stat_sn + 1, len(data), cdb))
+    got, status = b"", None
+    while status is None:
+        h, d = recv_pdu(s)
+        op = h[0] & 0x3F
+        if op == 0x25:
+            got += d
+            if h[1] & 0x01:
+                status = h[3]
+        elif op == 0x21:
+            status = h[3]
+        else:
+            emit(ev="iscsi", error="unexpected opcode %#x" % op)
+            return
+    s.close()
+    emit(ev="iscsi", redirected=redirected, session="%s:%d" % addr, wrote=wrote, read_status=status,
+         matched=got == data, bytes=len(data))
+
+
 def iscsi_logins(host, port, target, secs, parallel):
     """PARALLEL threads log in to TARGET at the portal HOST:PORT over and over for SECS seconds, each
     reading the answer (a redirect) and closing; prints the redirects a second and the latency spread."""
@@ -641,6 +729,8 @@ if __name__ == "__main__":
         syn_flood(a[1], int(a[2]), int(a[3]))
     elif a[0] == "iscsi-abuse":
         iscsi_abuse(a[1], int(a[2]), a[3], a[4] if len(a) > 4 else "0")
+    elif a[0] == "iscsi-write":
+        iscsi_write_read(a[1], int(a[2]), a[3], int(a[4]), int(a[5]))
     elif a[0] == "iscsi-logins":
         iscsi_logins(a[1], int(a[2]), a[3], float(a[4]), int(a[5]))
     elif a[0] == "replay":

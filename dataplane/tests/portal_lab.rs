@@ -2,7 +2,8 @@
 //! node namespace, on the node's own address, exporting the same targets (each LUN's serial names the
 //! node), and libiscsi's tools are the initiator in the client namespace. Discovery and login go through
 //! the VIP; the portal sends each login to its CVM, which is checked in that node's own `tgtadm` session
-//! list and in the serial the LUN reports; I/O runs over the session. Pins, drains and failed health
+//! list and in the serial the LUN reports; reads run over the session, and blocks written by a second,
+//! independent initiator (`lab_tcp.py iscsi-write`) land in that node's image alone. Pins, drains and failed health
 //! checks steer new logins; malformed PDUs, oversized ones, silent clients and a SYN flood are refused,
 //! counted and bounded while the dataplane keeps forwarding. Needs root (namespaces, EAL).
 
@@ -243,8 +244,21 @@ fn discovery_and_login_through_the_vip_land_each_session_on_its_cvm_and_io_runs_
         assert_eq!(serving_node(t), want, "{t}: the LUN that answers is {want}'s");
         let (ok, cap) = initiator("iscsi-readcapacity16", &[&lun_url(t)]);
         assert!(ok && cap.contains("Total size:8388608"), "{t}: {cap}");
-        // iscsi-ls -s, the load, iscsi-inq and readcapacity: four logins each.
-        *placed.entry(want).or_default() += 4;
+        // Writes, by a second initiator (lab_tcp.py's own): the blocks land in the placed node's image.
+        let i = TARGETS.iter().position(|(n, _)| *n == t).unwrap();
+        let lba = 100 + 64 * i as u64;
+        let out = lab::lab_tcp("sl-cli", &["iscsi-write", VIP, "3260", t, &lba.to_string(), "8"]).output().unwrap();
+        let w: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        assert_eq!((&w["wrote"], &w["matched"]), (&true.into(), &true.into()), "{t}: {w}");
+        let pattern: Vec<u8> = (0..4096u64).map(|k| ((lba + k) % 251) as u8).collect();
+        for k in 1..=NODES {
+            let img = std::fs::read(pl.lab.dir.path().join(format!("n{k}-{i}.img"))).unwrap();
+            let at = lba as usize * 512;
+            let here = img[at..at + 4096] == pattern[..];
+            assert_eq!(here, format!("n{k}") == want, "{t}: the written blocks are on {want} alone (n{k}: {here})");
+        }
+        // iscsi-ls -s, the load, iscsi-inq, readcapacity and the writer: five logins each.
+        *placed.entry(want).or_default() += 5;
     }
     let groups: Vec<String> =
         ["iqn.2026-12.org.example:vol3", "iqn.2026-12.org.example:vol4"].iter().map(|t| pl.expected(t, &[])).collect();

@@ -12,7 +12,8 @@ iscsi-abuse HOST PORT CASE [ARG]
                        a hostile client of an iSCSI portal: garbage (a SCSI command before login), bad-text (a
                        login whose text is not key=value), oversized (a header announcing 16 MB of data, then
                        data), silent (connect and say nothing for ARG s), trickle (a login a byte every 300 ms,
-                       for ARG s); prints {"case":..,"closed":secs or null,...}
+                       for ARG s), crowd (ARG silent connections at once: how many are cut); prints
+                       {"case":..,"closed":secs or null,...}
 iscsi-write HOST PORT TARGET LBA BLOCKS
                        a minimal initiator (an oracle independent of libiscsi): logs in to TARGET at a portal,
                        following a redirect, WRITEs BLOCKS 512-byte blocks of a pattern at LBA as immediate data,
@@ -503,6 +504,20 @@ def iscsi_abuse(host, port, case, arg):
             secs, _ = closed_after(s, 5)
             secs = None if secs is None else round(time.monotonic() - t0, 3)
         emit(case=case, closed=secs)
+    elif case == "crowd":
+        # ARG connections from one address, all silent: how many the portal cuts at once.
+        socks = [s] + [socket.create_connection((host, port), timeout=5) for _ in range(int(arg) - 1)]
+        time.sleep(0.5)
+        cut = 0
+        for c in socks:
+            c.setblocking(False)
+            try:
+                cut += c.recv(1) == b""
+            except BlockingIOError:
+                pass
+            except OSError:
+                cut += 1
+        emit(case=case, opened=len(socks), cut=cut)
     else:
         sys.exit("iscsi-abuse: unknown case " + case)
 

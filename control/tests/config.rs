@@ -221,6 +221,8 @@ fn portal_settings_are_checked() {
     for (bad, field) in [
         ("[portal]\nconnections = 0", "portal.connections"),
         ("[portal]\nconnections = 5000", "portal.connections"),
+        ("[portal]\nconnections = 4\nconnections_per_client = 5", "portal.connections_per_client"),
+        ("[portal]\nconnections_per_client = 0", "portal.connections_per_client"),
         ("[portal]\nidle_timeout_ms = 10", "portal.idle_timeout_ms"),
         ("[portal]\nidle_timeout_ms = 5000\nsession_timeout_ms = 1000", "portal.session_timeout_ms"),
         ("[portal]\nmax_pdu_bytes = 100", "portal.max_pdu_bytes"),

@@ -408,7 +408,8 @@ fn malformed_oversized_silent_and_flooding_clients_are_refused_counted_and_bound
         return;
     }
     let _g = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
-    let opts = "connections = 16;idle_timeout_ms = 1000;session_timeout_ms = 3000;max_pdu_bytes = 4096";
+    let opts = "connections = 16;connections_per_client = 4;idle_timeout_ms = 1000;session_timeout_ms = 3000;\
+                max_pdu_bytes = 4096";
     let mut pl = PortalLab::up(&[("LAB_PORTAL_OPTS", opts)]);
 
     let g = abuse("garbage", "");
@@ -424,6 +425,9 @@ fn malformed_oversized_silent_and_flooding_clients_are_refused_counted_and_bound
     assert!(s["closed"].as_f64().is_some_and(|t| (0.8..3.0).contains(&t)), "a silent client is cut at 1 s: {s}");
     let t = abuse("trickle", "8");
     assert!(t["closed"].as_f64().is_some_and(|t| (2.5..5.0).contains(&t)), "a trickling one at 3 s: {t}");
+    let c = abuse("crowd", "10");
+    assert_eq!(c["cut"], 6, "one client holds 4 of the 16 sockets at most: {c}");
+    std::thread::sleep(Duration::from_millis(1200));
 
     // A SYN flood from spoofed sources that never answer: the portal's 16 sockets fill, every SYN beyond
     // them is answered with a RST and counted, and the dataplane and the console carry on.
@@ -446,7 +450,9 @@ fn malformed_oversized_silent_and_flooding_clients_are_refused_counted_and_bound
     let p = pl.portal();
     eprintln!("portal: {p}");
     let r = &p["refused"];
-    for (why, at_least) in [("not_portal_work", 1), ("bad_pdu", 1), ("pdu_too_big", 1), ("idle_timeout", 1)] {
+    for (why, at_least) in
+        [("not_portal_work", 1), ("bad_pdu", 1), ("pdu_too_big", 1), ("idle_timeout", 1), ("client_limit", 6)]
+    {
         assert!(r[why].as_u64().unwrap_or(0) >= at_least, "{why} counted: {p}");
     }
     assert!(r["session_timeout"].as_u64().unwrap_or(0) >= 1, "the trickle counted: {p}");
@@ -480,7 +486,7 @@ fn portal_figures() {
         return;
     }
     let _g = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
-    let mut pl = PortalLab::up(&[("LAB_PORTAL_OPTS", "connections = 256")]);
+    let mut pl = PortalLab::up(&[("LAB_PORTAL_OPTS", "connections = 256;connections_per_client = 64")]);
     let t = TARGETS[0].0;
     for parallel in ["1", "8", "32"] {
         let out = lab::lab_tcp("sl-cli", &["iscsi-logins", VIP, "3260", t, "5", parallel]).output().unwrap();

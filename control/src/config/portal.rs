@@ -38,6 +38,8 @@ pub struct PortalConfig {
     /// Portal connections at once (each a TCP socket with its buffers); a SYN beyond them is answered
     /// with a RST and counted.
     pub connections: u16,
+    /// Connections one client address may hold at once; more are cut (counted: `client_limit`).
+    pub connections_per_client: u16,
     /// A connection that sends nothing for this long is aborted.
     pub idle_timeout_ms: u64,
     /// A connection is aborted this long after it opened, whatever it sends (a slow client's limit).
@@ -56,6 +58,7 @@ impl Default for PortalConfig {
         PortalConfig {
             port: 3260,
             connections: 64,
+            connections_per_client: 8,
             idle_timeout_ms: 10_000,
             session_timeout_ms: 30_000,
             max_pdu_bytes: 8192,
@@ -110,6 +113,12 @@ impl PortalConfig {
         }
         if !(1..=1024).contains(&self.connections) {
             return err("portal.connections", format!("{} is outside 1..=1024", self.connections));
+        }
+        if !(1..=self.connections).contains(&self.connections_per_client) {
+            return err(
+                "portal.connections_per_client",
+                format!("{} is outside 1..=connections ({})", self.connections_per_client, self.connections),
+            );
         }
         if !(100..=600_000).contains(&self.idle_timeout_ms) {
             return err("portal.idle_timeout_ms", format!("{} is outside 100..=600000", self.idle_timeout_ms));

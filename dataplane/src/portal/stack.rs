@@ -122,6 +122,8 @@ struct Slot {
     closing: Option<Instant>,
     /// A handshake in progress must complete by then.
     handshake_by: Option<Instant>,
+    /// The client of the session on it, counted in [`Counts::per_client`].
+    client: Option<IpAddr>,
 }
 
 /// What the portal's stack and sessions have counted.
@@ -137,6 +139,8 @@ struct Counts {
     queue_drops: u64,
     /// The last session handle given.
     tsih: u16,
+    /// Open sessions per client address.
+    per_client: std::collections::HashMap<IpAddr, u16>,
 }
 
 /// The session's view of the portal for one connection.
@@ -232,6 +236,7 @@ pub fn run(mut ctx: Arc<Context>, links: PortalLinks) {
                 pending: Vec::new(),
                 closing: None,
                 handshake_by: None,
+                client: None,
             }
         })
         .collect();
@@ -324,6 +329,14 @@ fn serve(
             return;
         }
         tcp::State::Closed | tcp::State::TimeWait => {
+            if let Some(ip) = slot.client.take() {
+                if let std::collections::hash_map::Entry::Occupied(mut e) = counts.per_client.entry(ip) {
+                    *e.get_mut() -= 1;
+                    if *e.get() == 0 {
+                        e.remove();
+                    }
+                }
+            }
             sock.abort();
             let _ = sock.listen(portal.port);
             slot.session = None;
@@ -342,6 +355,19 @@ fn serve(
             return;
         }
         _ => slot.handshake_by = None,
+    }
+    if slot.session.is_none() {
+        // A new connection: within its client's share of the sockets.
+        let Some(remote) = sock.remote_endpoint() else { return };
+        let ip = to_ip(remote.addr);
+        let open = counts.per_client.entry(ip).or_default();
+        if *open >= portal.config.connections_per_client {
+            refuse(counts, "client_limit");
+            sock.abort();
+            return;
+        }
+        *open += 1;
+        slot.client = Some(ip);
     }
     let session = slot.session.get_or_insert_with(|| {
         counts.accepted += 1;

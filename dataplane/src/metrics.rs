@@ -66,6 +66,8 @@ pub struct ControlFigures {
     pub affinity: Option<(u64, Vec<(String, u64)>)>,
     /// Health: node → passes its checks.
     pub health: Vec<(String, bool)>,
+    /// The iSCSI portal's counters, when there is one.
+    pub portal: Option<sluice_control::console::PortalAnswer>,
 }
 
 /// One family of samples: name (without `_total`), help, type, and each labelled value.
@@ -234,6 +236,43 @@ pub fn render(s: &Summary, generation: u64, control: ControlFigures) -> String {
             control.health.iter().map(|(n, up)| (Labels::of(&[("node", n)]), *up as u64)).collect(),
         ));
     }
+    if let Some(p) = &control.portal {
+        let mut logins = Vec::new();
+        for r in &p.placements {
+            logins.push((Labels::of(&[("node", &r.node), ("by", "affinity")]), r.by_affinity));
+            logins.push((Labels::of(&[("node", &r.node), ("by", "target")]), r.by_target));
+        }
+        families.push(fam("sluice_portal_logins", "iSCSI logins the portal sent to a CVM, and why.", Counter, logins));
+        families.push(fam(
+            "sluice_portal_refused",
+            "Portal connections refused or cut, by reason.",
+            Counter,
+            by("reason", p.refused.iter().map(|(k, v)| (k.clone(), *v))),
+        ));
+        families.push(fam(
+            "sluice_portal_events",
+            "Portal counters: connections accepted, discoveries, SendTargets, packets and queue drops.",
+            Counter,
+            by(
+                "counter",
+                [
+                    ("accepted", p.accepted),
+                    ("discoveries", p.discoveries),
+                    ("send_targets", p.send_targets),
+                    ("packets_in", p.packets_in),
+                    ("packets_out", p.packets_out),
+                    ("queue_drops", p.queue_drops),
+                ]
+                .map(|(k, v)| (k.to_string(), v)),
+            ),
+        ));
+        families.push(fam(
+            "sluice_portal_connections",
+            "Portal connections open now.",
+            Gauge,
+            vec![(Labels(vec![]), p.connections_open)],
+        ));
+    }
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Exposition { families, control }));
     let mut out = String::new();
@@ -270,5 +309,24 @@ mod tests {
         registry.register_collector(Box::new(Exposition { families, control: ControlFigures::default() }));
         prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
         assert!(out.contains("\ng 5\n"), "{out}");
+    }
+
+    #[test]
+    fn the_portals_counters_are_exposed_per_cvm_and_reason() {
+        use sluice_control::console::{PortalAnswer, PortalPlacement};
+        let mut p = PortalAnswer { enabled: true, accepted: 7, connections_open: 2, ..PortalAnswer::default() };
+        p.placements.push(PortalPlacement { node: "n2".into(), by_affinity: 3, by_target: 4 });
+        p.refused.insert("syn_refused".into(), 9);
+        let control = ControlFigures { portal: Some(p), ..ControlFigures::default() };
+        let out = render(&Summary::default(), 1, control);
+        for line in [
+            "sluice_portal_logins_total{node=\"n2\",by=\"affinity\"} 3",
+            "sluice_portal_logins_total{node=\"n2\",by=\"target\"} 4",
+            "sluice_portal_refused_total{reason=\"syn_refused\"} 9",
+            "sluice_portal_events_total{counter=\"accepted\"} 7",
+            "sluice_portal_connections 2",
+        ] {
+            assert!(out.contains(line), "{line} in:\n{out}");
+        }
     }
 }

@@ -301,6 +301,7 @@ fn discovery_and_login_through_the_vip_land_each_session_on_its_cvm_and_io_runs_
     assert_eq!(p["refused"].as_object().map_or(0, |m| m.len()), 0, "nothing refused: {p}");
     let shown = pl.sluicectl("portal", &[]);
     assert!(shown.contains("discoveries 1"), "{shown}");
+
     let s = pl.stop();
     assert!(s["drops"]["portal_in"].as_u64().unwrap() > 0, "{s}");
     assert_eq!(s["drops"]["portal_queue_full"], 0);

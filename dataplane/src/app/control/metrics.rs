@@ -36,6 +36,7 @@ impl Control {
                 .checker
                 .as_ref()
                 .map_or_else(Vec::new, |hc| hc.nodes().map(|(n, x)| (n.to_string(), x.up)).collect()),
+            portal: self.ctx.portal.is_some().then(|| self.portal.answer(&self.ctx)),
         }
     }
 

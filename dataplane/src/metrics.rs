@@ -147,7 +147,7 @@ pub fn render(s: &Summary, generation: u64, control: ControlFigures) -> String {
         fam("sluice_tx_packets", "Packets a worker's transmit queues took.", Counter, per_worker(s, |c| c.tx)),
         fam(
             "sluice_generated_packets",
-            "Frames a worker made itself (reset probes, fan-out frames, health probes).",
+            "Frames a worker made itself (reset probes, fan-out frames, health probes, the portal's packets).",
             Counter,
             per_worker(s, |c| c.generated),
         ),

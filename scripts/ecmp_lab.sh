@@ -52,7 +52,8 @@
 # the appliance's is PREFIX-aK), LAB_HEALTH (tcp|icmp|arp: health-check the nodes every 200 ms, rise 2,
 # fall 2), LAB_HEALTH_SCOPE (appliance|fleet, default appliance), LAB_APPLIANCES (how many appliances the
 # lab has, default 3: every other one is a [[peers]] entry), LAB_FLOWS ("off", or the [flows] settings
-# separated by ';'). Every appliance has [announce] enabled
+# separated by ';'), LAB_PORTAL (the VIP is an iSCSI portal listing these targets, NAME or NAME@GROUP,
+# space-separated). Every appliance has [announce] enabled
 # (settle 1 s): a stop withdraws its routes first. Each appliance has one worker; the appliances alternate their control and worker lcores over
 # the two CPUs (odd K: control on CPU 0, worker on CPU 1; even K the other way) and sleep when idle.
 set -euo pipefail
@@ -458,6 +459,7 @@ EOT
   port client net_af_packet0,iface=c0 client "02:00:00:00:00:0$k" "192.0.2.$k" 02:00:00:00:fe:01
   port nodes net_af_packet1,iface=n0 node "02:00:00:00:01:0$k" "198.51.100.$k"
   printf '\n[[vips]]\naddress = "%s"\nprotocols = ["tcp", "udp"]\n' "$VIP"
+  [ -n "${LAB_PORTAL:-}" ] && printf 'portal = "iscsi"\n'
   for c in a b; do
     printf '\n[[chassis]]\nname = "chassis-%s"\n' "$c"
   done
@@ -467,6 +469,14 @@ EOT
     printf '\n[[nodes]]\nname = "n%s"\nchassis = "%s"\nmac = "02:00:00:00:0a:0%s"\nip = "198.51.100.1%s"\n' "$i" "$c" "$i" "$i"
     case " ${LAB_DRAIN:-} " in *" n$i "*) echo 'state = "draining"' ;; esac
   done
+  # LAB_PORTAL: the VIP is an iSCSI portal for these targets (NAME or NAME@GROUP, space-separated).
+  if [ -n "${LAB_PORTAL:-}" ]; then
+    printf '\n[portal]\n'
+    for t in $LAB_PORTAL; do
+      printf '\n[[portal.targets]]\nname = "%s"\n' "${t%@*}"
+      [ "${t#*@}" != "$t" ] && printf 'group = "%s"\n' "${t#*@}"
+    done
+  fi
   return 0
 }
 

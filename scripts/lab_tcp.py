@@ -18,6 +18,9 @@ iscsi-write HOST PORT TARGET LBA BLOCKS
                        a minimal initiator (an oracle independent of libiscsi): logs in to TARGET at a portal,
                        following a redirect, WRITEs BLOCKS 512-byte blocks of a pattern at LBA as immediate data,
                        READs them back; prints {"ev":"iscsi","session":..,"wrote":..,"matched":..}
+iscsi-place HOST PORT TARGET COUNT SPORT
+                       COUNT logins to TARGET at a portal from source ports SPORT..; prints
+                       {"ev":"placed","addresses":{TargetAddress: logins}}
 iscsi-logins HOST PORT TARGET SECS PARALLEL
                        PARALLEL clients log in to TARGET at a portal again and again for SECS seconds (each reads
                        the redirect and closes); prints {"ev":"logins","per_sec":..,"p50_ms":..,"p99_ms":..}
@@ -606,6 +609,31 @@ def iscsi_write_read(host, port, target, lba, blocks):
          matched=got == data, bytes=len(data))
 
 
+def iscsi_place(host, port, target, count, sport):
+    """COUNT normal logins to TARGET at the portal HOST:PORT, from source ports SPORT..; prints how many
+    were sent to each TargetAddress (and how many got no redirect)."""
+    text = b"InitiatorName=iqn.2026-12.org.example:placed\0SessionType=Normal\0TargetName=" + target.encode() + b"\0"
+    got = {}
+    for k in range(count):
+        where = "none"
+        try:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("0.0.0.0", sport + k))
+            s.settimeout(5)
+            s.connect((host, port))
+            s.sendall(iscsi_pdu(0x03, 0x87, text))
+            h, d = recv_pdu(s)
+            if (h[36], h[37]) == (1, 1):
+                keys = dict(kv.split("=", 1) for kv in d.rstrip(b"\0").decode().split("\0"))
+                where = keys.get("TargetAddress", "none")
+            s.close()
+        except OSError as e:
+            where = "error: %s" % e
+        got[where] = got.get(where, 0) + 1
+    emit(ev="placed", target=target, addresses=got)
+
+
 def iscsi_logins(host, port, target, secs, parallel):
     """PARALLEL threads log in to TARGET at the portal HOST:PORT over and over for SECS seconds, each
     reading the answer (a redirect) and closing; prints the redirects a second and the latency spread."""
@@ -746,6 +774,8 @@ if __name__ == "__main__":
         iscsi_abuse(a[1], int(a[2]), a[3], a[4] if len(a) > 4 else "0")
     elif a[0] == "iscsi-write":
         iscsi_write_read(a[1], int(a[2]), a[3], int(a[4]), int(a[5]))
+    elif a[0] == "iscsi-place":
+        iscsi_place(a[1], int(a[2]), a[3], int(a[4]), int(a[5]))
     elif a[0] == "iscsi-logins":
         iscsi_logins(a[1], int(a[2]), a[3], float(a[4]), int(a[5]))
     elif a[0] == "replay":

@@ -7,7 +7,8 @@
 //! port), and VIPs (sorted: key type and its parameters, protocols, ports, affinity). Content keys
 //! (`nfs3`, `payload`) are hashed with ahash, whose output may differ between builds, so where a VIP uses
 //! one the build identity ([`build`]) is covered too; where a VIP honours affinity, how client VMs are
-//! identified is; with the flow table on, the drain timeout is. Learned affinity entries and tracked
+//! identified is; with the flow table on, the drain timeout is; with an iSCSI portal, its port, portal
+//! group tag and targets with their groups are (and the build, since targets are hashed with ahash). Learned affinity entries and tracked
 //! connections are per appliance and are not: two appliances with the same digest pick the same node
 //! for every client VM that has no entry and every connection that is not tracked.
 //! The hash is SipHash-1-3 (128 bits) under a fixed key over a canonical JSON form: stable across
@@ -18,7 +19,7 @@ use std::hash::Hasher;
 use serde::Serialize;
 use siphasher::sip128::{Hasher128, SipHasher13};
 
-use crate::config::{Config, KeyKind, NodeState};
+use crate::config::{Config, KeyKind, NodeState, PortalKind};
 
 /// The build identity content keys depend on: the version, the target, and whether ahash runs on AES.
 pub fn build() -> String {
@@ -43,6 +44,9 @@ struct Canonical<'a> {
     affinity: Option<String>,
     /// With the flow table on: how long a draining node keeps its connections.
     flows: Option<u32>,
+    /// With an iSCSI portal: its port, portal group tag, and the targets with their groups.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    portal: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -98,11 +102,20 @@ pub fn digest(cfg: &Config) -> String {
                 KeyKind::Payload => format!("payload/{}+{}", v.payload_offset, v.payload_length),
                 k => format!("{k:?}").to_lowercase(),
             };
-            format!("{} {key} {protocols:?} {ports:?} affinity={}", v.address, v.affinity)
+            let portal = if v.portal == PortalKind::Iscsi { " portal=iscsi" } else { "" };
+            format!("{} {key} {protocols:?} {ports:?} affinity={}{portal}", v.address, v.affinity)
         })
         .collect();
     vips.sort_unstable();
-    let content = cfg.vips.iter().any(|v| matches!(v.key, KeyKind::Nfs3 | KeyKind::Payload));
+    // The portal places logins by an ahash of the target's group or name, like a content key.
+    let has_portal = cfg.vips.iter().any(|v| v.portal == PortalKind::Iscsi);
+    let content = has_portal || cfg.vips.iter().any(|v| matches!(v.key, KeyKind::Nfs3 | KeyKind::Payload));
+    let portal = has_portal.then(|| {
+        let mut targets: Vec<String> =
+            cfg.portal.targets.iter().map(|t| format!("{} {}", t.name, t.group.as_deref().unwrap_or(""))).collect();
+        targets.sort_unstable();
+        format!("port={} group_tag={} targets={targets:?}", cfg.portal.port, cfg.portal.portal_group)
+    });
     let c =
         Canonical {
             role: format!("{:?}", cfg.role).to_lowercase(),
@@ -120,6 +133,7 @@ pub fn digest(cfg: &Config) -> String {
                 format!("enabled={} client_id={:?}", cfg.affinity.enabled, cfg.affinity.client_id).to_lowercase()
             }),
             flows: cfg.flows.enabled.then_some(cfg.flows.drain_timeout_s),
+            portal,
         };
     let mut h = SipHasher13::new_with_keys(0x736c_7569_6365_6469, 0x6765_7374_2d76_3031);
     h.write(serde_json::to_string(&c).expect("canonical form serialises").as_bytes());
@@ -192,5 +206,23 @@ mod tests {
         for (i, c) in changes.iter().enumerate() {
             assert_ne!(digest(c), base, "change {i} left the digest as it was");
         }
+    }
+
+    #[test]
+    fn a_portals_targets_and_groups_are_covered_in_any_order() {
+        use crate::config::{PortalKind, PortalTarget};
+        let mut a = cfg();
+        a.vips[0].portal = PortalKind::Iscsi;
+        let t = |n: &str, g: Option<&str>| PortalTarget { name: n.into(), group: g.map(Into::into) };
+        a.portal.targets = vec![t("iqn.2026-12.org.example:a", None), t("iqn.2026-12.org.example:b", Some("g"))];
+        let mut b = a.clone();
+        b.portal.targets.reverse();
+        assert_eq!(digest(&a), digest(&b), "target order decides nothing");
+        assert_ne!(digest(&a), digest(&cfg()), "a portal changes it");
+        b.portal.targets[0].group = None;
+        assert_ne!(digest(&a), digest(&b), "a group decides placement");
+        let mut c = a.clone();
+        c.portal.idle_timeout_ms += 1;
+        assert_eq!(digest(&a), digest(&c), "timeouts decide nothing");
     }
 }

@@ -5,8 +5,9 @@
 //! and a `kill -9` of an appliance reset no connection, that a re-announced appliance takes its share back
 //! with no reset, that a fleet-wide node drain resets exactly the moved connections and clears their stale
 //! holders whichever appliance the nodes' answers reach, that a node drained on one appliance only resets
-//! exactly the connections the router sends there (and `sluicectl fleet` flags the divergence), and that one
-//! appliance's health checks cannot split the fleet's view. Needs root (namespaces, EAL).
+//! exactly the connections the router sends there (and `sluicectl fleet` flags the divergence), that one
+//! appliance's health checks cannot split the fleet's view, and that every appliance's iSCSI portal sends
+//! a login to the same CVM, before and after a fleet-wide drain. Needs root (namespaces, EAL).
 
 mod support;
 
@@ -476,4 +477,78 @@ fn one_appliances_health_checks_cannot_split_the_fleet_and_a_majority_takes_a_no
     let d1 = digest(&f, 1);
     assert!(d1 != d0 && d1 == digest(&f, 2), "one new view: {d0} -> {d1} / {}", digest(&f, 2));
     assert!(f.fleet(&["status"]).status.success());
+}
+
+/// Where the portal sends a login to `target` (of group `group`) under `cfg`: the CVM's portal address.
+fn portal_cvm(cfg: &Config, target: &str, group: Option<&str>) -> String {
+    let macs = vec![[2, 0, 0, 0, 0, 1]; cfg.ports.len()];
+    let ctx = sluice_dataplane::pipeline::Context::new(cfg, Topology::build(cfg), &macs, 1);
+    let client: std::net::IpAddr = std::net::Ipv4Addr::from(CLIENT).into();
+    let p = sluice_dataplane::portal::place::place(&ctx, &client.into(), target, group).expect("an active CVM");
+    format!("{}:3260,1", ctx.topology.nodes[p.node() as usize].ip)
+}
+
+/// `count` logins to `target` at the VIP's portal from source ports `sport..`: TargetAddress → logins.
+fn placed(target: &str, count: u16, sport: u16) -> BTreeMap<String, u64> {
+    let out =
+        lab::lab_tcp("sl-cli", &["iscsi-place", "10.10.0.1", "3260", target, &count.to_string(), &sport.to_string()])
+            .output()
+            .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v["addresses"]
+        .as_object()
+        .map_or_else(BTreeMap::new, |m| m.iter().map(|(k, n)| (k.clone(), n.as_u64().unwrap())).collect())
+}
+
+#[test]
+fn every_appliance_of_the_fleet_sends_a_login_to_the_same_cvm_before_and_after_a_fleet_wide_drain() {
+    if support::skip_unless_root("network namespaces, FRR and BIRD") {
+        return;
+    }
+    let _g = lock();
+    let targets = [("iqn.2026-12.org.example:vol1", None), ("iqn.2026-12.org.example:vol2", Some("db"))];
+    let mut f = fleet_up(3, &[("LAB_PORTAL", "iqn.2026-12.org.example:vol1 iqn.2026-12.org.example:vol2@db")]);
+    f.wait_route_settled(Duration::from_secs(1), Duration::from_secs(10));
+    let mut cfg = Config::load(&f.slots[0].cfg).unwrap();
+    let mut sport = 43000;
+    let mut logins = 0;
+    for round in 0..2 {
+        for (t, g) in targets {
+            let want = portal_cvm(&cfg, t, g);
+            let got = placed(t, 30, sport);
+            sport += 30;
+            logins += 30;
+            assert_eq!(got, BTreeMap::from([(want.clone(), 30)]), "round {round}, {t}: every login to {want}");
+        }
+        if round == 0 {
+            // Drain the CVM vol1 went to, on every appliance at once.
+            let n = cfg
+                .nodes
+                .iter()
+                .position(|n| want_is(&portal_cvm(&cfg, targets[0].0, None), &n.ip.to_string()))
+                .unwrap();
+            let name = cfg.nodes[n].name.clone();
+            let out = f.fleet(&["node", "drain", &name]);
+            assert!(out.status.success(), "fleet node drain {name}: {}", String::from_utf8_lossy(&out.stderr));
+            cfg.nodes[n].state = sluice_control::config::NodeState::Draining;
+        }
+    }
+    // The logins were answered by more than one appliance, and every one counted its own.
+    let per: Vec<u64> = (1..=3)
+        .map(|k| {
+            let p = f.ask(k, r#"{"cmd":"portal"}"#).unwrap();
+            p["placements"].as_array().unwrap().iter().map(|r| r["by_target"].as_u64().unwrap()).sum()
+        })
+        .collect();
+    eprintln!("logins answered per appliance: {per:?}");
+    assert_eq!(per.iter().sum::<u64>(), logins);
+    assert!(per.iter().filter(|&&n| n > 0).count() >= 2, "the router spread the logins: {per:?}");
+    let status = f.fleet(&["status"]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success() && text.contains("digests agree"), "fleet status: {text}");
+}
+
+/// `addr` (`ip:port,tpgt`) is node address `ip`'s portal.
+fn want_is(addr: &str, ip: &str) -> bool {
+    addr.split(':').next() == Some(ip)
 }

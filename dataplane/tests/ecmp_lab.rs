@@ -507,7 +507,7 @@ fn every_appliance_of_the_fleet_sends_a_login_to_the_same_cvm_before_and_after_a
     }
     let _g = lock();
     let targets = [("iqn.2026-12.org.example:vol1", None), ("iqn.2026-12.org.example:vol2", Some("db"))];
-    let mut f = fleet_up(3, &[("LAB_PORTAL", "iqn.2026-12.org.example:vol1 iqn.2026-12.org.example:vol2@db")]);
+    let f = fleet_up(3, &[("LAB_PORTAL", "iqn.2026-12.org.example:vol1 iqn.2026-12.org.example:vol2@db")]);
     f.wait_route_settled(Duration::from_secs(1), Duration::from_secs(10));
     let mut cfg = Config::load(&f.slots[0].cfg).unwrap();
     let mut sport = 43000;

@@ -533,7 +533,9 @@ fn every_appliance_of_the_fleet_sends_a_login_to_the_same_cvm_before_and_after_a
             cfg.nodes[n].state = sluice_control::config::NodeState::Draining;
         }
     }
-    // The logins were answered by more than one appliance, and every one counted its own.
+    // The logins were answered by more than one appliance, and every one counted its own (the portals
+    // report their counters every 100 ms).
+    std::thread::sleep(Duration::from_millis(300));
     let per: Vec<u64> = (1..=3)
         .map(|k| {
             let p = f.ask(k, r#"{"cmd":"portal"}"#).unwrap();

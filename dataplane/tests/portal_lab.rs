@@ -222,7 +222,8 @@ fn discovery_and_login_through_the_vip_land_each_session_on_its_cvm_and_io_runs_
         return;
     }
     let _g = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
-    let mut pl = PortalLab::up(&[]);
+    // Two workers: the portal takes segments from either, and worker 0 sends its answers.
+    let mut pl = PortalLab::up(&[("LAB_WORKERS", "2")]);
 
     // Discovery lists every target at the VIP; `-s` logs in to each (following the redirect) and lists
     // its LUNs.

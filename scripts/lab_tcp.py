@@ -12,7 +12,7 @@ iscsi-abuse HOST PORT CASE [ARG]
                        a hostile client of an iSCSI portal: garbage (a SCSI command before login), bad-text (a
                        login whose text is not key=value), oversized (a header announcing 16 MB of data, then
                        data), silent (connect and say nothing for ARG s), trickle (a login a byte every 300 ms,
-                       for ARG s), crowd (ARG silent connections at once: how many are cut); prints
+                       for ARG s), crowd (ARG silent connections at once: how many are refused, cut, held); prints
                        {"case":..,"closed":secs or null,...}
 iscsi-write HOST PORT TARGET LBA BLOCKS
                        a minimal initiator (an oracle independent of libiscsi): logs in to TARGET at a portal,
@@ -509,7 +509,12 @@ def iscsi_abuse(host, port, case, arg):
         emit(case=case, closed=secs)
     elif case == "crowd":
         # ARG connections from one address, all silent: how many the portal cuts at once.
-        socks = [s] + [socket.create_connection((host, port), timeout=5) for _ in range(int(arg) - 1)]
+        socks, refused = [s], 0
+        for _ in range(int(arg) - 1):
+            try:
+                socks.append(socket.create_connection((host, port), timeout=5))
+            except OSError:
+                refused += 1
         time.sleep(0.5)
         cut = 0
         for c in socks:
@@ -520,7 +525,7 @@ def iscsi_abuse(host, port, case, arg):
                 pass
             except OSError:
                 cut += 1
-        emit(case=case, opened=len(socks), cut=cut)
+        emit(case=case, opened=len(socks), refused=refused, cut=cut, held=len(socks) - cut)
     else:
         sys.exit("iscsi-abuse: unknown case " + case)
 

@@ -328,6 +328,8 @@ up() {
   ip -n sl-cli link set eth0 up
   ip -n sl-cli route add default via 203.0.113.1
   tx_off sl-cli eth0
+  # The tests' clients bind source ports below 60000; ephemeral ports (and their TIME_WAIT) stay above.
+  in_ns sl-cli sysctl -qw net.ipv4.ip_local_port_range="60000 64999"
 
   # The multipath hash over the 5-tuple, computed from the packet's headers. Policy 1 (L4) would take a
   # hash the packet already carries instead: the client's socket's random transmit hash, which crosses

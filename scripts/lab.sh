@@ -110,6 +110,8 @@ up() {
   ip -n sl-cli link set eth0 up
   ip -n sl-cli route add "$VIP/32" via 192.0.2.1
   ip netns exec sl-cli ethtool -K eth0 tx off >/dev/null
+  # The tests' clients bind source ports below 60000; ephemeral ports (and their TIME_WAIT) stay above.
+  ip netns exec sl-cli sysctl -qw net.ipv4.ip_local_port_range="60000 64999"
   quiet_if slc0
   if [ "$layout" = tiered ]; then
     bridge slbra sla0 2002
